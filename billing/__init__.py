@@ -1,0 +1,1 @@
+"""The prepaid micro-unit double-entry ledger."""

@@ -1,0 +1,1 @@
+"""The dispatch core: accept, durable commit, queues, upstream binds, receipts, MO, recovery, the CLI."""

@@ -1,0 +1,185 @@
+"""The engine's one settings object: read from config.toml, overridden by SMSENGINE_* variables.
+
+Every field is documented where it is declared; config.toml at the repository root repeats each one with
+its default. A setting `section.field` is overridden by the environment variable
+`SMSENGINE_SECTION_FIELD` (for example `database.url` by `SMSENGINE_DATABASE_URL`); top-level fields by
+`SMSENGINE_FIELD`. Invalid values stop the start with a `SettingsError` that names the setting.
+
+This module must never open a connection or start anything: it only reads and validates.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+ENV_PREFIX = "SMSENGINE_"
+
+
+class SettingsError(ValueError):
+    """A setting is missing, unknown or invalid; the message names it."""
+
+
+class DatabaseSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    url: str = ""
+    """PostgreSQL URL (postgresql://user@host:port/db). Empty: start an embedded PostgreSQL in data_dir."""
+    pool_min: int = 2
+    """Connections opened at start."""
+    pool_max: int = 10
+    """Upper bound of the connection pool."""
+
+    def __post_init__(self) -> None:
+        _require(self.pool_min >= 1, "database.pool_min", "must be at least 1")
+        _require(self.pool_max >= self.pool_min, "database.pool_max", "must be >= database.pool_min")
+
+
+class RedisSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    url: str = ""
+    """Redis URL (redis://host:port/db). Empty: start an embedded Redis-compatible server in data_dir."""
+    prefix: str = "smsengine:"
+    """Prefix of every key the engine writes, so several deployments (or test runs) can share a server."""
+
+
+class SmppServerSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    host: str = "127.0.0.1"
+    """Address the customer-facing SMPP server listens on."""
+    port: int = 2775
+    """TCP port of the customer-facing SMPP server (0: pick a free port)."""
+    window: int = 100
+    """Requests the server keeps outstanding towards one customer bind (deliver_sm)."""
+    enquire_link_interval: float = 30.0
+    """Seconds of silence after which an enquire_link is sent on a bind."""
+    inactivity_timeout: float = 120.0
+    """Seconds without any PDU from the peer after which the session is closed."""
+    response_timeout: float = 30.0
+    """Seconds to wait for the response to a request we sent before treating it as failed."""
+    tls_cert: str = ""
+    """PEM certificate file; with tls_key set the server speaks TLS only."""
+    tls_key: str = ""
+    """PEM private key for tls_cert."""
+
+    def __post_init__(self) -> None:
+        _require(0 <= self.port <= 65535, "smpp.port", "must be between 0 and 65535")
+        _require(self.window >= 1, "smpp.window", "must be at least 1")
+        _require(self.enquire_link_interval > 0, "smpp.enquire_link_interval", "must be positive")
+        _require(self.inactivity_timeout > 0, "smpp.inactivity_timeout", "must be positive")
+        _require(self.response_timeout > 0, "smpp.response_timeout", "must be positive")
+        _require(
+            bool(self.tls_cert) == bool(self.tls_key), "smpp.tls_key", "tls_cert and tls_key go together"
+        )
+
+
+class HttpSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    host: str = "127.0.0.1"
+    """Address the HTTP API listens on."""
+    port: int = 8080
+    """TCP port of the HTTP API (0: pick a free port)."""
+
+    def __post_init__(self) -> None:
+        _require(0 <= self.port <= 65535, "http.port", "must be between 0 and 65535")
+
+
+class LogSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    level: str = "info"
+    """debug, info, warning or error."""
+    format: str = "console"
+    """console (human) or json (one object per line)."""
+
+    def __post_init__(self) -> None:
+        _require(self.level in {"debug", "info", "warning", "error"}, "log.level", "debug|info|warning|error")
+        _require(self.format in {"console", "json"}, "log.format", "must be console or json")
+
+
+class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    data_dir: str = ".data"
+    """Directory for the embedded servers' data, demo credentials and other local state."""
+    database: DatabaseSettings = msgspec.field(default_factory=DatabaseSettings)
+    redis: RedisSettings = msgspec.field(default_factory=RedisSettings)
+    smpp: SmppServerSettings = msgspec.field(default_factory=SmppServerSettings)
+    http: HttpSettings = msgspec.field(default_factory=HttpSettings)
+    log: LogSettings = msgspec.field(default_factory=LogSettings)
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir).resolve()
+
+
+def _require(ok: bool, name: str, why: str) -> None:
+    if not ok:
+        raise SettingsError(f"invalid setting {name}: {why}")
+
+
+def _sections() -> dict[str, set[str]]:
+    """Section name -> its field names, read off the Settings struct itself."""
+    out: dict[str, set[str]] = {}
+    for field in msgspec.structs.fields(Settings):
+        if isinstance(field.type, type) and issubclass(field.type, msgspec.Struct):
+            out[field.name] = {f.name for f in msgspec.structs.fields(field.type)}
+    return out
+
+
+def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
+    """Turn SMSENGINE_SECTION_FIELD variables into a nested dict; an unknown name is an error."""
+    sections = _sections()
+    top_level = {f.name for f in msgspec.structs.fields(Settings)} - set(sections)
+    out: dict[str, Any] = {}
+    for key, value in env.items():
+        if not key.startswith(ENV_PREFIX):
+            continue
+        rest = key[len(ENV_PREFIX) :].lower()
+        if rest in top_level:
+            out[rest] = value
+            continue
+        for section, fields in sections.items():
+            field = rest[len(section) + 1 :]
+            if rest.startswith(section + "_") and field in fields:
+                out.setdefault(section, {})[field] = value
+                break
+        else:
+            raise SettingsError(f"unknown setting in environment: {key}")
+    return out
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
+            merged[key] = _merge(dict(merged[key]), value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def load_settings(
+    config_path: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Read config.toml (if given and present), apply SMSENGINE_* variables, then explicit overrides."""
+    raw: dict[str, Any] = {}
+    if config_path is not None:
+        path = Path(config_path)
+        if path.exists():
+            try:
+                raw = tomllib.loads(path.read_text())
+            except tomllib.TOMLDecodeError as exc:
+                raise SettingsError(f"{path}: not valid TOML: {exc}") from exc
+    raw = _merge(raw, _env_overrides(os.environ if env is None else env))
+    raw = _merge(raw, overrides)
+    try:
+        return msgspec.convert(raw, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        # msgspec says "... - at `$.smpp.port`": name the setting and its variable the way a user writes it.
+        message, _, where = str(exc).rpartition(" - at `$.")
+        if not message:
+            raise SettingsError(f"invalid settings: {exc}") from exc
+        if message.startswith("invalid setting "):  # raised by a __post_init__ check, already named
+            raise SettingsError(message) from exc
+        setting = where.rstrip("`")
+        variable = ENV_PREFIX + setting.replace(".", "_").upper()
+        raise SettingsError(f"invalid setting {setting} (environment {variable}): {message}") from exc

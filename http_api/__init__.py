@@ -1,0 +1,1 @@
+"""The Starlette HTTP facade in front of the engine."""

@@ -1,0 +1,1 @@
+"""Rate cards and least-cost route selection: pure decision code plus its PostgreSQL storage."""
