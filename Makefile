@@ -11,6 +11,8 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip uninstall --quiet --yes smpp.pdu3 2>/dev/null || true
+	$(BIN)/python -m pip install --quiet --no-deps --upgrade --target $(VENV)/peers 'smpp.pdu3>=0.6'
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -264,12 +264,17 @@ class SubmitMultiResp(Pdu):
     unsuccess_smes: list[UnsuccessSme] = []
 
 
+# data_sm and alert_notification allow 65-octet addresses (4.7.1, 4.12.1).
+_SOURCE_65: tuple[Field, ...] = (*_SOURCE[:2], ("source_addr", CSTR, 65, S.ESME_RINVSRCADR))
+_DEST_65: tuple[Field, ...] = (*_DEST[:2], ("destination_addr", CSTR, 65, S.ESME_RINVDSTADR))
+
+
 class DataSm(Pdu):
     command_id = CommandId.DATA_SM
     _body = (
         ("service_type", CSTR, 6, S.ESME_RINVSERTYP),
-        *_SOURCE,
-        *_DEST,
+        *_SOURCE_65,
+        *_DEST_65,
         ("esm_class", U8, 1, S.ESME_RINVESMCLASS),
         ("registered_delivery", U8, 1, S.ESME_RINVREGDLVFLG),
         ("data_coding", U8, 1, S.ESME_RINVPARLEN),
@@ -367,7 +372,7 @@ class ReplaceSmResp(Pdu):
 class AlertNotification(Pdu):
     command_id = CommandId.ALERT_NOTIFICATION
     _body = (
-        *_SOURCE,
+        *_SOURCE_65,
         ("esme_addr_ton", U8, 1, S.ESME_RINVPARLEN),
         ("esme_addr_npi", U8, 1, S.ESME_RINVPARLEN),
         ("esme_addr", CSTR, 65, S.ESME_RINVPARLEN),
