@@ -24,9 +24,12 @@ def _simple(cls: type[Pdu]) -> bool:
 
 
 def build_encoder(cls: type[Pdu], encode_tlvs: Callable[[Any], bytes]) -> Encoder | None:
-    if not _simple(cls) or cls._body_omitted_on_error or not cls._body:
+    if not _simple(cls) or not cls._body:
         return None
     lines = ["def encode_body(pdu):", "    try:"]
+    if cls._body_omitted_on_error:
+        # an error response may drop its body: the generic encoder decides that
+        lines.append("        if pdu.command_status: return None")
     parts: list[str] = []
     checks: list[str] = []
     u8_run: list[str] = []
