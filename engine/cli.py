@@ -1,4 +1,21 @@
-"""`smsengine` command line: run the engine and operate it."""
+"""`smsengine` command line: run the engine, simulate a carrier, and operate accounts, carriers and money.
+
+    smsengine run [--config config.toml] [--data-dir DIR] [--demo]
+    smsengine simulate-carrier ...
+    smsengine accounts create NAME [--currency EUR] [--credit-limit 0] [--callback-url URL]
+    smsengine accounts topup ACCOUNT AMOUNT [--key KEY]          (AMOUNT in units: 12.50)
+    smsengine accounts list
+    smsengine smpp set ACCOUNT SYSTEM_ID PASSWORD [--allow-ip CIDR]... [--max-binds N] [--throughput N]
+    smsengine carriers add NAME --host H --port P --system-id S --password P [--binds N] [--window N] ...
+    smsengine rates import CARRIER FILE.csv [--replace] | rates export CARRIER FILE.csv
+    smsengine prices import ACCOUNT FILE.csv [--replace] | prices export ACCOUNT FILE.csv
+    smsengine numbers add ACCOUNT NUMBER                          (MO to NUMBER goes to ACCOUNT)
+    smsengine routes explain +447700900123 [--account ACCOUNT]
+    smsengine apikeys create ACCOUNT [--test]
+    smsengine ledger check
+
+Every command works against the configured database, or the embedded one in the data directory.
+"""
 
 from __future__ import annotations
 
@@ -6,71 +23,350 @@ import argparse
 import asyncio
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 
 import asyncpg
 import structlog
 
 from engine.logging import configure_logging
 from engine.schema import apply_migrations
-from engine.services import provide_services
+from engine.services import ServiceUrls, provide_services
 from engine.settings import Settings, SettingsError, load_settings
+from engine.simulator_cli import add_simulator_parser
 
 log = structlog.get_logger("smsengine")
 
 
-def _settings_from_args(args: argparse.Namespace) -> Settings:
-    overrides = {}
-    if getattr(args, "data_dir", None):
-        overrides["data_dir"] = args.data_dir
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {"data_dir": args.data_dir} if getattr(args, "data_dir", None) else {}
     return load_settings(args.config, **overrides)
 
 
-async def _run(settings: Settings) -> None:
-    with provide_services(settings.database.url, settings.redis.url, settings.data_path) as urls:
-        conn = await asyncpg.connect(urls.database_url)
-        try:
-            applied = await apply_migrations(conn)
-        finally:
-            await conn.close()
-        log.info("schema ready", applied=applied)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
-        log.info("engine running", database=urls.database_url, redis=urls.redis_url)
-        await stop.wait()
-        log.info("engine stopping")
+# ------------------------------------------------------------------------------------------- run
+
+
+async def _run(settings: Settings, urls: ServiceUrls, demo: bool) -> None:
+    from engine.app import Engine
+    from engine.demo import provision_demo, write_demo_file
+    from engine.simulator import CarrierSimulator
+
+    simulator = None
+    demo_info: dict[str, Any] | None = None
+    if demo:
+        simulator = CarrierSimulator()
+        await simulator.start("127.0.0.1", 0)
+        pool = await asyncpg.create_pool(urls.database_url, min_size=1, max_size=2)
+        assert pool is not None
+        async with pool.acquire() as conn:
+            await apply_migrations(conn)
+        demo_info = await provision_demo(pool, settings, simulator.port, settings.http.port)
+        await pool.close()
+    try:
+        async with Engine.start(settings, urls) as engine:
+            if demo_info is not None:
+                demo_info["smpp"]["port"] = engine.smpp_port
+                path = write_demo_file(settings, demo_info)
+                print(f"demo account ready ({path}):", flush=True)
+                print(
+                    f"  SMPP  {demo_info['smpp']['host']}:{engine.smpp_port}  system_id="
+                    f"{demo_info['smpp']['system_id']}  password={demo_info['smpp']['password']}",
+                    flush=True,
+                )
+                print(
+                    f"  HTTP  {demo_info['http']['base_url']}  api_key={demo_info['http']['api_key']}",
+                    flush=True,
+                )
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(sig, stop.set)
+            print(
+                f"smsengine running: SMPP on {settings.smpp.host}:{engine.smpp_port} (Ctrl-C to stop)",
+                flush=True,
+            )
+            await stop.wait()
+            log.info("stopping: no new messages, draining")
+    finally:
+        if simulator is not None:
+            await simulator.stop()
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    settings = _settings_from_args(args)
+    settings = _settings(args)
     configure_logging(settings.log.level, settings.log.format)
     import uvloop
 
-    uvloop.run(_run(settings))
+    with provide_services(settings.database.url, settings.redis.url, settings.data_path) as urls:
+        uvloop.run(_run(settings, urls, args.demo))
     return 0
 
 
+# ------------------------------------------------------------------------------------------- operator
+
+
+def _with_pool(
+    work: Callable[[asyncpg.Pool, argparse.Namespace], Awaitable[int]],
+) -> Callable[[argparse.Namespace], int]:
+    def command(args: argparse.Namespace) -> int:
+        settings = _settings(args)
+        configure_logging("warning", settings.log.format)
+
+        async def main(url: str) -> int:
+            pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
+            assert pool is not None
+            try:
+                async with pool.acquire() as conn:
+                    await apply_migrations(conn)
+                return await work(pool, args)
+            finally:
+                await pool.close()
+
+        with provide_services(
+            settings.database.url, settings.redis.url, settings.data_path, redis=False
+        ) as urls:
+            return asyncio.run(main(urls.database_url))
+
+    return command
+
+
+async def _accounts_create(pool: asyncpg.Pool, args: argparse.Namespace) -> int:
+    from billing.money import parse_amount
+    from engine.provision import create_account
+
+    account_id = await create_account(
+        pool, args.name, currency=args.currency, credit_limit=parse_amount(args.credit_limit),
+        callback_url=args.callback_url,
+    )  # fmt: skip
+    print(f"account {args.name} created with id {account_id}")
+    return 0
+
+
+async def _accounts_topup(pool: asyncpg.Pool, args: argparse.Namespace) -> int:
+    from billing.money import format_amount, parse_amount
+    from engine.provision import account_id_of, add_funds
+
+    account_id = await account_id_of(pool, args.account)
+    available = await add_funds(pool, account_id, parse_amount(args.amount), args.key)
+    print(f"account {args.account}: available {format_amount(available, 6)}")
+    return 0
+
+
+async def _accounts_list(pool: asyncpg.Pool, args: argparse.Namespace) -> int:
+    from billing.money import format_amount
+
+    rows = await pool.fetch(
+        """SELECT a.id, a.name, a.currency, l.balance AS available
+           FROM accounts a JOIN billing_customers c ON c.account_id = a.id
+           JOIN billing_ledger_accounts l ON l.id = c.available_id ORDER BY a.id"""
+    )
+    for r in rows:
+        print(f"{r['id']:>6}  {r['name']:<24} {format_amount(r['available'], 6):>16} {r['currency']}")
+    return 0
+
+
+async def _smpp_set(pool: asyncpg.Pool, args: argparse.Namespace) -> int:
+    from engine.provision import account_id_of, set_smpp_credentials
+
+    account_id = await account_id_of(pool, args.account)
+    await set_smpp_credentials(
+        pool, account_id, args.system_id, args.password, allowed_ips=args.allow_ip or (),
+        max_binds=args.max_binds, throughput=args.throughput,
+    )  # fmt: skip
+    print(f"SMPP system_id {args.system_id} set for account {args.account}")
+    return 0
+
+
+async def _carriers_add(pool: asyncpg.Pool, args: argparse.Namespace) -> int:
+    from engine.carriers import CarrierConnection
+    from engine.provision import add_carrier
+
+    await add_carrier(
+        pool,
+        CarrierConnection(
+            carrier=args.name, host=args.host, port=args.port, system_id=args.system_id,
+            password=args.password, system_type=args.system_type, binds=args.binds, window_size=args.window,
+            throughput=args.throughput, long_message=args.long_message, resp_id_format=args.resp_id_format,
+            dlr_id_format=args.dlr_id_format,
+        ),
+        currency=args.currency,
+    )  # fmt: skip
+    print(f"carrier {args.name} -> {args.host}:{args.port} ({args.binds} binds); restart the engine to bind")
+    return 0
+
+
+async def _rates(pool: asyncpg.Pool, args: argparse.Namespace) -> int:
+    from routing.model import PriceListOwner
+    from routing.operator import export_price_list, export_rate_card, import_price_list, import_rate_card
+    from routing.storage import PgRoutingStore
+
+    store = PgRoutingStore(pool)
+    if args.kind == "rates":
+        if args.action == "import":
+            print(await import_rate_card(store, args.owner, args.file, replace=args.replace))
+        else:
+            print(f"{await export_rate_card(store, args.owner, args.file)} rows written to {args.file}")
+        return 0
+    from engine.provision import account_id_of
+
+    owner = PriceListOwner(account_id=await account_id_of(pool, args.owner))
+    if args.action == "import":
+        print(await import_price_list(store, owner, args.file, replace=args.replace))
+    else:
+        print(f"{await export_price_list(store, owner, args.file)} rows written to {args.file}")
+    return 0
+
+
+async def _numbers_add(pool: asyncpg.Pool, args: argparse.Namespace) -> int:
+    from engine.provision import account_id_of, add_mo_number
+
+    await add_mo_number(pool, await account_id_of(pool, args.account), args.number)
+    print(f"MO to {args.number} goes to account {args.account}")
+    return 0
+
+
+async def _routes_explain(pool: asyncpg.Pool, args: argparse.Namespace) -> int:
+    from routing.operator import explain
+    from routing.storage import PgRoutingStore
+
+    account_id = None
+    if args.account:
+        from engine.provision import account_id_of
+
+        account_id = await account_id_of(pool, args.account)
+    print(await explain(PgRoutingStore(pool), args.number, account_id=account_id))
+    return 0
+
+
+async def _apikeys_create(pool: asyncpg.Pool, args: argparse.Namespace) -> int:
+    from engine.provision import account_id_of, create_api_key
+
+    key, secret = await create_api_key(pool, await account_id_of(pool, args.account), live=not args.test)
+    print(f"api_key    {key}\napi_secret {secret}   (shown once: store it now)")
+    return 0
+
+
+async def _ledger_check(pool: asyncpg.Pool, args: argparse.Namespace) -> int:
+    from billing.check import check_ledger, format_report
+
+    async with pool.acquire() as conn:
+        # reservations must match the messages not final; ids are written as the engine writes refs
+        report = await check_ledger(
+            conn, "SELECT lpad(to_hex(id), 16, '0') FROM messages WHERE final_at IS NULL"
+        )
+    print(format_report(report))
+    return 0 if report.ok else 1
+
+
+# ------------------------------------------------------------------------------------------- parser
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="smsengine", description=__doc__)
+    parser = argparse.ArgumentParser(prog="smsengine", description="smsengine: carrier-grade SMS engine")
     parser.add_argument("--config", default="config.toml", help="settings file (default: config.toml)")
+    parser.add_argument("--data-dir", help="directory for embedded servers and local state")
     sub = parser.add_subparsers(dest="command", required=True)
+
     run = sub.add_parser("run", help="start the engine")
     run.add_argument("--data-dir", help="directory for embedded servers and local state")
     run.add_argument("--demo", action="store_true", help="also start a simulated carrier and a demo account")
     run.set_defaults(func=_cmd_run)
+
+    add_simulator_parser(sub)
+
+    accounts = sub.add_parser("accounts", help="customer accounts").add_subparsers(
+        dest="action", required=True
+    )
+    p = accounts.add_parser("create", help="create an account")
+    p.add_argument("name")
+    p.add_argument("--currency", default="EUR")
+    p.add_argument("--credit-limit", default="0", help="in units (e.g. 50.00); 0: prepaid, never below zero")
+    p.add_argument("--callback-url", default="", help="HTTP URL receipts and MO are POSTed to")
+    p.set_defaults(func=_with_pool(_accounts_create))
+    p = accounts.add_parser("topup", help="add funds")
+    p.add_argument("account")
+    p.add_argument("amount", help="in units, e.g. 25.00")
+    p.add_argument("--key", help="idempotency key: the same key never tops up twice")
+    p.set_defaults(func=_with_pool(_accounts_topup))
+    p = accounts.add_parser("list", help="accounts and balances")
+    p.set_defaults(func=_with_pool(_accounts_list))
+
+    smpp = sub.add_parser("smpp", help="SMPP credentials").add_subparsers(dest="action", required=True)
+    p = smpp.add_parser("set", help="create or change an account's SMPP credentials")
+    p.add_argument("account")
+    p.add_argument("system_id")
+    p.add_argument("password", help="at most 8 characters (SMPP 3.4)")
+    p.add_argument("--allow-ip", action="append", help="CIDR allowed to bind (repeatable); default: any")
+    p.add_argument("--max-binds", type=int, default=4)
+    p.add_argument("--throughput", type=int, default=100, help="submit_sm per second per bind")
+    p.set_defaults(func=_with_pool(_smpp_set))
+
+    carriers = sub.add_parser("carriers", help="upstream carriers").add_subparsers(
+        dest="action", required=True
+    )
+    p = carriers.add_parser("add", help="add or change a carrier and how to bind to it")
+    p.add_argument("name")
+    p.add_argument("--host", required=True)
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--system-id", required=True)
+    p.add_argument("--password", required=True)
+    p.add_argument("--system-type", default="")
+    p.add_argument("--binds", type=int, default=1)
+    p.add_argument("--window", type=int, default=50)
+    p.add_argument("--throughput", type=int, default=1000, help="segments per second over all binds")
+    p.add_argument("--long-message", choices=["udh8", "udh16", "sar", "payload"], default="udh8")
+    p.add_argument("--resp-id-format", choices=["text", "hex", "dec"], default="text")
+    p.add_argument("--dlr-id-format", choices=["text", "hex", "dec"], default="text")
+    p.add_argument("--currency", default="EUR")
+    p.set_defaults(func=_with_pool(_carriers_add))
+
+    for kind, owner_help in (("rates", "carrier"), ("prices", "account")):
+        group = sub.add_parser(kind, help=f"{kind} CSV (prefix,cost,currency,effective_from)")
+        actions = group.add_subparsers(dest="action", required=True)
+        for action in ("import", "export"):
+            p = actions.add_parser(action)
+            p.add_argument("owner", help=owner_help)
+            p.add_argument("file")
+            if action == "import":
+                p.add_argument("--replace", action="store_true", help="replace the whole card")
+            p.set_defaults(func=_with_pool(_rates), kind=kind)
+
+    numbers = sub.add_parser("numbers", help="numbers for MO").add_subparsers(dest="action", required=True)
+    p = numbers.add_parser("add")
+    p.add_argument("account")
+    p.add_argument("number")
+    p.set_defaults(func=_with_pool(_numbers_add))
+
+    routes = sub.add_parser("routes", help="routing").add_subparsers(dest="action", required=True)
+    p = routes.add_parser("explain", help="which carriers a number would go to, and why")
+    p.add_argument("number")
+    p.add_argument("--account")
+    p.set_defaults(func=_with_pool(_routes_explain))
+
+    apikeys = sub.add_parser("apikeys", help="HTTP API keys").add_subparsers(dest="action", required=True)
+    p = apikeys.add_parser("create")
+    p.add_argument("account")
+    p.add_argument(
+        "--test", action="store_true", help="a sandbox key: never reaches a carrier, never charges"
+    )
+    p.set_defaults(func=_with_pool(_apikeys_create))
+
+    ledger = sub.add_parser("ledger", help="the money").add_subparsers(dest="action", required=True)
+    p = ledger.add_parser("check", help="reconcile balances, postings and reservations; non-zero on mismatch")
+    p.set_defaults(func=_with_pool(_ledger_check))
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
     except SettingsError as exc:
         print(f"smsengine: {exc}", file=sys.stderr)
         return 2
+    except (LookupError, ValueError) as exc:
+        print(f"smsengine: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from __future__ import annotations
 from importlib import resources
 
 import asyncpg
+import asyncpg.pool
 
 PACKAGES = ("routing", "billing", "engine")
 _LOCK_KEY = 0x5D5E6E1  # any constant: serialises migrations across processes
@@ -29,7 +30,7 @@ def migration_files() -> list[tuple[str, str, str]]:
     return out
 
 
-async def apply_migrations(conn: asyncpg.Connection) -> list[str]:
+async def apply_migrations(conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy) -> list[str]:
     """Apply every migration not applied yet; return the names applied now."""
     applied_now: list[str] = []
     await conn.execute("SELECT pg_advisory_lock($1)", _LOCK_KEY)

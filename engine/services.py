@@ -63,9 +63,14 @@ def embedded_redis(data_dir: Path) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def provide_services(database_url: str, redis_url: str, data_dir: Path) -> Iterator[ServiceUrls]:
-    """Yield usable URLs: the given ones, or embedded servers for those left empty."""
+def provide_services(
+    database_url: str, redis_url: str, data_dir: Path, *, redis: bool = True
+) -> Iterator[ServiceUrls]:
+    """Yield usable URLs: the given ones, or embedded servers for those left empty.
+
+    redis=False: the caller needs only PostgreSQL (operator commands); no Redis server is started."""
     with contextlib.ExitStack() as stack:
         db = database_url or stack.enter_context(embedded_postgres(data_dir))
-        redis = redis_url or stack.enter_context(embedded_redis(data_dir))
-        yield ServiceUrls(database_url=db, redis_url=redis)
+        if redis:
+            redis_url = redis_url or stack.enter_context(embedded_redis(data_dir))
+        yield ServiceUrls(database_url=db, redis_url=redis_url)

@@ -24,7 +24,7 @@ U8, U16, U32, CSTR, SM, DESTS, UNSUCCESS = range(7)
 
 
 class NetworkErrorCode(msgspec.Struct, frozen=True, gc=False):
-    """The network_error_code TLV (5.3.2.31): network type (1 GSM, 2 ANSI-136, 3 IS-95) and error code."""
+    """The network_error_code TLV (5.3.2.31): network type (1 ANSI-136, 2 IS-95, 3 GSM) and error code."""
 
     network_type: int
     error_code: int

@@ -1,0 +1,234 @@
+"""The composition root: `async with Engine.start(settings, urls) as engine:` runs everything.
+
+Start: pool and migrations, node number, routing snapshot (kept live), carrier binds, the lifecycle,
+dispatch, accept and forwarding machinery, restart recovery, then the customer SMPP server last (so no
+customer is accepted before the engine can carry its messages). Stop, in reverse: refuse new messages,
+unbind customers (their in-flight submits drain), finish the commits, let dispatch drain what it can,
+close carrier binds, close the pool. Everything that runs has an owner here and a way to stop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+import time
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+
+import asyncpg
+import structlog
+
+from engine.accept import Acceptor
+from engine.carrier_inbound import CarrierInbound
+from engine.carriers import CarrierConnection, CarrierLink
+from engine.customer_smpp import CustomerSmpp
+from engine.dispatch import Dispatcher, DispatchJob
+from engine.forwarder import Forwarder
+from engine.ids import MessageIdGenerator
+from engine.intake import CarrierProfile, Intake, PreparedMessage
+from engine.lifecycle import Lifecycle
+from engine.recovery import recover
+from engine.schema import apply_migrations
+from engine.services import ServiceUrls
+from engine.settings import Settings
+from routing.live import LiveRoutingTable
+from routing.model import CarrierHealth, HealthSnapshot
+from routing.storage import PgRoutingStore
+from smpp.server import SmppServer, start_server
+
+log = structlog.get_logger("engine")
+
+
+def job_of(m: PreparedMessage) -> DispatchJob:
+    r = m.request
+    return DispatchJob(
+        message_id=m.id,
+        source=r.source,
+        source_ton=r.source_ton,
+        source_npi=r.source_npi,
+        destination=m.destination,
+        segments=m.segments,
+        route=m.route,
+        route_costs=m.route_costs,
+        parts=m.parts,
+        expires_at=r.expires_at,
+        scheduled_at=r.scheduled_at,
+    )
+
+
+@dataclass
+class Engine:
+    settings: Settings
+    pool: asyncpg.Pool
+    routing: LiveRoutingTable
+    links: dict[str, CarrierLink]
+    lifecycle: Lifecycle
+    dispatcher: Dispatcher
+    acceptor: Acceptor
+    intake: Intake
+    customers: CustomerSmpp
+    forwarder: Forwarder
+    inbound: CarrierInbound
+    server: SmppServer | None = None
+    node: int = 0
+    recovered: int = 0
+    opt_outs: dict[int, set[str]] = field(default_factory=dict)
+    _health: HealthSnapshot = field(default_factory=lambda: HealthSnapshot({}))
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def smpp_port(self) -> int:
+        return self.server.port if self.server else 0
+
+    def health(self) -> HealthSnapshot:
+        return self._health
+
+    def refresh_health(self) -> None:
+        self._health = HealthSnapshot({name: link.health() for name, link in self.links.items()})
+
+    @property
+    def all_up(self) -> HealthSnapshot:
+        """Every connected carrier counted healthy: the fallback when none is (see Intake)."""
+        return HealthSnapshot({name: CarrierHealth(bound=True) for name in self.links})
+
+    def is_opted_out(self, account_id: int, number: str) -> bool:
+        numbers = self.opt_outs.get(account_id)
+        return numbers is not None and number in numbers
+
+    def set_opt_out(self, account_id: int, number: str, opted_out: bool) -> None:
+        numbers = self.opt_outs.setdefault(account_id, set())
+        (numbers.add if opted_out else numbers.discard)(number)
+
+    def enqueue_committed(self, messages: Sequence[PreparedMessage]) -> None:
+        for m in messages:
+            self.dispatcher.enqueue(job_of(m))
+
+    async def wait_idle(self, within: float) -> bool:
+        """Wait until nothing is queued, in flight or uncommitted; False if that took longer than `within`."""
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            if not (self.dispatcher.backlog or self.acceptor.pending or self.lifecycle.pending):
+                return True
+            await asyncio.sleep(0.05)
+        return False
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def start(cls, settings: Settings, urls: ServiceUrls) -> AsyncIterator[Engine]:
+        pool = await asyncpg.create_pool(
+            urls.database_url, min_size=settings.database.pool_min, max_size=settings.database.pool_max
+        )
+        assert pool is not None
+        try:
+            async with pool.acquire() as conn:
+                await apply_migrations(conn)
+                node = int(await conn.fetchval("SELECT nextval('engine_node_seq')"))
+            engine = await cls._assemble(settings, pool, node)
+            try:
+                yield engine
+            finally:
+                await engine._stop()
+        finally:
+            await pool.close()
+
+    @classmethod
+    async def _assemble(cls, settings: Settings, pool: asyncpg.Pool, node: int) -> Engine:
+        routing = LiveRoutingTable(PgRoutingStore(pool))
+        await routing.load()
+        rows = await pool.fetch("SELECT * FROM carrier_connections WHERE enabled")
+        configs = [CarrierConnection(**{k: r[k] for k in r.keys()}) for r in rows]
+        profiles: dict[str, CarrierProfile] = {c.carrier: c.profile for c in configs}
+        # The parts call each other in a cycle (receipts -> forwarder -> customer binds -> forwarder);
+        # callbacks reach the others through the engine, bound once it exists.
+        ref: list[Engine] = []
+
+        def late() -> Engine:
+            return ref[0]
+
+        lifecycle = Lifecycle(pool, on_deliveries=lambda d: late().forwarder.push(d))
+        links = {
+            c.carrier: CarrierLink(
+                c,
+                lambda link, conn, pdu: late().inbound.on_deliver(link, conn, pdu),
+                lambda: late().refresh_health() if ref else None,
+                response_timeout=settings.smpp.response_timeout,
+                enquire_link_interval=settings.smpp.enquire_link_interval,
+            )
+            for c in configs
+        }
+        dispatcher = Dispatcher(links, lifecycle)
+        acceptor = Acceptor(pool, on_committed=lambda ms: late().enqueue_committed(ms))
+        intake = Intake(
+            routing=routing,
+            health=lambda: late().health(),
+            all_up=lambda: late().all_up,
+            profile=profiles.get,
+            is_opted_out=lambda a, n: late().is_opted_out(a, n),
+            ids=MessageIdGenerator(node),
+        )
+        customers = CustomerSmpp(
+            pool,
+            intake,
+            acceptor,
+            backlog=lambda: dispatcher.backlog,
+            on_receiver_bound=lambda account: late().forwarder.wake(account),
+        )
+        forwarder = Forwarder(pool, customers.receiver)
+        inbound = CarrierInbound(
+            pool,
+            lifecycle,
+            on_deliveries=forwarder.push,
+            on_opt_out=lambda a, n, o: late().set_opt_out(a, n, o),
+        )
+        ref.append(
+            cls(settings, pool, routing, links, lifecycle, dispatcher, acceptor, intake, customers, forwarder,
+                inbound, node=node)
+        )  # fmt: skip
+        engine = ref[0]
+        for row in await pool.fetch("SELECT account_id, number FROM opt_outs"):
+            engine.set_opt_out(row["account_id"], row["number"], True)
+        lifecycle.start()
+        acceptor.start()
+        inbound.start()
+        forwarder.start()
+        for link in links.values():
+            link.start()
+        engine.refresh_health()
+        dispatcher.start()
+        engine._tasks.append(asyncio.get_running_loop().create_task(routing.run()))
+        await inbound.restore()
+        engine.recovered = await recover(pool, dispatcher.enqueue)
+        if engine.recovered:
+            log.info("recovered messages", count=engine.recovered)
+        tls = None
+        if settings.smpp.tls_cert:
+            tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            tls.load_cert_chain(settings.smpp.tls_cert, settings.smpp.tls_key)
+        engine.server = await start_server(
+            customers,
+            settings.smpp.host,
+            settings.smpp.port,
+            ssl=tls,
+            window=settings.smpp.window,
+            response_timeout=settings.smpp.response_timeout,
+            enquire_link_interval=settings.smpp.enquire_link_interval,
+            inactivity_timeout=settings.smpp.inactivity_timeout,
+        )
+        log.info("smpp server listening", host=settings.smpp.host, port=engine.smpp_port, node=node)
+        return engine
+
+    async def _stop(self) -> None:
+        self.customers.accepting = False
+        if self.server is not None:
+            await self.server.close()  # unbinds customers; their in-flight submits are answered first
+        await self.acceptor.close()
+        await self.wait_idle(within=10.0)
+        await self.dispatcher.close()
+        await self.lifecycle.close()
+        await self.inbound.close()
+        await self.forwarder.close()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*(link.close() for link in self.links.values()), return_exceptions=True)

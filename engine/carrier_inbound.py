@@ -1,0 +1,302 @@
+"""What carriers send us: delivery receipts and mobile-originated (MO) messages.
+
+Receipts are parsed (receipted_message_id TLV, or the id in the Appendix B text; message_state TLV or
+the stat word; network_error_code), keyed with the carrier's id format, and handed to the lifecycle
+recorder; deliver_sm_resp goes back only after the receipt is durably stored, and a storage failure is
+answered with ESME_RX_T_APPN so the carrier redelivers it later.
+
+MO: each part is stored (mo_parts) before it is acknowledged; parts are reassembled in memory (rebuilt
+from mo_parts after a restart); a whole message becomes a delivery owed to the account owning its
+destination number. STOP / UNSUBSCRIBE / START / UNSTOP keywords update that account's opt-out list.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import msgspec
+import structlog
+
+from engine.carrier_ids import normalise
+from engine.carriers import CarrierLink
+from engine.group_commit import GroupCommitter
+from engine.lifecycle import Delivery, Lifecycle, ReceiptIn, insert_deliveries
+from smpp.connection import SmppConnection
+from smpp.constants import MESSAGE_TYPE_MASK, CommandStatus, EsmClass, Tag
+from smpp.pdu import DataSm, DeliverSm, NetworkErrorCode, Pdu
+from smpp.receipt import parse_receipt
+from smpp.text import InboundPart, MultipartReassembler, ReassembledMessage, SarInfo, decode_short_message
+
+log = structlog.get_logger("engine.inbound")
+
+STOP_WORDS = {"STOP", "UNSUBSCRIBE", "STOPALL", "CANCEL", "END", "QUIT"}
+START_WORDS = {"START", "UNSTOP", "SUBSCRIBE"}
+_RECEIPT_TYPES = {0x04, 0x08, 0x10, 0x20}  # SMSC receipt, SME ack, manual ack, intermediate notification
+
+
+def is_receipt(pdu: DeliverSm | DataSm) -> bool:
+    return (pdu.esm_class & MESSAGE_TYPE_MASK) in _RECEIPT_TYPES or Tag.RECEIPTED_MESSAGE_ID in pdu.tlvs
+
+
+def _content(pdu: DeliverSm | DataSm) -> bytes:
+    payload = pdu.tlvs.get(Tag.MESSAGE_PAYLOAD)
+    if isinstance(payload, bytes) and payload:
+        return payload
+    return pdu.short_message if isinstance(pdu, DeliverSm) else b""
+
+
+def receipt_of(link: CarrierLink, pdu: DeliverSm | DataSm) -> ReceiptIn:
+    parsed = parse_receipt(_content(pdu))
+    tlv_id = pdu.tlvs.get(Tag.RECEIPTED_MESSAGE_ID)
+    carrier_id = tlv_id if isinstance(tlv_id, str) and tlv_id else (parsed.message_id if parsed else None)
+    state = pdu.tlvs.get(Tag.MESSAGE_STATE)
+    if not isinstance(state, int):
+        state = int(parsed.state) if parsed is not None and parsed.state is not None else None
+    network = pdu.tlvs.get(Tag.NETWORK_ERROR_CODE)
+    # the TLV and the text may write the id differently: the TLV is the response's format, the text the
+    # receipt's, as configured per carrier
+    fmt = link.config.resp_id_format if isinstance(tlv_id, str) and tlv_id else link.config.dlr_id_format
+    return ReceiptIn(
+        carrier=link.name,
+        key=normalise(carrier_id, fmt) if carrier_id else "",
+        state=state,
+        network_error=network.error_code if isinstance(network, NetworkErrorCode) else None,
+        stat=(parsed.stat or "") if parsed else "",
+        err=(parsed.err or "") if parsed else "",
+    )
+
+
+class MoIn(msgspec.Struct, frozen=True):
+    """A whole MO message, or one part of a multipart one to store before acknowledging it."""
+
+    carrier: str
+    source: str
+    destination: str
+    data_coding: int
+    text: str | None
+    body: bytes
+    part: bool = False  # True: store into mo_parts only
+    esm_class: int = 0
+    short_message: bytes = b""
+    sar: tuple[int, int, int] | None = None
+    part_ids: tuple[int, ...] = ()  # mo_parts rows this whole message was reassembled from
+    complete: bool = True
+
+
+_OWNERS = "SELECT number, account_id FROM mo_numbers WHERE number = ANY($1::text[])"
+_STORE_PARTS = """
+INSERT INTO mo_parts (carrier, source, destination, data_coding, esm_class, short_message, sar)
+SELECT c, s, d, dc, e, sm, CASE WHEN r IS NULL THEN NULL ELSE string_to_array(r, ',')::integer[] END
+FROM unnest($1::text[], $2::text[], $3::text[], $4::smallint[], $5::smallint[], $6::bytea[], $7::text[])
+    AS t(c, s, d, dc, e, sm, r)
+RETURNING id
+"""
+
+
+class CarrierInbound:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        lifecycle: Lifecycle,
+        *,
+        on_deliveries: Callable[[list[Delivery]], None],
+        on_opt_out: Callable[[int, str, bool], None] = lambda *_: None,
+        reassembly_timeout: float = 180.0,
+    ) -> None:
+        self._pool = pool
+        self._lifecycle = lifecycle
+        self._on_deliveries = on_deliveries
+        self._on_opt_out = on_opt_out
+        self._reassembler = MultipartReassembler(reassembly_timeout)
+        self._part_ids: dict[tuple[str, str, int], list[int]] = defaultdict(list)
+        self._mo: GroupCommitter[MoIn, int | None] = GroupCommitter(self._commit_mo, concurrency=1, name="mo")
+        self._expiry: asyncio.Task[None] | None = None
+        self.receipts = 0
+        self.mo_messages = 0
+
+    def start(self) -> None:
+        self._mo.start()
+        self._expiry = asyncio.get_running_loop().create_task(self._expire_loop())
+
+    async def close(self) -> None:
+        if self._expiry is not None:
+            self._expiry.cancel()
+        await self._mo.close()
+
+    async def restore(self) -> int:
+        """After a restart: put the stored MO parts back into the reassembler."""
+        rows = await self._pool.fetch("SELECT * FROM mo_parts ORDER BY id")
+        for row in rows:
+            sar = SarInfo(*row["sar"]) if row["sar"] else None
+            self._reassemble(
+                row["carrier"], row["source"], row["destination"], row["short_message"], row["data_coding"],
+                row["esm_class"], sar, row["id"],
+            )  # fmt: skip
+        return len(rows)
+
+    # ------------------------------------------------------------------------------------- intake
+
+    def on_deliver(self, link: CarrierLink, conn: SmppConnection, pdu: Pdu) -> None:
+        if not isinstance(pdu, DeliverSm | DataSm):
+            conn.respond(pdu, CommandStatus.ESME_ROK)  # alert_notification has no response; others: ack
+            return
+        if is_receipt(pdu):
+            self.receipts += 1
+            self._acknowledge_after(conn, pdu, self._lifecycle.submit(receipt_of(link, pdu)))
+        else:
+            self._mo_part(link, conn, pdu)
+
+    def _acknowledge_after(self, conn: SmppConnection, pdu: Pdu, stored: asyncio.Future[Any]) -> None:
+        def answer(f: asyncio.Future[Any]) -> None:
+            failed = f.cancelled() or f.exception() is not None
+            if failed:
+                log.error("inbound not stored; carrier will redeliver", error=repr(f.exception()))
+            conn.respond(pdu, CommandStatus.ESME_RX_T_APPN if failed else CommandStatus.ESME_ROK)
+
+        stored.add_done_callback(answer)
+
+    def _mo_part(self, link: CarrierLink, conn: SmppConnection, pdu: DeliverSm | DataSm) -> None:
+        content = _content(pdu)
+        udhi = bool(pdu.esm_class & EsmClass.UDHI)
+        decoded = decode_short_message(content, pdu.data_coding, udhi=udhi)
+        sar = _sar(pdu)
+        if decoded.concatenation is None and sar is None:  # one part: the whole message
+            item = MoIn(
+                link.name, pdu.source_addr, pdu.destination_addr, pdu.data_coding, decoded.text, decoded.body
+            )
+            self._acknowledge_after(conn, pdu, self._mo.submit(item))
+            return
+        part = MoIn(
+            link.name, pdu.source_addr, pdu.destination_addr, pdu.data_coding, None, b"", part=True,
+            esm_class=pdu.esm_class, short_message=content,
+            sar=(sar.reference, sar.total, sar.sequence) if sar else None,
+        )  # fmt: skip
+        stored = self._mo.submit(part)
+
+        def reassemble(f: asyncio.Future[int | None]) -> None:
+            if not f.cancelled() and f.exception() is None and (part_id := f.result()) is not None:
+                self._reassemble(
+                    link.name, pdu.source_addr, pdu.destination_addr, content, pdu.data_coding, pdu.esm_class,
+                    sar, part_id,
+                )  # fmt: skip
+
+        stored.add_done_callback(reassemble)
+        self._acknowledge_after(conn, pdu, stored)
+
+    def _reassemble(
+        self, carrier: str, source: str, destination: str, content: bytes, data_coding: int, esm_class: int,
+        sar: SarInfo | None, part_id: int,
+    ) -> None:  # fmt: skip
+        decoded = decode_short_message(content, data_coding, udhi=bool(esm_class & EsmClass.UDHI))
+        reference = (
+            sar.reference if sar else (decoded.concatenation.reference if decoded.concatenation else 0)
+        )
+        self._part_ids[(source, destination, reference)].append(part_id)
+        for message in self._reassembler.add(
+            InboundPart(source, destination, decoded, sar), time.monotonic()
+        ):
+            self._whole(carrier, message)
+
+    def _whole(self, carrier: str, message: ReassembledMessage) -> None:
+        ids = tuple(self._part_ids.pop((message.source, message.destination, message.reference or 0), ()))
+        item = MoIn(
+            carrier, message.source, message.destination, message.data_coding, message.text, message.body,
+            part_ids=ids, complete=message.complete,
+        )  # fmt: skip
+        self._mo.submit(item)
+
+    async def _expire_loop(self) -> None:
+        while True:
+            await asyncio.sleep(5.0)
+            for message in self._reassembler.expire(time.monotonic()):
+                self._whole("", message)
+
+    # ------------------------------------------------------------------------------------- commit
+
+    async def _commit_mo(self, batch: Sequence[MoIn]) -> list[int | None]:
+        parts = [m for m in batch if m.part]
+        whole = [m for m in batch if not m.part]
+        results: dict[int, int | None] = {}
+        deliveries: list[Delivery] = []
+        opt_changes: list[tuple[int, str, bool]] = []
+        async with self._pool.acquire() as conn, conn.transaction():
+            if parts:
+                rows = await conn.fetch(
+                    _STORE_PARTS,
+                    [p.carrier for p in parts], [p.source for p in parts], [p.destination for p in parts],
+                    [p.data_coding for p in parts], [p.esm_class for p in parts],
+                    [p.short_message for p in parts],
+                    [",".join(map(str, p.sar)) if p.sar else None for p in parts],
+                )  # fmt: skip
+                for p, row in zip(parts, rows, strict=True):
+                    results[id(p)] = row["id"]
+            if whole:
+                owners = dict(
+                    (r["number"], r["account_id"])
+                    for r in await conn.fetch(_OWNERS, list({_digits(m.destination) for m in whole}))
+                )
+                owed: list[tuple[int, str, int | None, dict[str, Any]]] = []
+                for m in whole:
+                    account = owners.get(_digits(m.destination))
+                    if account is None:
+                        log.warning("MO for a number no account owns", destination=m.destination)
+                        continue
+                    keyword = (m.text or "").strip().upper()
+                    if keyword in STOP_WORDS or keyword in START_WORDS:
+                        opted_out = keyword in STOP_WORDS
+                        opt_changes.append((account, _digits(m.source), opted_out))
+                    owed.append((account, "mo", None, _mo_body(m)))
+                for account, number, opted_out in opt_changes:
+                    if opted_out:
+                        await conn.execute(
+                            "INSERT INTO opt_outs (account_id, number, source) VALUES ($1, $2, 'mo') "
+                            "ON CONFLICT DO NOTHING",
+                            account,
+                            number,
+                        )
+                    else:
+                        await conn.execute(
+                            "DELETE FROM opt_outs WHERE account_id = $1 AND number = $2", account, number
+                        )
+                deliveries = await insert_deliveries(conn, owed)
+                done_parts = [i for m in whole for i in m.part_ids]
+                if done_parts:
+                    await conn.execute("DELETE FROM mo_parts WHERE id = ANY($1::bigint[])", done_parts)
+        self.mo_messages += len(whole)
+        for change in opt_changes:
+            self._on_opt_out(*change)
+        if deliveries:
+            self._on_deliveries(deliveries)
+        return [results.get(id(m)) for m in batch]
+
+
+def _sar(pdu: DeliverSm | DataSm) -> SarInfo | None:
+    ref = pdu.tlvs.get(Tag.SAR_MSG_REF_NUM)
+    total = pdu.tlvs.get(Tag.SAR_TOTAL_SEGMENTS)
+    seq = pdu.tlvs.get(Tag.SAR_SEGMENT_SEQNUM)
+    if isinstance(ref, int) and isinstance(total, int) and isinstance(seq, int) and total > 1:
+        return SarInfo(ref, total, seq)
+    return None
+
+
+def _digits(address: str) -> str:
+    return address.lstrip("+")
+
+
+def _mo_body(m: MoIn) -> dict[str, Any]:
+    return {
+        "from": m.source,
+        "to": m.destination,
+        "text": m.text,
+        "body_hex": m.body.hex() if m.text is None else None,
+        "data_coding": m.data_coding,
+        "complete": m.complete,
+        "carrier": m.carrier,
+        "received_at": datetime.now(UTC).isoformat(),
+    }

@@ -1,0 +1,437 @@
+"""A message's life after accept, written in batches: sending marks, carrier outcomes, receipts.
+
+Everything that changes a message after it was accepted goes through one `Lifecycle` group committer, so
+each change is durable before anyone relies on it, and many changes share one transaction:
+
+- `mark_sending`: before a message goes to a carrier (awaited by the dispatcher: after a crash, a
+  message found 'sending' is sent again once, flagged possible_duplicate);
+- `submitted`: every part accepted by the carrier: record the carrier ids, capture the reservation;
+- `failed`: the message cannot be sent: final state, release (or capture what was sent);
+- `receipt`: a carrier receipt: stored, matched to its part, rolled up to the message, refunded by the
+  account's policy, and turned into a delivery owed to the customer.
+
+A receipt can arrive before its submit_sm_resp is recorded, or on another bind. Both the receipt and the
+submitted outcome take a transaction-scoped advisory lock on (carrier, key) before looking for each
+other, so whichever commits second always sees the first: nothing is left unmatched, without any sleep.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+import msgspec
+
+from billing.model import Capture
+from billing.postings import capture_batch, refund_batch, release_batch
+from engine.group_commit import GroupCommitter
+from engine.ids import format_id
+from smpp.constants import MessageState
+from smpp.receipt import Receipt
+
+if TYPE_CHECKING:
+    from billing.db import Connection
+
+FINAL_PART = {"delivered", "undeliverable", "expired", "rejected", "failed"}
+STATE_STATUS = {
+    MessageState.DELIVERED: "delivered",
+    MessageState.EXPIRED: "expired",
+    MessageState.DELETED: "rejected",
+    MessageState.UNDELIVERABLE: "undeliverable",
+    MessageState.REJECTED: "rejected",
+    MessageState.UNKNOWN: "failed",
+}
+STATUS_STATE = {
+    "delivered": MessageState.DELIVERED,
+    "expired": MessageState.EXPIRED,
+    "undeliverable": MessageState.UNDELIVERABLE,
+    "rejected": MessageState.REJECTED,
+    "failed": MessageState.UNDELIVERABLE,
+}
+# The worst part decides a multipart message's final state.
+_SEVERITY = ["delivered", "expired", "rejected", "failed", "undeliverable"]
+
+
+def roll_up(part_statuses: Sequence[str]) -> str | None:
+    """The message's final status when every part is final, else None."""
+    if any(s not in FINAL_PART for s in part_statuses):
+        return None
+    return max(part_statuses, key=_SEVERITY.index)
+
+
+class SendingMark(msgspec.Struct, frozen=True):
+    message_id: int
+    carrier: str
+
+
+class PartSubmitted(msgspec.Struct, frozen=True):
+    part: int
+    carrier: str
+    carrier_message_id: str
+    key: str
+
+
+class Submitted(msgspec.Struct, frozen=True):
+    message_id: int
+    route_index: int
+    cost: int  # what the carrier charges for all segments
+    carrier: str
+    parts: tuple[PartSubmitted, ...]
+    possible_duplicate: bool = False
+
+
+class Failed(msgspec.Struct, frozen=True):
+    message_id: int
+    status: str  # failed | rejected | expired
+    reason: str
+    error_code: int | None = None
+    charge_cost: int | None = None  # some parts went out: capture with this cost instead of releasing
+
+
+class ReceiptIn(msgspec.Struct, frozen=True):
+    carrier: str
+    key: str
+    state: int | None
+    network_error: int | None
+    stat: str
+    err: str
+
+
+class Delivery(msgspec.Struct, frozen=True):
+    """Something owed to a customer (receipt or MO), as stored in `deliveries`."""
+
+    id: int
+    account_id: int
+    kind: str
+    message_id: int | None
+    body: dict[str, Any]
+
+
+Item = SendingMark | Submitted | Failed | ReceiptIn
+
+_LOCK_KEYS = """
+SELECT pg_advisory_xact_lock(h) FROM (
+    SELECT DISTINCT hashtextextended(c || ':' || k, 0) AS h FROM unnest($1::text[], $2::text[]) AS t(c, k)
+    ORDER BY 1
+) s
+"""
+
+_MARK = """
+UPDATE messages SET status = 'sending', attempts = attempts + 1, updated_at = now()
+WHERE id = ANY($1::bigint[]) AND final_at IS NULL
+"""
+
+_PARTS_SUBMITTED = """
+UPDATE message_parts p
+SET carrier = u.carrier, carrier_key = u.key, carrier_message_id = u.cid, status = 'submitted'
+FROM unnest($1::bigint[], $2::smallint[], $3::text[], $4::text[], $5::text[])
+    AS u(mid, part, carrier, key, cid)
+WHERE p.message_id = u.mid AND p.part = u.part AND p.status NOT IN ('delivered', 'undeliverable', 'expired',
+    'rejected', 'failed')
+"""
+
+_MESSAGES_SUBMITTED = """
+UPDATE messages m
+SET status = 'submitted', cost = u.cost, route_index = u.ri,
+    possible_duplicate = m.possible_duplicate OR u.dup, updated_at = now()
+FROM unnest($1::bigint[], $2::bigint[], $3::smallint[], $4::bool[]) AS u(id, cost, ri, dup)
+WHERE m.id = u.id AND m.final_at IS NULL
+"""
+
+_EVENTS = """
+INSERT INTO message_events (message_id, status, reason, error_code)
+SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::integer[])
+"""
+
+_EARLY_RECEIPTS = """
+UPDATE carrier_receipts r SET matched_message_id = p.message_id, matched_part = p.part
+FROM message_parts p
+WHERE p.message_id = ANY($1::bigint[]) AND p.carrier_key IS NOT NULL
+  AND r.matched_message_id IS NULL AND r.carrier = p.carrier AND r.carrier_key = p.carrier_key
+RETURNING p.message_id, p.part, r.state, r.network_error, r.stat, r.err
+"""
+
+_INSERT_RECEIPTS = """
+INSERT INTO carrier_receipts (carrier, carrier_key, state, network_error, stat, err)
+SELECT * FROM unnest($1::text[], $2::text[], $3::smallint[], $4::integer[], $5::text[], $6::text[])
+RETURNING id
+"""
+
+_MATCH_RECEIPTS = """
+UPDATE carrier_receipts r SET matched_message_id = p.message_id, matched_part = p.part
+FROM message_parts p
+WHERE r.id = ANY($1::bigint[]) AND p.carrier = r.carrier AND p.carrier_key = r.carrier_key
+RETURNING p.message_id, p.part, r.state, r.network_error, r.stat, r.err
+"""
+
+_PART_FINAL = """
+UPDATE message_parts p SET status = u.status, error_code = u.err
+FROM unnest($1::bigint[], $2::smallint[], $3::text[], $4::integer[]) AS u(mid, part, status, err)
+WHERE p.message_id = u.mid AND p.part = u.part
+  AND p.status NOT IN ('delivered', 'undeliverable', 'expired', 'rejected', 'failed')
+"""
+
+_ROLL_UP = """
+SELECT m.id, m.account_id, m.channel, m.system_id, m.source, m.destination, m.registered_delivery,
+       m.segments, m.created_at, m.client_ref, array_agg(p.status ORDER BY p.part) AS parts
+FROM messages m JOIN message_parts p ON p.message_id = m.id
+WHERE m.id = ANY($1::bigint[]) AND m.final_at IS NULL
+GROUP BY m.id
+"""
+
+_FINALISE = """
+UPDATE messages m SET status = u.status, final_at = now(), updated_at = now(),
+    error_code = coalesce(u.err, m.error_code), reason = coalesce(u.reason, m.reason)
+FROM unnest($1::bigint[], $2::text[], $3::integer[], $4::text[]) AS u(id, status, err, reason)
+WHERE m.id = u.id AND m.final_at IS NULL
+RETURNING m.id, m.account_id, m.channel, m.system_id, m.source, m.destination, m.registered_delivery,
+          m.segments, m.created_at, m.client_ref, m.status, m.final_at
+"""
+
+_FAIL_PARTS = """
+UPDATE message_parts SET status = 'failed'
+WHERE message_id = ANY($1::bigint[]) AND status NOT IN ('submitted', 'delivered', 'undeliverable',
+    'expired', 'rejected', 'failed')
+"""
+
+_INSERT_DELIVERIES = """
+INSERT INTO deliveries (account_id, kind, message_id, body)
+SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::jsonb[])
+RETURNING id, account_id, kind, message_id, body
+"""
+
+_JSON = msgspec.json.Encoder()
+
+
+def _wants_receipt(registered_delivery: int, status: str) -> bool:
+    """SMPP 3.4 5.2.17: bits 1-0 = 01 receipt on any final outcome, 10 on failure only."""
+    wanted = registered_delivery & 0x03
+    return wanted == 1 or (wanted == 2 and status != "delivered")
+
+
+async def insert_deliveries(
+    conn: Connection, rows: list[tuple[int, str, int | None, dict[str, Any]]]
+) -> list[Delivery]:
+    if not rows:
+        return []
+    records = await conn.fetch(
+        _INSERT_DELIVERIES,
+        [r[0] for r in rows],
+        [r[1] for r in rows],
+        [r[2] for r in rows],
+        [_JSON.encode(r[3]).decode() for r in rows],
+    )
+    return [
+        Delivery(r["id"], r["account_id"], r["kind"], r["message_id"], msgspec.json.decode(r["body"]))
+        for r in records
+    ]
+
+
+class Lifecycle:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        *,
+        on_deliveries: Callable[[list[Delivery]], None] = lambda _: None,
+        concurrency: int = 2,
+        max_pending: int = 200_000,
+    ) -> None:
+        self._pool = pool
+        self._on_deliveries = on_deliveries
+        self._committer: GroupCommitter[Item, None] = GroupCommitter(
+            self._commit, concurrency=concurrency, max_pending=max_pending, name="lifecycle"
+        )
+
+    def start(self) -> None:
+        self._committer.start()
+
+    async def close(self) -> None:
+        await self._committer.close()
+
+    @property
+    def pending(self) -> int:
+        return self._committer.pending
+
+    def submit(self, item: Item) -> asyncio.Future[None]:
+        return self._committer.submit(item)
+
+    # ------------------------------------------------------------------------------------- batch
+
+    async def _commit(self, batch: Sequence[Item]) -> list[None]:
+        marks = [i for i in batch if isinstance(i, SendingMark)]
+        submitted = [i for i in batch if isinstance(i, Submitted)]
+        failed = [i for i in batch if isinstance(i, Failed)]
+        receipts = [i for i in batch if isinstance(i, ReceiptIn)]
+        deliveries: list[Delivery] = []
+        async with self._pool.acquire() as conn, conn.transaction():
+            keys = [(p.carrier, p.key) for s in submitted for p in s.parts] + [
+                (r.carrier, r.key) for r in receipts
+            ]
+            if keys:
+                await conn.execute(_LOCK_KEYS, [k[0] for k in keys], [k[1] for k in keys])
+            if marks:
+                await conn.execute(_MARK, [m.message_id for m in marks])
+            matched: list[asyncpg.Record] = []
+            if submitted:
+                matched += await self._record_submitted(conn, submitted)
+            if receipts:
+                matched += await self._record_receipts(conn, receipts)
+            if matched:
+                deliveries += await self._apply_receipts(conn, matched)
+            if failed:
+                deliveries += await self._record_failed(conn, failed)
+        if deliveries:
+            self._on_deliveries(deliveries)
+        return [None] * len(batch)
+
+    async def _record_submitted(self, conn: Connection, items: list[Submitted]) -> list[asyncpg.Record]:
+        parts = [(s.message_id, p) for s in items for p in s.parts]
+        await conn.execute(
+            _PARTS_SUBMITTED,
+            [m for m, _ in parts],
+            [p.part for _, p in parts],
+            [p.carrier for _, p in parts],
+            [p.key for _, p in parts],
+            [p.carrier_message_id for _, p in parts],
+        )
+        ids = [s.message_id for s in items]
+        await conn.execute(
+            _MESSAGES_SUBMITTED,
+            ids,
+            [s.cost for s in items],
+            [s.route_index for s in items],
+            [s.possible_duplicate for s in items],
+        )
+        await conn.execute(
+            _EVENTS, ids, ["submitted"] * len(items), [s.carrier for s in items], [None] * len(items)
+        )
+        await capture_batch(conn, [Capture(format_id(s.message_id), s.cost, s.carrier) for s in items])
+        return list(await conn.fetch(_EARLY_RECEIPTS, ids))
+
+    async def _record_receipts(self, conn: Connection, items: list[ReceiptIn]) -> list[asyncpg.Record]:
+        rows = await conn.fetch(
+            _INSERT_RECEIPTS,
+            [r.carrier for r in items],
+            [r.key for r in items],
+            [r.state for r in items],
+            [r.network_error for r in items],
+            [r.stat for r in items],
+            [r.err for r in items],
+        )
+        return list(await conn.fetch(_MATCH_RECEIPTS, [r["id"] for r in rows]))
+
+    async def _apply_receipts(self, conn: Connection, matched: list[asyncpg.Record]) -> list[Delivery]:
+        finals = []
+        detail: dict[int, asyncpg.Record] = {}
+        for r in matched:
+            status = part_status_of(r["state"], r["stat"])
+            if status is not None:
+                finals.append((r["message_id"], r["part"], status, _err_int(r["err"])))
+                detail[r["message_id"]] = r
+        if not finals:
+            return []
+        await conn.execute(
+            _PART_FINAL,
+            [f[0] for f in finals],
+            [f[1] for f in finals],
+            [f[2] for f in finals],
+            [f[3] for f in finals],
+        )
+        rolled = await conn.fetch(_ROLL_UP, list({f[0] for f in finals}))
+        done: list[tuple[int, str, int | None, str | None]] = []
+        for row in rolled:
+            status = roll_up(row["parts"])
+            if status is not None:
+                receipt = detail[row["id"]]
+                done.append((row["id"], status, _err_int(receipt["err"]), None))
+        return await self._finalise(conn, done, receipts=detail)
+
+    async def _record_failed(self, conn: Connection, items: list[Failed]) -> list[Delivery]:
+        ids = [f.message_id for f in items]
+        await conn.execute(_FAIL_PARTS, ids)
+        release = [format_id(f.message_id) for f in items if f.charge_cost is None]
+        charge = [Capture(format_id(f.message_id), f.charge_cost) for f in items if f.charge_cost is not None]
+        if release:
+            await release_batch(conn, release)
+        if charge:
+            await capture_batch(conn, charge)
+        return await self._finalise(
+            conn, [(f.message_id, f.status, f.error_code, f.reason) for f in items], receipts={}
+        )
+
+    async def _finalise(
+        self,
+        conn: Connection,
+        done: list[tuple[int, str, int | None, str | None]],
+        receipts: dict[int, asyncpg.Record],
+    ) -> list[Delivery]:
+        if not done:
+            return []
+        rows = await conn.fetch(
+            _FINALISE, [d[0] for d in done], [d[1] for d in done], [d[2] for d in done], [d[3] for d in done]
+        )
+        if not rows:
+            return []
+        await conn.execute(
+            _EVENTS,
+            [r["id"] for r in rows],
+            [r["status"] for r in rows],
+            ["receipt" if r["id"] in receipts else "dispatch" for r in rows],
+            [next((d[2] for d in done if d[0] == r["id"]), None) for r in rows],
+        )
+        refunds = [format_id(r["id"]) for r in rows if r["status"] != "delivered" and r["id"] in receipts]
+        if refunds:
+            await refund_batch(conn, refunds)  # the ledger applies each account's refund policy
+        owed = []
+        for r in rows:
+            if not _wants_receipt(r["registered_delivery"], r["status"]):
+                continue
+            receipt = receipts.get(r["id"])
+            owed.append((r["account_id"], "receipt", r["id"], receipt_body(r, receipt)))
+        return await insert_deliveries(conn, owed)
+
+
+def part_status_of(state: int | None, stat: str) -> str | None:
+    """The final part status a receipt reports, None for an intermediate one (ENROUTE, ACCEPTED)."""
+    if state is not None:
+        try:
+            return STATE_STATUS.get(MessageState(state))
+        except ValueError:
+            return None
+    parsed = Receipt(raw="", stat=stat or None).state
+    return STATE_STATUS.get(parsed) if parsed is not None else None
+
+
+def _err_int(err: str | None) -> int | None:
+    return int(err) if err and err.isdigit() else None
+
+
+def receipt_body(row: asyncpg.Record, receipt: asyncpg.Record | None) -> dict[str, Any]:
+    """What the customer is told, on its bind or its callback."""
+    final_at: datetime = row["final_at"] or datetime.now(UTC)
+    return {
+        "message_id": format_id(row["id"]),
+        "status": row["status"],
+        "message_state": int(STATUS_STATE.get(row["status"], MessageState.UNKNOWN)),
+        "err": (receipt["err"] if receipt is not None else "") or "000",
+        "network_error": receipt["network_error"] if receipt is not None else None,
+        "source": row["source"],
+        "destination": row["destination"],
+        "segments": row["segments"],
+        "submitted_at": row["created_at"].isoformat(),
+        "done_at": final_at.isoformat(),
+        "client_ref": row["client_ref"],
+        "channel": row["channel"],
+        "system_id": row["system_id"],
+    }
+
+
+def group_by_account(deliveries: list[Delivery]) -> dict[int, list[Delivery]]:
+    out: dict[int, list[Delivery]] = defaultdict(list)
+    for d in deliveries:
+        out[d.account_id].append(d)
+    return out

@@ -1,0 +1,145 @@
+"""kill -9 of the engine process during load: after a restart, every message that was acknowledged
+(submit_sm_resp ROK) reaches a final state, with exactly one capture or release in the ledger."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from billing.check import check_ledger
+from engine.carriers import CarrierConnection
+from engine.provision import (
+    add_carrier,
+    add_funds,
+    create_account,
+    flat_tariff,
+    set_prices,
+    set_rates,
+    set_smpp_credentials,
+)
+from engine.simulator import CarrierSimulator
+from engine.simulator_config import SimulatorConfig
+from smpp.client import SmppClient
+from smpp.connection import RequestFailedError
+from smpp.constants import CommandStatus
+from smpp.errors import SmppError
+from smpp.pdu import SubmitSm, SubmitSmResp
+from tests.engine.harness import ALL_PREFIXES, Receiver
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def final_count(pool: asyncpg.Pool, ids: list[int]) -> int:
+    sql = "SELECT count(*) FROM messages WHERE id = ANY($1::bigint[]) AND final_at IS NOT NULL"
+    return int(await pool.fetchval(sql, ids))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def engine_process(
+    database_url: str, redis_url: str, port: int, data_dir: Path
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    env = dict(os.environ, SMSENGINE_DATABASE_URL=database_url, SMSENGINE_REDIS_URL=redis_url,
+               SMSENGINE_SMPP_PORT=str(port), SMSENGINE_DATA_DIR=str(data_dir),
+               SMSENGINE_LOG_LEVEL="warning")  # fmt: skip
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "engine.cli", "--config", str(data_dir / "none.toml"), "run",
+        env=env, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        assert process.stdout is not None
+        async with asyncio.timeout(60):
+            while b"smsengine running" not in (line := await process.stdout.readline()):
+                assert line, "engine exited before it was ready"
+        yield process
+    finally:
+        if process.returncode is None:
+            process.kill()
+        await process.wait()
+
+
+async def test_kill_9_during_load_then_restart_finishes_every_accepted_message(
+    database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    async with CarrierSimulator(SimulatorConfig(receipt_delay_ms=20, latency_ms=1)) as sim:
+        pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+        assert pool is not None
+        sim_carrier = CarrierConnection(
+            carrier="sim", host="127.0.0.1", port=sim.port, system_id="engine", password="pw", window_size=20
+        )
+        await add_carrier(pool, sim_carrier)
+        await set_rates(pool, "sim", flat_tariff(ALL_PREFIXES, 3_000))
+        account = await create_account(pool, "acme")
+        await add_funds(pool, account, 1_000_000_000)
+        await set_smpp_credentials(pool, account, "acme", "secret", throughput=100_000)
+        await set_prices(pool, account, flat_tariff(ALL_PREFIXES, 5_000))
+        port = free_port()
+        accepted: set[str] = set()
+        enough = asyncio.Event()
+
+        async def load(client: SmppClient, stop: asyncio.Event) -> None:
+            n = 0
+            while not stop.is_set():
+                n += 1
+                pdu = SubmitSm(source_addr="Acme", source_addr_ton=5, destination_addr=f"4477009{n:05d}",
+                               dest_addr_ton=1, dest_addr_npi=1, registered_delivery=1,
+                               short_message=b"x" * 20)  # fmt: skip
+                try:
+                    resp = await client.request(pdu)
+                except (SmppError, RequestFailedError):
+                    return
+                if isinstance(resp, SubmitSmResp) and resp.command_status == CommandStatus.ESME_ROK:
+                    accepted.add(resp.message_id)
+                    if len(accepted) >= 400:
+                        enough.set()
+
+        async with engine_process(database_url, redis_url, port, tmp_path) as first:
+            client = SmppClient("127.0.0.1", port, system_id="acme", password="secret", window=50,
+                                handler=Receiver(), enquire_link_interval=None,
+                                reconnect_delay=0.2)  # fmt: skip
+            client.start()
+            await asyncio.wait_for(client.wait_bound(), 30)
+            stop = asyncio.Event()
+            senders = [asyncio.create_task(load(client, stop)) for _ in range(40)]
+            await asyncio.wait_for(enough.wait(), 60)
+            first.send_signal(signal.SIGKILL)  # no goodbye: mid-window, mid-commit
+            await first.wait()
+            stop.set()
+            await asyncio.gather(*senders, return_exceptions=True)
+            await client.close()
+        assert len(accepted) >= 400
+
+        async with engine_process(database_url, redis_url, port, tmp_path):
+            ids = [int(i, 16) for i in accepted]
+            async with asyncio.timeout(120):
+                # the restarted engine is another process: its progress is only visible in the database
+                while await final_count(pool, ids) < len(ids):  # noqa: ASYNC110
+                    await asyncio.sleep(0.2)
+            # every acknowledged message: exactly one capture or release, never both, never twice
+            settled = await pool.fetch(
+                """SELECT key, count(*) AS n FROM billing_postings
+                   WHERE key = ANY($1::text[]) AND kind IN ('capture', 'release') GROUP BY key""",
+                list(accepted),
+            )
+            assert len(settled) == len(accepted) and all(r["n"] == 1 for r in settled)
+            async with pool.acquire() as conn:
+                report = await check_ledger(
+                    conn, "SELECT lpad(to_hex(id), 16, '0') FROM messages WHERE final_at IS NULL"
+                )
+            assert report.ok, report
+        await pool.close()
