@@ -125,6 +125,7 @@ class Forwarder:
         )
         self.delivered = 0
         self.failed_attempts = 0
+        self._progress = asyncio.Event()
 
     def start(self) -> None:
         self._done.start()
@@ -191,6 +192,13 @@ class Forwarder:
             self.delivered += 1
         else:
             self.failed_attempts += 1
+        self._progress.set()
+
+    async def wait_delivered(self, count: int) -> None:
+        """Until `count` deliveries have been acknowledged by customers and recorded as such."""
+        while self.delivered < count:
+            self._progress.clear()
+            await self._progress.wait()
 
     async def _record(self, batch: Sequence[tuple[int, bool, str]]) -> list[None]:
         ok = [i for i, success, _ in batch if success]

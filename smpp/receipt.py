@@ -44,17 +44,28 @@ STAT_WORDS = {
 
 
 class Receipt(msgspec.Struct, frozen=True):
-    """The fields of a receipt text; any of them may be missing (None) except the raw text."""
+    """The fields of a receipt text; any of them may be missing (None) except the raw text.
+
+    Dates are kept as written and parsed on access: correlating a receipt needs only id, stat and err,
+    and strptime would otherwise be the most expensive step of reading one."""
 
     raw: str
     message_id: str | None = None
     submitted: int | None = None
     delivered: int | None = None
-    submit_date: datetime | None = None
-    done_date: datetime | None = None
+    submit_date_text: str | None = None
+    done_date_text: str | None = None
     stat: str | None = None
     err: str | None = None
     text: str | None = None
+
+    @property
+    def submit_date(self) -> datetime | None:
+        return _date(self.submit_date_text) if self.submit_date_text else None
+
+    @property
+    def done_date(self) -> datetime | None:
+        return _date(self.done_date_text) if self.done_date_text else None
 
     @property
     def state(self) -> MessageState | None:
@@ -83,9 +94,35 @@ def _count(value: str) -> int | None:
     return int(value) if value.isdigit() else None
 
 
+# Appendix B to the letter, as most carriers send it: one C-level match instead of the tolerant scan.
+_CANONICAL = re.compile(
+    r"id:(\S{1,65}) sub:(\d*) dlvrd:(\d*) submit date:(\d*) done date:(\d*) stat:(\S*) err:(\S*)"
+    r"(?: [Tt]ext:(.*))?$",
+    re.DOTALL,
+)
+
+
 def parse_receipt(data: str | bytes) -> Receipt | None:
     """The receipt in a short_message or message_payload, or None if it carries no `id:` field."""
     text = data.decode("latin-1") if isinstance(data, bytes) else data
+    m = _CANONICAL.match(text)
+    if m is not None:
+        sub, dlvrd, submitted, done, stat, err = m.group(2, 3, 4, 5, 6, 7)
+        return Receipt(
+            raw=text,
+            message_id=m.group(1),
+            submitted=int(sub) if sub else None,
+            delivered=int(dlvrd) if dlvrd else None,
+            submit_date_text=submitted,
+            done_date_text=done,
+            stat=stat.upper() or None,
+            err=err or None,
+            text=m.group(8),
+        )
+    return _parse_tolerantly(text)
+
+
+def _parse_tolerantly(text: str) -> Receipt | None:
     matches = list(_KEY.finditer(text))
     if not matches:
         return None
@@ -110,8 +147,8 @@ def parse_receipt(data: str | bytes) -> Receipt | None:
         message_id=message_id,
         submitted=_count(fields["sub"]) if "sub" in fields else None,
         delivered=_count(fields["dlvrd"]) if "dlvrd" in fields else None,
-        submit_date=_date(fields["submit date"]) if "submit date" in fields else None,
-        done_date=_date(fields["done date"]) if "done date" in fields else None,
+        submit_date_text=fields.get("submit date"),
+        done_date_text=fields.get("done date"),
         stat=fields["stat"].split()[0].upper() if fields.get("stat") else None,
         err=fields["err"].split()[0] if fields.get("err") else None,
         text=fields.get("text"),

@@ -110,3 +110,13 @@ def test_parsing_never_raises(data: str | bytes) -> None:
 
 def test_every_state_has_its_appendix_b_word() -> None:
     assert set(STAT_WORDS) == set(MessageState)
+
+
+@given(IDS, st.sampled_from(list(MessageState)), MINUTES, MINUTES, st.integers(0, 999), st.text(max_size=30))
+def test_canonical_fast_path_reads_what_the_tolerant_parser_reads(
+    message_id: str, state: MessageState, submitted: datetime, done: datetime, err: int, text: str
+) -> None:
+    from smpp.receipt import _parse_tolerantly
+
+    raw = format_receipt(message_id, state, submit_date=submitted, done_date=done, err=err, text=text)
+    assert parse_receipt(raw) == _parse_tolerantly(raw)
