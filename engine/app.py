@@ -20,6 +20,7 @@ import asyncpg
 import structlog
 
 from engine.accept import Acceptor
+from engine.campaigns import CampaignRunner
 from engine.carrier_inbound import CarrierInbound
 from engine.carriers import CarrierConnection, CarrierLink
 from engine.customer_smpp import CustomerSmpp
@@ -32,6 +33,7 @@ from engine.recovery import recover
 from engine.schema import apply_migrations
 from engine.services import ServiceUrls
 from engine.settings import Settings
+from engine.webhooks import WebhookSender
 from routing.live import LiveRoutingTable
 from routing.model import CarrierHealth, HealthSnapshot
 from routing.storage import PgRoutingStore
@@ -71,6 +73,8 @@ class Engine:
     forwarder: Forwarder
     inbound: CarrierInbound
     server: SmppServer | None = None
+    webhooks: WebhookSender | None = None  # the outbox sender: emit / wake (engine/webhooks.py)
+    campaigns: CampaignRunner | None = None
     node: int = 0
     recovered: int = 0
     opt_outs: dict[int, set[str]] = field(default_factory=dict)
@@ -146,7 +150,8 @@ class Engine:
         def late() -> Engine:
             return ref[0]
 
-        lifecycle = Lifecycle(pool, on_deliveries=lambda d: late().forwarder.push(d))
+        webhooks = WebhookSender(pool)
+        lifecycle = Lifecycle(pool, on_deliveries=lambda d: late().forwarder.push(d), webhooks=webhooks)
         links = {
             c.carrier: CarrierLink(
                 c,
@@ -158,7 +163,9 @@ class Engine:
             for c in configs
         }
         dispatcher = Dispatcher(links, lifecycle)
-        acceptor = Acceptor(pool, on_committed=lambda ms: late().enqueue_committed(ms))
+        acceptor = Acceptor(
+            pool, on_committed=lambda ms: late().enqueue_committed(ms), on_low_balance=webhooks.low_balance
+        )
         intake = Intake(
             routing=routing,
             health=lambda: late().health(),
@@ -180,14 +187,16 @@ class Engine:
             lifecycle,
             on_deliveries=forwarder.push,
             on_opt_out=lambda a, n, o: late().set_opt_out(a, n, o),
+            webhooks=webhooks,
         )
         ref.append(
             cls(settings, pool, routing, links, lifecycle, dispatcher, acceptor, intake, customers, forwarder,
-                inbound, node=node)
+                inbound, node=node, webhooks=webhooks)
         )  # fmt: skip
         engine = ref[0]
         for row in await pool.fetch("SELECT account_id, number FROM opt_outs"):
             engine.set_opt_out(row["account_id"], row["number"], True)
+        webhooks.start()
         lifecycle.start()
         acceptor.start()
         inbound.start()
@@ -201,6 +210,15 @@ class Engine:
         engine.recovered = await recover(pool, dispatcher.enqueue)
         if engine.recovered:
             log.info("recovered messages", count=engine.recovered)
+        # After recovery, so campaign messages committed before a restart are queued before new ones.
+        engine.campaigns = CampaignRunner(
+            pool,
+            intake,
+            acceptor,
+            admit=lambda: customers.accepting and dispatcher.backlog < 100_000,
+            webhooks=webhooks,
+        )
+        engine.campaigns.start()
         tls = None
         if settings.smpp.tls_cert:
             tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -222,11 +240,15 @@ class Engine:
         self.customers.accepting = False
         if self.server is not None:
             await self.server.close()  # unbinds customers; their in-flight submits are answered first
+        if self.campaigns is not None:
+            await self.campaigns.close()  # before the acceptor: it submits through it
         await self.acceptor.close()
         await self.wait_idle(within=10.0)
         await self.dispatcher.close()
         await self.lifecycle.close()
         await self.inbound.close()
+        if self.webhooks is not None:
+            await self.webhooks.close()  # after everything that emits events
         await self.forwarder.close()
         for task in self._tasks:
             task.cancel()

@@ -27,6 +27,7 @@ from engine.carrier_ids import normalise
 from engine.carriers import CarrierLink
 from engine.group_commit import GroupCommitter
 from engine.lifecycle import Delivery, Lifecycle, ReceiptIn, insert_deliveries
+from engine.webhooks import WebhookEvent, WebhookSender
 from smpp.connection import SmppConnection
 from smpp.constants import MESSAGE_TYPE_MASK, CommandStatus, EsmClass, Tag
 from smpp.pdu import DataSm, DeliverSm, NetworkErrorCode, Pdu
@@ -107,8 +108,10 @@ class CarrierInbound:
         *,
         on_deliveries: Callable[[list[Delivery]], None],
         on_opt_out: Callable[[int, str, bool], None] = lambda *_: None,
+        webhooks: WebhookSender | None = None,
         reassembly_timeout: float = 180.0,
     ) -> None:
+        self._webhooks = webhooks
         self._pool = pool
         self._lifecycle = lifecycle
         self._on_deliveries = on_deliveries
@@ -225,6 +228,8 @@ class CarrierInbound:
         results: dict[int, int | None] = {}
         deliveries: list[Delivery] = []
         opt_changes: list[tuple[int, str, bool]] = []
+        events: list[WebhookEvent] = []
+        emitted = 0
         async with self._pool.acquire() as conn, conn.transaction():
             if parts:
                 rows = await conn.fetch(
@@ -248,10 +253,15 @@ class CarrierInbound:
                         log.warning("MO for a number no account owns", destination=m.destination)
                         continue
                     keyword = (m.text or "").strip().upper()
+                    body = _mo_body(m)
+                    events.append(WebhookEvent(account, "message.received", body))
                     if keyword in STOP_WORDS or keyword in START_WORDS:
                         opted_out = keyword in STOP_WORDS
                         opt_changes.append((account, _digits(m.source), opted_out))
-                    owed.append((account, "mo", None, _mo_body(m)))
+                        notice = {"number": m.source, "opted_out": opted_out, "keyword": keyword,
+                                  "to": m.destination, "received_at": body["received_at"]}  # fmt: skip
+                        events.append(WebhookEvent(account, "opt_out", notice))
+                    owed.append((account, "mo", None, body))
                 for account, number, opted_out in opt_changes:
                     if opted_out:
                         await conn.execute(
@@ -265,6 +275,8 @@ class CarrierInbound:
                             "DELETE FROM opt_outs WHERE account_id = $1 AND number = $2", account, number
                         )
                 deliveries = await insert_deliveries(conn, owed)
+                if self._webhooks is not None:
+                    emitted = await self._webhooks.emit(conn, events)
                 done_parts = [i for m in whole for i in m.part_ids]
                 if done_parts:
                     await conn.execute("DELETE FROM mo_parts WHERE id = ANY($1::bigint[])", done_parts)
@@ -273,6 +285,8 @@ class CarrierInbound:
             self._on_opt_out(*change)
         if deliveries:
             self._on_deliveries(deliveries)
+        if emitted and self._webhooks is not None:
+            self._webhooks.wake()
         return [results.get(id(m)) for m in batch]
 
 

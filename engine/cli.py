@@ -62,10 +62,22 @@ async def _run(settings: Settings, urls: ServiceUrls, demo: bool) -> None:
             await apply_migrations(conn)
         demo_info = await provision_demo(pool, settings, simulator.port, settings.http.port)
         await pool.close()
+    import redis.asyncio as aioredis
+
+    from http_api.app import create_app
+    from http_api.server import serve_http
+
+    redis = aioredis.Redis.from_url(urls.redis_url)
     try:
-        async with Engine.start(settings, urls) as engine:
+        # The HTTP server starts once the engine is up and stops before it (leaving the async with first).
+        async with (
+            Engine.start(settings, urls) as engine,
+            serve_http(create_app(engine, redis), settings.http.host, settings.http.port) as http,
+        ):
+            base_url = f"http://{settings.http.host}:{http.port}"
             if demo_info is not None:
                 demo_info["smpp"]["port"] = engine.smpp_port
+                demo_info["http"]["base_url"] = base_url
                 path = write_demo_file(settings, demo_info)
                 print(f"demo account ready ({path}):", flush=True)
                 print(
@@ -82,12 +94,14 @@ async def _run(settings: Settings, urls: ServiceUrls, demo: bool) -> None:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, stop.set)
             print(
-                f"smsengine running: SMPP on {settings.smpp.host}:{engine.smpp_port} (Ctrl-C to stop)",
+                f"smsengine running: SMPP on {settings.smpp.host}:{engine.smpp_port}, HTTP on {base_url}"
+                " (Ctrl-C to stop)",
                 flush=True,
             )
             await stop.wait()
             log.info("stopping: no new messages, draining")
     finally:
+        await redis.aclose()
         if simulator is not None:
             await simulator.stop()
 

@@ -27,6 +27,7 @@ from smpp.text import (
     Carriage,
     ConcatReferenceAllocator,
     MessagePlan,
+    MessageTooLongError,
     TextError,
     build_segments,
     national_languages_for_country,
@@ -59,6 +60,8 @@ class SubmitRequest(msgspec.Struct, frozen=True, kw_only=True):
     campaign_id: int | None = None
     scheduled_at: datetime | None = None
     expires_at: datetime | None = None
+    # A test key or `X-Sandbox: true` (HTTP): stored as delivered, never reserved, never dispatched.
+    sandbox: bool = False
 
 
 class PartSpec(msgspec.Struct, frozen=True, gc=False):
@@ -216,9 +219,10 @@ class Intake:
                 )
             else:
                 raise Rejected(Reject.INVALID_TEXT, "the message has no content")
+        except MessageTooLongError as exc:
+            raise Rejected(Reject.MESSAGE_TOO_LONG, str(exc)) from None
         except TextError as exc:
-            reject = Reject.MESSAGE_TOO_LONG if "parts" in str(exc) else Reject.INVALID_TEXT
-            raise Rejected(reject, str(exc)) from None
+            raise Rejected(Reject.INVALID_TEXT, str(exc)) from None
         reference = self._references.allocate(destination) if plan.needs_reference else 0
         esm = request.esm_class & ~int(EsmClass.UDHI)
         payload = plan.carriage is Carriage.PAYLOAD

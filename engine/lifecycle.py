@@ -30,6 +30,7 @@ from billing.model import Capture
 from billing.postings import capture_batch, refund_batch, release_batch
 from engine.group_commit import GroupCommitter
 from engine.ids import format_id
+from engine.webhooks import WebhookEvent, WebhookSender, message_event_name
 from smpp.constants import MessageState
 from smpp.receipt import Receipt
 
@@ -231,64 +232,102 @@ async def insert_deliveries(
     ]
 
 
+class _Money:
+    """Ledger work collected during a batch and applied at its end, in an order that is always valid:
+    a message captured in this batch may be refunded by a receipt in the same batch."""
+
+    def __init__(self) -> None:
+        self.captures: list[Capture] = []
+        self.releases: list[str] = []
+        self.refunds: list[str] = []
+        self.webhook_rows = 0  # not money, but per-batch too: wake the webhook sender after commit
+
+    async def apply(self, conn: Connection) -> None:
+        if self.captures:
+            await capture_batch(conn, self.captures)
+        if self.releases:
+            await release_batch(conn, self.releases)
+        if self.refunds:
+            await refund_batch(conn, self.refunds)
+
+
 class Lifecycle:
     def __init__(
         self,
         pool: asyncpg.Pool,
         *,
         on_deliveries: Callable[[list[Delivery]], None] = lambda _: None,
+        webhooks: WebhookSender | None = None,
         concurrency: int = 2,
         max_pending: int = 200_000,
     ) -> None:
         self._pool = pool
         self._on_deliveries = on_deliveries
+        self._webhooks = webhooks
         self._committer: GroupCommitter[Item, None] = GroupCommitter(
             self._commit, concurrency=concurrency, max_pending=max_pending, name="lifecycle"
+        )
+        # Sending marks are awaited by dispatch before each send: they get their own transactions, which
+        # touch no ledger row and so never queue behind a capture.
+        self._marks: GroupCommitter[SendingMark, None] = GroupCommitter(
+            self._commit_marks, concurrency=2, max_pending=max_pending, name="sending-marks"
         )
 
     def start(self) -> None:
         self._committer.start()
+        self._marks.start()
 
     async def close(self) -> None:
+        await self._marks.close()
         await self._committer.close()
 
     @property
     def pending(self) -> int:
-        return self._committer.pending
+        return self._committer.pending + self._marks.pending
 
     def submit(self, item: Item) -> asyncio.Future[None]:
+        if isinstance(item, SendingMark):
+            return self._marks.submit(item)
         return self._committer.submit(item)
+
+    async def _commit_marks(self, batch: Sequence[SendingMark]) -> list[None]:
+        await self._pool.execute(_MARK, [m.message_id for m in batch])
+        return [None] * len(batch)
 
     # ------------------------------------------------------------------------------------- batch
 
     async def _commit(self, batch: Sequence[Item]) -> list[None]:
-        marks = [i for i in batch if isinstance(i, SendingMark)]
         submitted = [i for i in batch if isinstance(i, Submitted)]
         failed = [i for i in batch if isinstance(i, Failed)]
         receipts = [i for i in batch if isinstance(i, ReceiptIn)]
         deliveries: list[Delivery] = []
+        money = _Money()
         async with self._pool.acquire() as conn, conn.transaction():
-            keys = [(p.carrier, p.key) for s in submitted for p in s.parts] + [
-                (r.carrier, r.key) for r in receipts
-            ]
+            keys = [(p.carrier, p.key) for s in submitted for p in s.parts]
+            keys += [(r.carrier, r.key) for r in receipts]
             if keys:
                 await conn.execute(_LOCK_KEYS, [k[0] for k in keys], [k[1] for k in keys])
-            if marks:
-                await conn.execute(_MARK, [m.message_id for m in marks])
             matched: list[asyncpg.Record] = []
             if submitted:
-                matched += await self._record_submitted(conn, submitted)
+                matched += await self._record_submitted(conn, submitted, money)
             if receipts:
                 matched += await self._record_receipts(conn, receipts)
             if matched:
-                deliveries += await self._apply_receipts(conn, matched)
+                deliveries += await self._apply_receipts(conn, matched, money)
             if failed:
-                deliveries += await self._record_failed(conn, failed)
+                deliveries += await self._record_failed(conn, failed, money)
+            # Money last: the ledger locks the accounts' balance rows until commit, and the accept path of
+            # the same accounts waits on them; everything above is done before taking them.
+            await money.apply(conn)
         if deliveries:
             self._on_deliveries(deliveries)
+        if money.webhook_rows and self._webhooks is not None:
+            self._webhooks.wake()
         return [None] * len(batch)
 
-    async def _record_submitted(self, conn: Connection, items: list[Submitted]) -> list[asyncpg.Record]:
+    async def _record_submitted(
+        self, conn: Connection, items: list[Submitted], money: _Money
+    ) -> list[asyncpg.Record]:
         parts = [(s.message_id, p) for s in items for p in s.parts]
         await conn.execute(
             _PARTS_SUBMITTED,
@@ -309,7 +348,7 @@ class Lifecycle:
         await conn.execute(
             _EVENTS, ids, ["submitted"] * len(items), [s.carrier for s in items], [None] * len(items)
         )
-        await capture_batch(conn, [Capture(format_id(s.message_id), s.cost, s.carrier) for s in items])
+        money.captures += [Capture(format_id(s.message_id), s.cost, s.carrier) for s in items]
         return list(await conn.fetch(_EARLY_RECEIPTS, ids))
 
     async def _record_receipts(self, conn: Connection, items: list[ReceiptIn]) -> list[asyncpg.Record]:
@@ -324,7 +363,9 @@ class Lifecycle:
         )
         return list(await conn.fetch(_MATCH_RECEIPTS, [r["id"] for r in rows]))
 
-    async def _apply_receipts(self, conn: Connection, matched: list[asyncpg.Record]) -> list[Delivery]:
+    async def _apply_receipts(
+        self, conn: Connection, matched: list[asyncpg.Record], money: _Money
+    ) -> list[Delivery]:
         finals = []
         detail: dict[int, asyncpg.Record] = {}
         for r in matched:
@@ -348,26 +389,26 @@ class Lifecycle:
             if status is not None:
                 receipt = detail[row["id"]]
                 done.append((row["id"], status, _err_int(receipt["err"]), None))
-        return await self._finalise(conn, done, receipts=detail)
+        return await self._finalise(conn, done, receipts=detail, money=money)
 
-    async def _record_failed(self, conn: Connection, items: list[Failed]) -> list[Delivery]:
+    async def _record_failed(self, conn: Connection, items: list[Failed], money: _Money) -> list[Delivery]:
         ids = [f.message_id for f in items]
         await conn.execute(_FAIL_PARTS, ids)
-        release = [format_id(f.message_id) for f in items if f.charge_cost is None]
-        charge = [Capture(format_id(f.message_id), f.charge_cost) for f in items if f.charge_cost is not None]
-        if release:
-            await release_batch(conn, release)
-        if charge:
-            await capture_batch(conn, charge)
-        return await self._finalise(
-            conn, [(f.message_id, f.status, f.error_code, f.reason) for f in items], receipts={}
-        )
+        money.releases += [format_id(f.message_id) for f in items if f.charge_cost is None]
+        money.captures += [
+            Capture(format_id(f.message_id), f.charge_cost) for f in items if f.charge_cost is not None
+        ]
+        done: list[tuple[int, str, int | None, str | None]] = [
+            (f.message_id, f.status, f.error_code, f.reason) for f in items
+        ]
+        return await self._finalise(conn, done, receipts={}, money=money)
 
     async def _finalise(
         self,
         conn: Connection,
         done: list[tuple[int, str, int | None, str | None]],
         receipts: dict[int, asyncpg.Record],
+        money: _Money,
     ) -> list[Delivery]:
         if not done:
             return []
@@ -376,22 +417,32 @@ class Lifecycle:
         )
         if not rows:
             return []
+        errors = {d[0]: d[2] for d in done}
         await conn.execute(
             _EVENTS,
             [r["id"] for r in rows],
             [r["status"] for r in rows],
             ["receipt" if r["id"] in receipts else "dispatch" for r in rows],
-            [next((d[2] for d in done if d[0] == r["id"]), None) for r in rows],
+            [errors.get(r["id"]) for r in rows],
         )
-        refunds = [format_id(r["id"]) for r in rows if r["status"] != "delivered" and r["id"] in receipts]
-        if refunds:
-            await refund_batch(conn, refunds)  # the ledger applies each account's refund policy
+        # refunds of undelivered messages: the ledger applies each account's refund policy
+        money.refunds += [
+            format_id(r["id"]) for r in rows if r["status"] != "delivered" and r["id"] in receipts
+        ]
         owed = []
         for r in rows:
             if not _wants_receipt(r["registered_delivery"], r["status"]):
                 continue
             receipt = receipts.get(r["id"])
             owed.append((r["account_id"], "receipt", r["id"], receipt_body(r, receipt)))
+        if self._webhooks is not None:  # every final message, whatever registered_delivery asked for
+            hooked = self._webhooks.directory.may_have  # no body built for accounts without webhooks
+            events = [
+                WebhookEvent(r["account_id"], message_event_name(r["status"]),
+                             receipt_body(r, receipts.get(r["id"])), r["final_at"])
+                for r in rows if hooked(r["account_id"])
+            ]  # fmt: skip
+            money.webhook_rows += await self._webhooks.emit(conn, events)
         return await insert_deliveries(conn, owed)
 
 

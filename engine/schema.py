@@ -1,9 +1,9 @@
 """Schema migrations: ordered .sql files, applied once each, at start.
 
-Each package owns its tables: `routing/migrations/`, `billing/migrations/`, `engine/migrations/`, applied
-in that order (engine tables may refer to routing and billing ones, never the reverse), each directory in
-file-name order. Applied files are recorded in `schema_migrations`; a PostgreSQL advisory lock makes
-concurrent starts of several engine processes safe.
+Each package owns its tables: `routing/migrations/`, `billing/migrations/`, `engine/migrations/`,
+`http_api/migrations/`, applied in that order (a package's tables may refer to earlier packages' ones,
+never the reverse), each directory in file-name order. Applied files are recorded in `schema_migrations`;
+a PostgreSQL advisory lock makes concurrent starts of several engine processes safe.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from importlib import resources
 import asyncpg
 import asyncpg.pool
 
-PACKAGES = ("routing", "billing", "engine")
+PACKAGES = ("routing", "billing", "engine", "http_api")
 _LOCK_KEY = 0x5D5E6E1  # any constant: serialises migrations across processes
 
 

@@ -79,9 +79,22 @@ class HttpSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Address the HTTP API listens on."""
     port: int = 8080
     """TCP port of the HTTP API (0: pick a free port)."""
+    rate_limit: float = 100.0
+    """Requests per second each API key may make (token bucket refill), unless the key sets its own."""
+    rate_burst: int = 200
+    """Requests an idle API key may make at once (token bucket size), unless the key sets its own."""
+    max_body_bytes: int = 8_388_608
+    """Largest request body accepted (bytes); beyond it the answer is 413. A full bulk request fits."""
+    auth_cache_seconds: float = 5.0
+    """How long an API key looked up in the database is reused from memory (a revocation made on
+    another engine process takes at most this long to apply; on this process it applies at once)."""
 
     def __post_init__(self) -> None:
         _require(0 <= self.port <= 65535, "http.port", "must be between 0 and 65535")
+        _require(self.rate_limit > 0, "http.rate_limit", "must be positive")
+        _require(self.rate_burst >= 1, "http.rate_burst", "must be at least 1")
+        _require(self.max_body_bytes >= 1024, "http.max_body_bytes", "must be at least 1024")
+        _require(self.auth_cache_seconds >= 0, "http.auth_cache_seconds", "must not be negative")
 
 
 class LogSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

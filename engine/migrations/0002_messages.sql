@@ -72,8 +72,9 @@ CREATE TABLE messages (
     updated_at           timestamptz NOT NULL DEFAULT now(),
     final_at             timestamptz
 ) WITH (fillfactor = 70);
--- Restart recovery and reports scan the messages that are not final.
-CREATE INDEX messages_open ON messages (status) WHERE final_at IS NULL;
+-- Restart recovery scans the messages that are not final. Indexed on id, not status: a status change
+-- then touches no index, so queued -> sending -> submitted are HOT updates (no new index entries).
+CREATE INDEX messages_open ON messages (id) WHERE final_at IS NULL;
 CREATE INDEX messages_account ON messages (account_id, id);
 
 -- What goes to the carrier: one row per segment, in order.

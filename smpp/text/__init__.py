@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from smpp.text.data_coding import Alphabet, DataCoding, alphabet_of, message_class_of
 from smpp.text.encoding_choice import EncodingChoice, choose_encoding
-from smpp.text.errors import BinaryPayloadRequiredError, MalformedUdhError, TextError, UnencodableTextError
+from smpp.text.errors import (
+    BinaryPayloadRequiredError,
+    MalformedUdhError,
+    MessageTooLongError,
+    TextError,
+    UnencodableTextError,
+)
 from smpp.text.explain import ForcedCharacter, SegmentExplanation, TextExplanation, explain_text
 from smpp.text.gsm7 import decode_gsm7, encode_gsm7, pack_septets, septet_count, unpack_septets
 from smpp.text.inbound import InboundText, decode_short_message
@@ -43,6 +49,7 @@ __all__ = [
     "InformationElement",
     "MalformedUdhError",
     "MessagePlan",
+    "MessageTooLongError",
     "MultipartReassembler",
     "NationalLanguage",
     "ReassembledMessage",

@@ -39,3 +39,7 @@ class BinaryPayloadRequiredError(TextError):
 
 class MalformedUdhError(TextError):
     """A user data header whose lengths do not add up."""
+
+
+class MessageTooLongError(TextError):
+    """The message needs more segments than concatenation can carry (255)."""

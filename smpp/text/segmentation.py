@@ -18,7 +18,7 @@ import msgspec
 
 from smpp.text.data_coding import Alphabet, DataCoding, decode_octet_text, encode_octet_text
 from smpp.text.encoding_choice import EncodingChoice, choose_beyond_default, choose_encoding
-from smpp.text.errors import TextError, UnencodableTextError
+from smpp.text.errors import MessageTooLongError, UnencodableTextError
 from smpp.text.gsm7 import gsm7_codec, pack_septets
 from smpp.text.segment_capacity import MAX_PARTS, Carriage, capacities, cut_septets, cut_ucs2
 from smpp.text.udh import build_udh, concatenation_ie, national_shift_ies
@@ -188,7 +188,7 @@ def _lone_surrogates(text: str) -> tuple[tuple[int, str], ...]:
 
 def _check_part_count(count: int, carriage: Carriage) -> None:
     if count > MAX_PARTS and carriage is not _PAYLOAD:
-        raise TextError(f"message needs {count} segments; concatenation allows at most {MAX_PARTS}")
+        raise MessageTooLongError(f"message needs {count} segments; concatenation allows at most {MAX_PARTS}")
 
 
 def build_segments(plan: MessagePlan, reference: int = 0, *, packed: bool = False) -> tuple[Segment, ...]:

@@ -1,0 +1,262 @@
+"""Operations: what a route module declares, and the one wrapper every request goes through.
+
+A route module lists `Operation`s (method, path, permission, body/query/response schemas, handler).
+`create_app` turns each into a Starlette route to an `Endpoint`, which, in order:
+
+    authenticates (auth.Authenticator) -> takes a rate-limit token (ratelimit.RateLimiter)
+    -> checks the permission -> reads the body (at most http.max_body_bytes, else 413)
+    -> honours Idempotency-Key (idempotency.IdempotencyStore) when the operation is `idempotent`
+    -> decodes body and query with msgspec (unknown fields refused) -> runs the handler -> encodes
+
+and turns any failure into the error envelope (errors.error_response). Handlers therefore only see a
+`Call` with a decoded body and an authenticated principal, and return a `Reply`; the same declarations
+generate the OpenAPI document (openapi.py), so the documentation cannot drift from the code.
+
+This module must never know any endpoint's business: it is the plumbing shared by all of them.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import asyncpg
+import msgspec
+import redis.asyncio as aioredis
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from engine.app import Engine
+from engine.settings import HttpSettings
+from http_api.auth import Authenticator, Principal
+from http_api.errors import ApiError, error_response
+from http_api.idempotency import IdempotencyStore, StoredResponse, request_hash
+from http_api.ratelimit import RateLimiter
+
+S = TypeVar("S")
+REQUEST_ID = "smsengine.request_id"  # scope key set by the request-id middleware (app.py)
+
+
+@dataclass
+class ApiContext:
+    """Everything a handler may use, built once per app."""
+
+    engine: Engine
+    redis: aioredis.Redis
+    prefix: str
+    settings: HttpSettings
+    auth: Authenticator
+    limiter: RateLimiter
+    idempotency: IdempotencyStore
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self.engine.pool
+
+
+class Reply(msgspec.Struct, frozen=True):
+    status: int
+    body: Any
+    headers: dict[str, str] = msgspec.field(default_factory=dict)
+
+
+@dataclass
+class Call:
+    """One authenticated request, as a handler sees it."""
+
+    request: Request
+    ctx: ApiContext
+    principal: Principal
+    request_id: str
+    body: Any = None
+    query: Any = None
+
+    @property
+    def account_id(self) -> int:
+        return self.principal.account_id
+
+    def body_as(self, kind: type[S]) -> S:
+        assert isinstance(self.body, kind)
+        return self.body
+
+    def query_as(self, kind: type[S]) -> S:
+        assert isinstance(self.query, kind)
+        return self.query
+
+    def path(self, name: str) -> str:
+        return str(self.request.path_params[name])
+
+
+Handler = Callable[[Call], Awaitable[Reply]]
+
+
+@dataclass(frozen=True)
+class Operation:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    permission: str | None
+    tag: str
+    body: type | None = None  # a msgspec Struct, decoded from the JSON body
+    query: type | None = None  # a msgspec Struct, converted from the query string
+    responses: Mapping[int, type] = field(default_factory=dict)
+    idempotent: bool = False  # honours the Idempotency-Key header
+    description: str = ""
+
+    @property
+    def operation_id(self) -> str:
+        return self.handler.__name__
+
+
+_SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._\-]{1,64}")
+
+
+def assign_request_id(scope: Scope) -> str:
+    """The request's id: the client's X-Request-Id when it is sane, else a new one; stored in the scope."""
+    rid = scope.get(REQUEST_ID)
+    if isinstance(rid, str):
+        return rid
+    given = None
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            given = value.decode("latin-1")
+            break
+    rid = given if given and _SANE_REQUEST_ID.fullmatch(given) else "req_" + secrets.token_hex(8)
+    scope[REQUEST_ID] = rid
+    return rid
+
+
+def request_id_of(request: Request) -> str:
+    return assign_request_id(request.scope)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The whole body, refusing (413) beyond `limit` bytes whether or not Content-Length says so."""
+    length = request.headers.get("content-length")
+    too_large = ApiError(
+        413, "PAYLOAD_TOO_LARGE", f"request body larger than {limit} bytes", {"limit": limit}
+    )
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+_decoders: dict[type, msgspec.json.Decoder[Any]] = {}
+
+
+def decode_body(kind: type[S], raw: bytes) -> S:
+    decoder = _decoders.get(kind)
+    if decoder is None:
+        decoder = _decoders[kind] = msgspec.json.Decoder(kind)
+    if not raw.strip():
+        raise ApiError(400, "VALIDATION_ERROR", "a JSON request body is required")
+    result: S = decoder.decode(raw)
+    return result
+
+
+def decode_query(kind: type[S], request: Request) -> S:
+    params: dict[str, Any] = {}
+    for name, value in request.query_params.multi_items():
+        if name in params:
+            raise ApiError(400, "VALIDATION_ERROR", f"query parameter {name!r} given more than once")
+        params[name] = value
+    return msgspec.convert(params, kind, strict=False)
+
+
+_encoder = msgspec.json.Encoder()
+
+
+def encode(reply: Reply) -> StoredResponse:
+    return StoredResponse(reply.status, _encoder.encode(reply.body))
+
+
+def _extra_headers(response: Response) -> dict[str, str]:
+    """An error response's own headers (WWW-Authenticate, Retry-After), not those Endpoint sets."""
+    return {k: v for k, v in response.headers.items() if k not in ("content-type", "content-length")}
+
+
+class Endpoint:
+    """The ASGI app of one operation (a plain ASGI callable: Starlette routes to it without wrapping)."""
+
+    def __init__(self, op: Operation, ctx: ApiContext) -> None:
+        self.op = op
+        self.ctx = ctx
+        self.__name__ = op.operation_id
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        request = Request(scope, receive)
+        rid = assign_request_id(scope)
+        status, body, headers = await self.handle(request)
+        raw_headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"x-request-id", rid.encode()),
+        ]
+        raw_headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+        await send({"type": "http.response.start", "status": status, "headers": raw_headers})
+        await send({"type": "http.response.body", "body": body})
+
+    async def _run(self, call: Call, raw: bytes) -> tuple[StoredResponse, dict[str, str]]:
+        op = self.op
+        try:
+            if op.body is not None:
+                call.body = decode_body(op.body, raw)
+            if op.query is not None:
+                call.query = decode_query(op.query, call.request)
+            reply = await op.handler(call)
+            return encode(reply), reply.headers
+        except Exception as exc:
+            response = error_response(exc, call.request_id)
+            return StoredResponse(response.status_code, bytes(response.body)), _extra_headers(response)
+
+    async def handle(self, request: Request) -> tuple[int, bytes, dict[str, str]]:
+        op, ctx, settings = self.op, self.ctx, self.ctx.settings
+        rid = request_id_of(request)
+        headers: dict[str, str] = {}
+        try:
+            principal = await ctx.auth.authenticate(request)
+            key = principal.key
+            verdict = await ctx.limiter.check(
+                key.key, key.rate_limit or settings.rate_limit, key.rate_burst or settings.rate_burst
+            )
+            headers.update(verdict.headers())
+            if not verdict.allowed:
+                raise ApiError(
+                    429, "RATE_LIMITED", "too many requests for this API key",
+                    {"retry_after": verdict.retry_after},
+                )  # fmt: skip
+            principal.require(op.permission)
+            raw = await read_body(request, settings.max_body_bytes) if op.body is not None else b""
+            call = Call(request, ctx, principal, rid)
+            idem_key = request.headers.get("idempotency-key") if op.idempotent else None
+            if idem_key is None:
+                stored, extra = await self._run(call, raw)
+            else:
+                fingerprint = request_hash(request.method, request.url.path, raw)
+                extra = {}
+
+                async def work() -> StoredResponse:
+                    out, more = await self._run(call, raw)
+                    extra.update(more)
+                    return out
+
+                stored = await ctx.idempotency.run(principal.account_id, idem_key, fingerprint, work)
+            headers.update(extra)
+            if stored.replayed:
+                headers["Idempotent-Replayed"] = "true"
+            return stored.status, stored.body, headers
+        except Exception as exc:
+            response = error_response(exc, rid)
+            return response.status_code, bytes(response.body), {**_extra_headers(response), **headers}

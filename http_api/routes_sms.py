@@ -1,0 +1,233 @@
+"""SMS endpoints: send one, preview, read one with its events and receipts, list with filters.
+
+    POST /v1/sms/send      sms.send   202 once durably committed (the engine's acceptor future resolved)
+    POST /v1/sms/preview   sms.send   what a send would do: nothing sent, nothing stored
+    GET  /v1/sms/{id}      sms.read   404 for another account's id, exactly as for an unknown one
+    GET  /v1/sms           sms.read   filters and cursor pagination, newest first
+
+Every message goes through `engine.intake.prepare` and `engine.acceptor.submit`, the path SMPP uses.
+This module must never write to the database itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from engine.ids import format_id, parse_id
+from engine.intake import DEFAULT_PROFILE, PreparedMessage
+from engine.rejections import Reject, Rejected
+from http_api.errors import not_found
+from http_api.messages import (
+    Template,
+    charged,
+    message_detail,
+    money,
+    now,
+    schedule_window,
+    submit_request,
+)
+from http_api.operations import ApiContext, Call, Operation, Reply
+from http_api.pagination import decode_cursor, paginate
+from http_api.schemas import (
+    Event,
+    ForcedChar,
+    Preview,
+    PreviewSegment,
+    Receipt,
+    SendSms,
+    SentSms,
+    SmsDetail,
+    SmsList,
+    SmsListQuery,
+)
+from smpp.text import TextError, explain_text, national_languages_for_country
+
+MAX_DISPATCH_BACKLOG = 500_000  # as the SMPP front door: beyond it, 503 rather than growing memory
+
+_EVENTS = """SELECT message_id, at, status, reason, error_code FROM message_events
+WHERE message_id = $1 ORDER BY at"""
+_RECEIPTS = """
+SELECT p.part, p.carrier_message_id, p.status, r.stat, r.err, r.received_at
+FROM message_parts p
+LEFT JOIN LATERAL (SELECT stat, err, received_at FROM carrier_receipts
+                   WHERE matched_message_id = p.message_id AND matched_part = p.part
+                   ORDER BY id DESC LIMIT 1) r ON true
+WHERE p.message_id = $1 ORDER BY p.part
+"""
+_COLUMNS = """id, channel, status, destination, source, segments, encoding, price, currency, client_ref,
+batch_id, created_at, updated_at, scheduled_at, expires_at, final_at, error_code, reason"""
+
+
+def admit(ctx: ApiContext) -> None:
+    engine = ctx.engine
+    if not engine.customers.accepting:
+        raise Rejected(Reject.QUEUE_FULL, "the engine is shutting down")
+    if engine.dispatcher.backlog >= MAX_DISPATCH_BACKLOG:
+        raise Rejected(Reject.QUEUE_FULL, "dispatch backlog full")
+
+
+async def committed(future: asyncio.Future[Rejected | None]) -> Rejected | None:
+    """The acceptor's outcome; a failed commit is a 503 (nothing was stored), never a 500."""
+    try:
+        return await future
+    except Exception as exc:
+        return Rejected(Reject.SYSTEM_ERROR, f"commit failed: {exc!r}")
+
+
+def prepare_one(call: Call, body: SendSms, at: float) -> PreparedMessage:
+    scheduled, expires = schedule_window(body.scheduled_at, body.validity_minutes, at)
+    request = submit_request(
+        account_id=call.account_id,
+        to=body.to,
+        source=body.from_,
+        text=Template(body.body).render(body.variables),
+        unicode=body.unicode,
+        client_ref=body.client_ref,
+        scheduled_at=scheduled,
+        expires_at=expires,
+        sandbox=call.principal.sandbox,
+    )
+    return call.ctx.engine.intake.prepare(request, at)
+
+
+async def send_sms(call: Call) -> Reply:
+    body = call.body_as(SendSms)
+    at = now()
+    admit(call.ctx)
+    prepared = prepare_one(call, body, at)
+    outcome = await committed(call.ctx.engine.acceptor.submit(prepared))
+    if outcome is not None:
+        raise outcome
+    sandbox = prepared.request.sandbox
+    return Reply(
+        202,
+        SentSms(
+            id=format_id(prepared.id),
+            status="delivered" if sandbox else "queued",
+            to="+" + prepared.destination,
+            from_=body.from_,
+            segments=prepared.segments,
+            encoding=prepared.encoding,
+            cost=money(charged(prepared), prepared.currency),
+            client_ref=body.client_ref,
+            created_at=datetime.fromtimestamp(at, UTC),
+            scheduled_at=prepared.request.scheduled_at,
+            sandbox=sandbox,
+        ),
+    )
+
+
+async def preview_sms(call: Call) -> Reply:
+    body = call.body_as(SendSms)
+    at = now()
+    # The send path's own prepare (validation, route, price, segment count): the id it draws is
+    # simply never used, and nothing is submitted.
+    prepared = prepare_one(call, body, at)
+    link = call.ctx.engine.links.get(prepared.route[0])
+    profile = link.profile if link is not None else DEFAULT_PROFILE
+    request = prepared.request
+    assert request.text is not None
+    try:
+        explained = explain_text(
+            request.text,
+            data_coding=request.data_coding,
+            national_languages=national_languages_for_country(prepared.country) if prepared.country else (),
+            smart_encoding=request.smart_encoding,
+            carriage=profile.carriage,
+            reference_bits=profile.reference_bits,
+        )
+    except TextError as exc:  # prepare accepted the same text with the same arguments: cannot happen
+        raise Rejected(Reject.INVALID_TEXT, str(exc)) from None
+    return Reply(
+        200,
+        Preview(
+            to="+" + prepared.destination,
+            text=explained.text,
+            encoding=prepared.encoding,
+            data_coding=explained.data_coding,
+            characters=explained.characters,
+            septets=explained.septets,
+            ucs2_units=explained.ucs2_units,
+            segments=prepared.segments,
+            single_segment_limit=explained.single_segment_limit,
+            multi_segment_limit=explained.multi_segment_limit,
+            parts=[PreviewSegment(s.text, s.length, s.octets) for s in explained.segments],
+            characters_forcing_ucs2=[
+                ForcedChar(c.position, c.character, c.code_point) for c in explained.characters_forcing_ucs2
+            ],
+            price_per_segment=money(prepared.price, prepared.currency),
+            cost=money(charged(prepared), prepared.currency),
+        ),
+    )
+
+
+async def load_detail(ctx: ApiContext, account_id: int, message_id: int) -> SmsDetail | None:
+    async with ctx.pool.acquire() as conn:
+        row = await conn.fetchrow(
+            f"SELECT {_COLUMNS} FROM messages WHERE id = $1 AND account_id = $2", message_id, account_id
+        )
+        if row is None:
+            return None
+        events = [
+            Event(e["at"], e["status"], e["reason"], e["error_code"])
+            for e in await conn.fetch(_EVENTS, message_id)
+        ]
+        receipts = [
+            Receipt(r["part"], r["carrier_message_id"], r["status"], r["stat"] or "", r["err"] or "",
+                    r["received_at"])
+            for r in await conn.fetch(_RECEIPTS, message_id)
+        ]  # fmt: skip
+    return message_detail(row, events, receipts)
+
+
+async def get_sms(call: Call) -> Reply:
+    message_id = parse_id(call.path("id"))
+    detail = None if message_id is None else await load_detail(call.ctx, call.account_id, message_id)
+    if detail is None:
+        raise not_found("message")
+    return Reply(200, detail)
+
+
+async def list_sms(call: Call) -> Reply:
+    q = call.query_as(SmsListQuery)
+    where = ["account_id = $1"]
+    args: list[Any] = [call.account_id]
+
+    def param(sql: str, value: Any) -> None:
+        args.append(value)
+        where.append(sql.format(f"${len(args)}"))
+
+    before = decode_cursor("sms", q.cursor)
+    if before is not None:
+        param("id < {}", before)
+    if q.status is not None:
+        param("status = {}", q.status)
+    if q.to is not None:
+        param("destination = {}", q.to.strip().lstrip("+"))
+    if q.client_ref is not None:
+        param("client_ref = {}", q.client_ref)
+    if q.created_after is not None:
+        param("created_at >= {}", q.created_after)
+    if q.created_before is not None:
+        param("created_at < {}", q.created_before)
+    args.append(q.page_size + 1)
+    sql = f"SELECT {_COLUMNS} FROM messages WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ${len(args)}"
+    rows = await call.ctx.pool.fetch(sql, *args)
+    page, pagination = paginate("sms", rows, q.page_size, key=lambda r: int(r["id"]))
+    return Reply(200, SmsList([message_detail(r, [], []) for r in page], pagination))
+
+
+OPERATIONS = [
+    Operation("POST", "/v1/sms/send", send_sms, "Send one SMS", "sms.send", "SMS", body=SendSms,
+              responses={202: SentSms}, idempotent=True,
+              description="Answered 202 only once the message is durably stored. Supports Idempotency-Key."),
+    Operation("POST", "/v1/sms/preview", preview_sms, "Preview encoding, segments and cost", "sms.send",
+              "SMS", body=SendSms, responses={200: Preview},
+              description="Nothing is sent or stored: the answer a send with this body would be charged."),
+    Operation("GET", "/v1/sms/{id}", get_sms, "Get a message with its events and receipts", "sms.read", "SMS",
+              responses={200: SmsDetail}),
+    Operation("GET", "/v1/sms", list_sms, "List messages (newest first, cursor pagination)", "sms.read",
+              "SMS", query=SmsListQuery, responses={200: SmsList}),
+]  # fmt: skip

@@ -1,0 +1,54 @@
+"""`smsengine run --demo` serves the HTTP API and writes its real address into demo.json."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+
+import httpx
+
+
+async def test_run_demo_serves_http_on_the_port_it_writes_to_demo_json(
+    database_url: str, redis_url: str, redis_prefix: str, tmp_path: Path
+) -> None:
+    env = dict(
+        os.environ,
+        SMSENGINE_DATABASE_URL=database_url,
+        SMSENGINE_REDIS_URL=redis_url,
+        SMSENGINE_REDIS_PREFIX=redis_prefix,
+        SMSENGINE_HTTP_PORT="0",
+        SMSENGINE_SMPP_PORT="0",
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "engine.cli", "--config", str(tmp_path / "none.toml"), "run",
+        "--data-dir", str(tmp_path), "--demo",
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    try:
+        async with asyncio.timeout(60):
+            while b"smsengine running" not in (line := await proc.stdout.readline()):
+                assert line, "the engine exited before it was running"
+        demo = json.loads((tmp_path / "demo.json").read_text())
+        assert set(demo) == {"smpp", "http"}
+        assert set(demo["smpp"]) == {"host", "port", "system_id", "password"}
+        assert set(demo["http"]) == {"base_url", "api_key", "api_secret"}
+        assert not demo["http"]["base_url"].endswith(":0") and demo["smpp"]["port"] != 0
+        http = demo["http"]
+        async with httpx.AsyncClient(base_url=http["base_url"]) as client:
+            r = await client.post(
+                "/v1/sms/send",
+                json={"to": "+447700900123", "from": "Demo", "body": "hello"},
+                headers={"Authorization": f"Bearer {http['api_key']}:{http['api_secret']}"},
+            )
+        assert r.status_code == 202, r.text
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+        async with asyncio.timeout(60):
+            await proc.communicate()
+    assert proc.returncode == 0
