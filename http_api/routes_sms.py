@@ -18,7 +18,7 @@ from typing import Any
 from engine.ids import format_id, parse_id
 from engine.intake import DEFAULT_PROFILE, PreparedMessage
 from engine.rejections import Reject, Rejected
-from http_api.errors import not_found
+from http_api.errors import not_found, validation_error
 from http_api.messages import (
     Template,
     charged,
@@ -30,6 +30,7 @@ from http_api.messages import (
 )
 from http_api.operations import ApiContext, Call, Operation, Reply
 from http_api.pagination import decode_cursor, paginate
+from http_api.routes_templates import template_body
 from http_api.schemas import (
     Event,
     ForcedChar,
@@ -76,13 +77,26 @@ async def committed(future: asyncio.Future[Rejected | None]) -> Rejected | None:
         return Rejected(Reject.SYSTEM_ERROR, f"commit failed: {exc!r}")
 
 
-def prepare_one(call: Call, body: SendSms, at: float) -> PreparedMessage:
+async def text_of(call: Call, body: SendSms) -> str:
+    """The body as given, or the account's saved template: exactly one of them."""
+    if (body.body is None) == (body.template_id is None):
+        raise validation_error("give either body or template_id")
+    if body.body is not None:
+        return body.body
+    assert body.template_id is not None
+    saved = await template_body(call.ctx.pool, call.account_id, body.template_id)
+    if saved is None:
+        raise not_found("template")
+    return saved
+
+
+def prepare_one(call: Call, body: SendSms, text: str, at: float) -> PreparedMessage:
     scheduled, expires = schedule_window(body.scheduled_at, body.validity_minutes, at)
     request = submit_request(
         account_id=call.account_id,
         to=body.to,
         source=body.from_,
-        text=Template(body.body).render(body.variables),
+        text=Template(text).render(body.variables),
         unicode=body.unicode,
         client_ref=body.client_ref,
         scheduled_at=scheduled,
@@ -94,9 +108,10 @@ def prepare_one(call: Call, body: SendSms, at: float) -> PreparedMessage:
 
 async def send_sms(call: Call) -> Reply:
     body = call.body_as(SendSms)
+    text = await text_of(call, body)
     at = now()
     admit(call.ctx)
-    prepared = prepare_one(call, body, at)
+    prepared = prepare_one(call, body, text, at)
     outcome = await committed(call.ctx.engine.acceptor.submit(prepared))
     if outcome is not None:
         raise outcome
@@ -121,10 +136,11 @@ async def send_sms(call: Call) -> Reply:
 
 async def preview_sms(call: Call) -> Reply:
     body = call.body_as(SendSms)
+    text = await text_of(call, body)
     at = now()
     # The send path's own prepare (validation, route, price, segment count): the id it draws is
     # simply never used, and nothing is submitted.
-    prepared = prepare_one(call, body, at)
+    prepared = prepare_one(call, body, text, at)
     link = call.ctx.engine.links.get(prepared.route[0])
     profile = link.profile if link is not None else DEFAULT_PROFILE
     request = prepared.request

@@ -42,7 +42,8 @@ class Money(msgspec.Struct, frozen=True):
 class SendSms(Request, frozen=True):
     to: Phone
     from_: Sender = msgspec.field(name="from")
-    body: Body
+    body: Body | None = None  # the text, or:
+    template_id: Annotated[int, Meta(ge=1, le=2**63 - 1)] | None = None  # a saved template's body
     variables: Variables = msgspec.field(default_factory=dict)
     client_ref: ClientRef = ""
     scheduled_at: Schedule | None = None

@@ -89,3 +89,27 @@ async def test_text_postgresql_cannot_store_is_a_400_not_a_500(api: Api) -> None
         assert r.status_code == 400 and r.json()["error"]["code"] == "VALIDATION_ERROR", (path, body)
     r = await api.client.get("/v1/reports/messages", params={"client_ref": "a\x00"}, headers=h)
     assert r.status_code == 400
+
+
+async def test_send_with_a_template_renders_its_body_and_another_accounts_template_is_not_found(
+    api: Api,
+) -> None:
+    h = api.headers()
+    tid = (
+        await api.client.post(
+            "/v1/templates", json={"name": "otp", "body": "Your code is {{code}}"}, headers=h
+        )
+    ).json()["id"]
+    send = {"to": "+447700900123", "from": "Acme", "template_id": tid, "variables": {"code": "4921"}}
+    r = await api.client.post("/v1/sms/preview", json=send, headers=h)
+    assert r.status_code == 200, r.text
+    assert "Your code is 4921" in r.text
+    r = await api.client.post("/v1/sms/send", json=send, headers=h)
+    assert r.status_code == 202, r.text
+    r = await api.client.post("/v1/sms/send", json=send, headers=api.other())
+    assert r.status_code == 404 and r.json()["error"]["code"] == "NOT_FOUND"
+    both = {**send, "body": "Hello"}
+    r = await api.client.post("/v1/sms/send", json=both, headers=h)
+    assert r.status_code == 400 and r.json()["error"]["code"] == "VALIDATION_ERROR"
+    neither = {k: v for k, v in send.items() if k != "template_id"}
+    assert (await api.client.post("/v1/sms/send", json=neither, headers=h)).status_code == 400
