@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import queue
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -64,13 +66,64 @@ def template_database(service_urls: ServiceUrls) -> Iterator[str]:
     asyncio.run(_admin(service_urls.database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+class DatabaseFactory:
+    """Fresh databases cloned from the migrated template, made ahead of need and dropped behind.
+
+    CREATE DATABASE ... TEMPLATE takes most of a second on the development machine; tests spend most of
+    their time waiting on sockets, so a thread keeps `ahead` clones ready and drops used ones while the
+    tests run. Each test still gets a database no other test has touched.
+    """
+
+    def __init__(self, server_url: str, template: str, ahead: int = 2) -> None:
+        self._server_url = server_url
+        self._template = template
+        self._ready: queue.Queue[str] = queue.Queue()
+        self._jobs: queue.Queue[tuple[str, str] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._work, name="database-factory", daemon=True)
+        self._thread.start()
+        for _ in range(ahead):
+            self._order()
+
+    def _order(self) -> None:
+        self._jobs.put(("create", f"smsengine_t_{uuid.uuid4().hex[:12]}"))
+
+    def _work(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            action, name = job
+            if action == "create":
+                asyncio.run(_admin(self._server_url, f'CREATE DATABASE "{name}" TEMPLATE "{self._template}"'))
+                self._ready.put(name)
+            else:
+                asyncio.run(_admin(self._server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+    def take(self) -> str:
+        self._order()
+        return self._ready.get(timeout=120)
+
+    def give_back(self, name: str) -> None:
+        self._jobs.put(("drop", name))
+
+    def close(self) -> None:
+        self._jobs.put(None)
+        self._thread.join(timeout=120)
+        while not self._ready.empty():  # made ahead and never used
+            unused = self._ready.get()
+            asyncio.run(_admin(self._server_url, f'DROP DATABASE IF EXISTS "{unused}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def database_factory(service_urls: ServiceUrls, template_database: str) -> Iterator[DatabaseFactory]:
+    factory = DatabaseFactory(service_urls.database_url, template_database)
+    yield factory
+    factory.close()
+
+
 @pytest.fixture
-def database_url(service_urls: ServiceUrls, template_database: str) -> Iterator[str]:
+def database_url(service_urls: ServiceUrls, database_factory: DatabaseFactory) -> Iterator[str]:
     """A fresh, fully migrated database for this test alone."""
-    name = f"smsengine_t_{uuid.uuid4().hex[:12]}"
-    asyncio.run(_admin(service_urls.database_url, f'CREATE DATABASE "{name}" TEMPLATE "{template_database}"'))
+    name = database_factory.take()
     yield with_database(service_urls.database_url, name)
-    asyncio.run(_admin(service_urls.database_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    database_factory.give_back(name)
 
 
 @pytest.fixture
