@@ -77,9 +77,19 @@ class IdempotencyStore:
             local = self._running.get(slot)
             if local is not None:  # the first request runs here: wait for it, then read what it stored
                 await asyncio.shield(local)
-            claimed = await self._pool.fetchval(_CLAIM, account_id, key, fingerprint, TTL_HOURS)
-            if claimed:
-                return await self._run_claimed(slot, fingerprint, work)
+            else:
+                # Registered before the database claim, so a second request in this process always finds
+                # it and waits, even when its own statements overtake the first request's coroutine.
+                done: asyncio.Future[StoredResponse | None] = asyncio.get_running_loop().create_future()
+                self._running[slot] = done
+                claimed = False
+                try:
+                    claimed = bool(await self._pool.fetchval(_CLAIM, account_id, key, fingerprint, TTL_HOURS))
+                    if claimed:
+                        return await self._run_claimed(slot, fingerprint, work)
+                finally:
+                    del self._running[slot]
+                    done.set_result(None)
             row = await self._pool.fetchrow(_READ, account_id, key)
             if row is None:  # released by a failed first request between our two statements: claim again
                 continue
@@ -108,8 +118,6 @@ class IdempotencyStore:
         fingerprint: str,
         work: Callable[[], Awaitable[StoredResponse]],
     ) -> StoredResponse:
-        done: asyncio.Future[StoredResponse | None] = asyncio.get_running_loop().create_future()
-        self._running[slot] = done
         try:
             response = await work()
             if _keeps(response.status):
@@ -120,6 +128,3 @@ class IdempotencyStore:
         except BaseException:
             await asyncio.shield(self._pool.execute(_RELEASE, *slot))
             raise
-        finally:
-            del self._running[slot]
-            done.set_result(None)
