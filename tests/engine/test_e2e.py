@@ -191,3 +191,16 @@ async def test_multipart_mo_is_reassembled_and_stop_opts_the_sender_out(
         opted = await stack.pool.fetchval("SELECT count(*) FROM opt_outs")
         assert opted == 0
         assert await stack.pool.fetchval("SELECT count(*) FROM mo_parts") == 0
+
+
+async def test_over_the_balance_is_refused_with_submitfail_and_leaves_no_trace(
+    database_url: str, redis_url: str
+) -> None:
+    # the price is 5,000 micro-units a segment: room for exactly two messages
+    async with running_stack(database_url, redis_url, StackOptions(balance=10_000)) as stack:
+        async with customer(stack) as client:
+            statuses = [(await client.request(submit(f"4477009006{i:02d}"))).command_status for i in range(3)]
+        assert statuses == [CommandStatus.ESME_ROK, CommandStatus.ESME_ROK, CommandStatus.ESME_RSUBMITFAIL]
+        assert await stack.pool.fetchval("SELECT count(*) FROM messages") == 2
+        assert await stack.pool.fetchval("SELECT count(*) FROM message_parts") == 2
+        assert await stack.pool.fetchval("SELECT count(*) FROM billing_reservations") == 2
