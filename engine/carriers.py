@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Any
 
 import msgspec
 import structlog
@@ -183,6 +182,3 @@ class CarrierLink:
 
     def on_closed(self, conn: SmppConnection, reason: str) -> None:
         log.info("carrier bind closed", carrier=self.name, reason=reason)
-
-    def describe(self) -> dict[str, Any]:
-        return {"carrier": self.name, "bound": f"{self.bound}/{len(self.clients)}", "errors": self.error_rate}

@@ -18,7 +18,6 @@ other, so whichever commits second always sees the first: nothing is left unmatc
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -32,7 +31,7 @@ from engine.group_commit import GroupCommitter
 from engine.ids import format_id
 from engine.webhooks import WebhookEvent, WebhookSender, message_event_name
 from smpp.constants import MessageState
-from smpp.receipt import Receipt
+from smpp.receipt import state_of_stat
 
 if TYPE_CHECKING:
     from billing.db import Connection
@@ -453,7 +452,7 @@ def part_status_of(state: int | None, stat: str) -> str | None:
             return STATE_STATUS.get(MessageState(state))
         except ValueError:
             return None
-    parsed = Receipt(raw="", stat=stat or None).state
+    parsed = state_of_stat(stat)
     return STATE_STATUS.get(parsed) if parsed is not None else None
 
 
@@ -479,10 +478,3 @@ def receipt_body(row: asyncpg.Record, receipt: asyncpg.Record | None) -> dict[st
         "channel": row["channel"],
         "system_id": row["system_id"],
     }
-
-
-def group_by_account(deliveries: list[Delivery]) -> dict[int, list[Delivery]]:
-    out: dict[int, list[Delivery]] = defaultdict(list)
-    for d in deliveries:
-        out[d.account_id].append(d)
-    return out

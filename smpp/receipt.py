@@ -70,9 +70,12 @@ class Receipt(msgspec.Struct, frozen=True):
     @property
     def state(self) -> MessageState | None:
         """The message_state the stat word stands for (DELIVRD → DELIVERED ...), None if unknown."""
-        if not self.stat:
-            return None
-        return _STATES.get(self.stat[:5].upper())
+        return state_of_stat(self.stat)
+
+
+def state_of_stat(stat: str | None) -> MessageState | None:
+    """The message_state a stat word stands for (DELIVRD, or DELIVERED, → DELIVERED), None if unknown."""
+    return _STATES.get(stat[:5].upper()) if stat else None
 
 
 def _date(value: str) -> datetime | None:

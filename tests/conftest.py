@@ -77,7 +77,7 @@ class DatabaseFactory:
     def __init__(self, server_url: str, template: str, ahead: int = 2) -> None:
         self._server_url = server_url
         self._template = template
-        self._ready: queue.Queue[str] = queue.Queue()
+        self._ready: queue.Queue[str | BaseException] = queue.Queue()
         self._jobs: queue.Queue[tuple[str, str] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._work, name="database-factory", daemon=True)
         self._thread.start()
@@ -88,17 +88,32 @@ class DatabaseFactory:
         self._jobs.put(("create", f"smsengine_t_{uuid.uuid4().hex[:12]}"))
 
     def _work(self) -> None:
+        # One failed statement must not stop the thread: every later test would wait for a clone that
+        # never comes. Retry a few times, then hand the error to the test that asked.
         while (job := self._jobs.get()) is not None:
             action, name = job
+            statement = (
+                f'CREATE DATABASE "{name}" TEMPLATE "{self._template}"'
+                if action == "create"
+                else f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+            )
+            error: BaseException | None = None
+            for _ in range(3):
+                try:
+                    asyncio.run(_admin(self._server_url, statement))
+                    error = None
+                    break
+                except Exception as exc:
+                    error = exc
             if action == "create":
-                asyncio.run(_admin(self._server_url, f'CREATE DATABASE "{name}" TEMPLATE "{self._template}"'))
-                self._ready.put(name)
-            else:
-                asyncio.run(_admin(self._server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                self._ready.put(name if error is None else error)
 
     def take(self) -> str:
         self._order()
-        return self._ready.get(timeout=120)
+        ready = self._ready.get(timeout=120)
+        if isinstance(ready, BaseException):
+            raise RuntimeError("could not create a test database") from ready
+        return ready
 
     def give_back(self, name: str) -> None:
         self._jobs.put(("drop", name))
@@ -108,6 +123,8 @@ class DatabaseFactory:
         self._thread.join(timeout=120)
         while not self._ready.empty():  # made ahead and never used
             unused = self._ready.get()
+            if isinstance(unused, BaseException):
+                continue
             asyncio.run(_admin(self._server_url, f'DROP DATABASE IF EXISTS "{unused}" WITH (FORCE)'))
 
 
