@@ -16,6 +16,7 @@ COPY smpp ./smpp
 COPY http_api ./http_api
 COPY routing ./routing
 COPY billing ./billing
+COPY smsengine ./smsengine
 RUN pip install . && apt-get purge -y gcc libc6-dev && apt-get autoremove -y
 
 RUN useradd --system --create-home --uid 10001 smsengine && mkdir -p /data && chown smsengine /data

@@ -29,8 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import uvloop
 
-from engine.carriers import CarrierConnection
-from engine.provision import (
+from engine.admin.provision import (
     add_carrier,
     add_funds,
     create_account,
@@ -39,8 +38,9 @@ from engine.provision import (
     set_rates,
     set_smpp_credentials,
 )
-from engine.schema import apply_migrations
-from engine.services import provide_services
+from engine.carriers.link import CarrierConnection
+from engine.infra.schema import apply_migrations
+from engine.infra.services import provide_services
 from smpp.client import SmppClient
 from smpp.connection import SmppConnection
 from smpp.constants import CommandStatus, Tag
@@ -115,7 +115,7 @@ async def bench(args: argparse.Namespace, database_url: str, redis_url: str) -> 
     sim_port, smpp_port = free_port(), free_port()
     env = dict(os.environ, SMSENGINE_LOG_LEVEL="warning")
     sim = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "engine.simulator_cli", "--port", str(sim_port), "--seed", "1",
+        sys.executable, "-m", "engine.simulation.cli", "--port", str(sim_port), "--seed", "1",
         env=env, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     await wait_for_line(sim, b"listening")
@@ -138,7 +138,7 @@ async def bench(args: argparse.Namespace, database_url: str, redis_url: str) -> 
                       SMSENGINE_SMPP_PORT=str(smpp_port), SMSENGINE_HTTP_PORT="0",
                       SMSENGINE_DATA_DIR=str(data_dir))  # fmt: skip
     engine = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "engine.cli", "--config", str(data_dir / "none.toml"), "run",
+        sys.executable, "-m", "smsengine.cli", "--config", str(data_dir / "none.toml"), "run",
         env=engine_env, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     await wait_for_line(engine, b"smsengine running")

@@ -27,9 +27,7 @@ import asyncpg
 import redis.asyncio as aioredis
 import uvloop
 
-from engine.app import Engine
-from engine.carriers import CarrierConnection
-from engine.provision import (
+from engine.admin.provision import (
     add_carrier,
     add_funds,
     create_account,
@@ -38,10 +36,12 @@ from engine.provision import (
     set_prices,
     set_rates,
 )
-from engine.schema import apply_migrations
-from engine.services import ServiceUrls, provide_services
-from engine.settings import load_settings
-from engine.simulator import CarrierSimulator
+from engine.app import Engine
+from engine.carriers.link import CarrierConnection
+from engine.infra.schema import apply_migrations
+from engine.infra.services import ServiceUrls, provide_services
+from engine.infra.settings import load_settings
+from engine.simulation.carrier import CarrierSimulator
 from http_api.app import create_app
 from http_api.server import serve_http
 

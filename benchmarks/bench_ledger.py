@@ -23,7 +23,7 @@ import asyncpg
 
 from billing import Capture, Reservation, capture_batch, open_account, reserve_batch, top_up
 from billing.model import ReserveOutcome, SettleOutcome
-from engine.schema import apply_migrations
+from engine.infra.schema import apply_migrations
 
 PRICE = 35_000  # 0.035 per message, in micro-units
 COST = 20_000

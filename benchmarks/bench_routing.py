@@ -17,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
-from engine.schema import apply_migrations
+from engine.infra.schema import apply_migrations
 from routing.model import (
     Carrier,
     CarrierHealth,

@@ -94,7 +94,7 @@ def main() -> None:
         print(json.dumps(uvloop.run(drive(args.port, args.messages, args.window))))
         return
     simulator = subprocess.Popen(
-        [sys.executable, "-m", "engine.simulator_cli", "--port", "0", "--seed", "1",
+        [sys.executable, "-m", "engine.simulation.cli", "--port", "0", "--seed", "1",
          "--receipt-delay-ms", args.receipt_delay_ms],
         stdout=subprocess.PIPE,
         text=True,

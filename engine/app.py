@@ -19,21 +19,21 @@ from dataclasses import dataclass, field
 import asyncpg
 import structlog
 
-from engine.accept import Acceptor
-from engine.campaigns import CampaignRunner
-from engine.carrier_inbound import CarrierInbound
-from engine.carriers import CarrierConnection, CarrierLink
-from engine.customer_smpp import CustomerSmpp
-from engine.dispatch import Dispatcher, DispatchJob
-from engine.forwarder import Forwarder
-from engine.ids import MessageIdGenerator
-from engine.intake import CarrierProfile, Intake, PreparedMessage
-from engine.lifecycle import Lifecycle
-from engine.recovery import recover
-from engine.schema import apply_migrations
-from engine.services import ServiceUrls
-from engine.settings import Settings
-from engine.webhooks import WebhookSender
+from engine.campaigns.runner import CampaignRunner
+from engine.carriers.inbound import CarrierInbound
+from engine.carriers.link import CarrierConnection, CarrierLink
+from engine.core.accept import Acceptor
+from engine.core.ids import MessageIdGenerator
+from engine.core.intake import CarrierProfile, Intake, PreparedMessage
+from engine.core.lifecycle import Lifecycle
+from engine.core.recovery import recover
+from engine.customers.smpp_front import CustomerSmpp
+from engine.dispatch.dispatcher import Dispatcher, DispatchJob
+from engine.infra.schema import apply_migrations
+from engine.infra.services import ServiceUrls
+from engine.infra.settings import Settings
+from engine.outbox.forwarder import Forwarder
+from engine.outbox.webhooks import WebhookSender
 from routing.live import LiveRoutingTable
 from routing.model import CarrierHealth, HealthSnapshot
 from routing.storage import PgRoutingStore
@@ -73,7 +73,7 @@ class Engine:
     forwarder: Forwarder
     inbound: CarrierInbound
     server: SmppServer | None = None
-    webhooks: WebhookSender | None = None  # the outbox sender: emit / wake (engine/webhooks.py)
+    webhooks: WebhookSender | None = None  # the outbox sender: emit / wake (engine/outbox/webhooks.py)
     campaigns: CampaignRunner | None = None
     node: int = 0
     recovered: int = 0

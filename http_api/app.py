@@ -28,7 +28,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine.app import Engine
-from engine.settings import HttpSettings
+from engine.infra.settings import HttpSettings
 from http_api import (
     routes_billing,
     routes_bulk,

@@ -23,7 +23,7 @@ import asyncpg
 import msgspec
 from starlette.requests import Request
 
-from engine.provision import api_secret_hash
+from engine.admin.provision import api_secret_hash
 from http_api.errors import ApiError
 
 PERMISSIONS = (

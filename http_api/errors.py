@@ -7,7 +7,7 @@ Every error the API answers has the same shape, whatever raised it:
 Exceptions, as a tree (translated at one boundary, `error_response`, by the operation wrapper):
 
     ApiError                     raised by handlers and the auth, limit and idempotency layers
-    engine.rejections.Rejected   the accept path refused a message: its Reject carries status and code
+    engine.core.rejections.Rejected   the accept path refused a message: its Reject carries status and code
     msgspec.ValidationError      a body or query that does not match its schema -> 400 VALIDATION_ERROR
     msgspec.DecodeError          malformed JSON -> 400 VALIDATION_ERROR
     anything else                500 INTERNAL_ERROR, logged with the request id; never shown to the client
@@ -24,7 +24,7 @@ import msgspec
 import structlog
 from starlette.responses import Response
 
-from engine.rejections import Rejected
+from engine.core.rejections import Rejected
 
 log = structlog.get_logger("http_api")
 

@@ -1,11 +1,11 @@
 """From a JSON body to the engine's `SubmitRequest`, and from a stored message back to JSON.
 
-Send, bulk and preview all build their requests here and all go through `engine.intake.prepare` (the
+Send, bulk and preview all build their requests here and all go through `engine.core.intake.prepare` (the
 one accept path shared with SMPP): validation, encoding, segmentation, routing and price are never
 re-implemented in the HTTP layer. Templates: `{{name}}` placeholders (spaces allowed inside the braces)
 are replaced by the request's `variables`; a placeholder without a value refuses the message.
 
-This module must never commit anything: sending is the acceptor's (engine.accept).
+This module must never commit anything: sending is the acceptor's (engine.core.accept).
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from billing.money import format_amount
-from engine.ids import format_id
-from engine.intake import PreparedMessage, SubmitRequest
+from engine.core.ids import format_id
+from engine.core.intake import PreparedMessage, SubmitRequest
 from http_api.errors import ApiError
 from http_api.schemas import Event, Money, Receipt, SmsDetail
 

@@ -31,7 +31,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from engine.app import Engine
-from engine.settings import HttpSettings
+from engine.infra.settings import HttpSettings
 from http_api.auth import Authenticator, Principal
 from http_api.errors import ApiError, error_response
 from http_api.idempotency import IdempotencyStore, StoredResponse, request_hash

@@ -14,9 +14,9 @@ from __future__ import annotations
 import asyncio
 import secrets
 
-from engine.ids import format_id
-from engine.intake import PreparedMessage
-from engine.rejections import Reject, Rejected
+from engine.core.ids import format_id
+from engine.core.intake import PreparedMessage
+from engine.core.rejections import Reject, Rejected
 from http_api.errors import ApiError
 from http_api.messages import Template, charged, money, now, schedule_window, submit_request
 from http_api.operations import Call, Operation, Reply

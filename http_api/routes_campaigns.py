@@ -10,9 +10,9 @@
     POST /v1/campaigns/{id}/resume          campaigns.write  paused -> sending
     POST /v1/campaigns/{id}/cancel          campaigns.write  -> cancelled; pending recipients are never sent
 
-A transition that the state table (engine.campaigns.ACTIONS) does not allow is 409 CONFLICT with the current
-state in `details.state`. Recipients are validated when added (number, every {{placeholder}} has a value) and
-de-duplicated by number; the engine's campaign runner sends them through the one accept path.
+A transition that the state table (engine.campaigns.runner.ACTIONS) does not allow is 409 CONFLICT with
+the current state in `details.state`. Recipients are validated when added (number, every {{placeholder}}
+has a value) and de-duplicated by number; the engine's campaign runner sends them through the one accept path.
 This module must never send a message itself.
 """
 
@@ -25,7 +25,7 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta
 
-from engine.campaigns import EDITABLE_STATES, Progress, campaign_progress, placeholders, transition
+from engine.campaigns.runner import EDITABLE_STATES, Progress, campaign_progress, placeholders, transition
 from http_api.contacts_csv import csv_records, read_csv_upload, reject_nul
 from http_api.errors import ApiError, not_found, validation_error
 from http_api.operations import Call, Operation, Reply, read_body

@@ -19,7 +19,7 @@ import asyncpg
 import msgspec
 from msgspec import Meta
 
-from engine.provision import create_api_key
+from engine.admin.provision import create_api_key
 from http_api.auth import OPERATOR_PERMISSIONS
 from http_api.errors import ApiError, not_found
 from http_api.operations import Call, Operation, Reply

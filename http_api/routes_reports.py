@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
-from engine.ids import format_id
+from engine.core.ids import format_id
 from http_api.errors import validation_error
 from http_api.messages import money
 from http_api.operations import Call, Operation, Reply
@@ -155,7 +155,7 @@ async def message_report(call: Call) -> Reply:
     return Reply(200, MessageReport([_message(r) for r in page], pagination))
 
 
-# The receipt time of a message is that of its first 'receipt' event (engine.lifecycle writes one when a
+# The receipt time of a message is that of its first 'receipt' event (engine.core.lifecycle writes one when a
 # receipt makes the message final); messages finalised otherwise (dispatch failures, sandbox) have none.
 _STATS = """
 SELECT date_trunc($4, m.created_at, 'UTC') AS period_start, {country} AS country,

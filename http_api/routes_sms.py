@@ -5,7 +5,7 @@
     GET  /v1/sms/{id}      sms.read   404 for another account's id, exactly as for an unknown one
     GET  /v1/sms           sms.read   filters and cursor pagination, newest first
 
-Every message goes through `engine.intake.prepare` and `engine.acceptor.submit`, the path SMPP uses.
+Every message goes through `engine.core.intake.prepare` and `engine.acceptor.submit`, the path SMPP uses.
 This module must never write to the database itself.
 """
 
@@ -15,9 +15,9 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
-from engine.ids import format_id, parse_id
-from engine.intake import DEFAULT_PROFILE, PreparedMessage
-from engine.rejections import Reject, Rejected
+from engine.core.ids import format_id, parse_id
+from engine.core.intake import DEFAULT_PROFILE, PreparedMessage
+from engine.core.rejections import Reject, Rejected
 from http_api.errors import not_found, validation_error
 from http_api.messages import (
     Template,

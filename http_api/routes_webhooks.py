@@ -8,7 +8,7 @@
     POST   /v1/settings/webhooks/{id}/test            webhooks.manage  202: one signed webhook.test delivery
     GET    /v1/settings/webhooks/{id}/deliveries      webhooks.manage  the log, newest first, cursor paginated
 
-Events are produced and delivered by the engine (engine/webhooks.py): this module only manages the
+Events are produced and delivered by the engine (engine/outbox/webhooks.py): this module only manages the
 endpoints and reads the log. Every query is scoped by the caller's account: another account's webhook
 answers 404 exactly like a missing one. It must never show a secret after creation, nor send anything.
 """
@@ -23,7 +23,7 @@ import asyncpg
 import msgspec
 from msgspec import Meta
 
-from engine.webhooks import TEST_EVENT, WebhookSender, new_secret
+from engine.outbox.webhooks import TEST_EVENT, WebhookSender, new_secret
 from http_api.errors import ApiError, not_found, validation_error
 from http_api.operations import Call, Operation, Reply
 from http_api.pagination import decode_cursor, paginate

@@ -21,8 +21,8 @@ import asyncpg
 import pytest
 import redis
 
-from engine.schema import apply_migrations
-from engine.services import ServiceUrls, provide_services
+from engine.infra.schema import apply_migrations
+from engine.infra.services import ServiceUrls, provide_services
 
 
 def with_database(url: str, name: str) -> str:

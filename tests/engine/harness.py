@@ -15,9 +15,7 @@ from typing import Any
 
 import asyncpg
 
-from engine.app import Engine
-from engine.carriers import CarrierConnection
-from engine.provision import (
+from engine.admin.provision import (
     add_carrier,
     add_funds,
     add_mo_number,
@@ -27,10 +25,12 @@ from engine.provision import (
     set_rates,
     set_smpp_credentials,
 )
-from engine.services import ServiceUrls
-from engine.settings import load_settings
-from engine.simulator import CarrierSimulator
-from engine.simulator_config import SimulatorConfig
+from engine.app import Engine
+from engine.carriers.link import CarrierConnection
+from engine.infra.services import ServiceUrls
+from engine.infra.settings import load_settings
+from engine.simulation.carrier import CarrierSimulator
+from engine.simulation.config import SimulatorConfig
 from smpp.client import SmppClient
 from smpp.connection import SmppConnection
 from smpp.constants import CommandStatus

@@ -10,13 +10,13 @@ import json
 import asyncpg
 import pytest
 
+from engine.admin.provision import add_carrier, add_funds, create_account, flat_tariff, set_prices, set_rates
 from engine.app import Engine
-from engine.campaigns import ACTIONS, STATES, render, transition
-from engine.carriers import CarrierConnection
-from engine.provision import add_carrier, add_funds, create_account, flat_tariff, set_prices, set_rates
-from engine.services import ServiceUrls
-from engine.settings import load_settings
-from engine.simulator import CarrierSimulator
+from engine.campaigns.runner import ACTIONS, STATES, render, transition
+from engine.carriers.link import CarrierConnection
+from engine.infra.services import ServiceUrls
+from engine.infra.settings import load_settings
+from engine.simulation.carrier import CarrierSimulator
 from tests.engine.harness import ALL_PREFIXES
 
 WAIT = 30.0

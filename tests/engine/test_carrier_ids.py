@@ -2,8 +2,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.carrier_ids import normalise
-from engine.throttle import TokenBucket
+from engine.carriers.id_formats import normalise
+from engine.core.throttle import TokenBucket
 
 
 @given(st.integers(0, 2**80))

@@ -1,5 +1,11 @@
-from engine.credentials import SmppCredential, check_bind, hash_password, ip_allowed, verify_password
-from engine.ids import MessageIdGenerator, format_id, parse_id
+from engine.core.ids import MessageIdGenerator, format_id, parse_id
+from engine.customers.credentials import (
+    SmppCredential,
+    check_bind,
+    hash_password,
+    ip_allowed,
+    verify_password,
+)
 from smpp.constants import CommandStatus
 
 

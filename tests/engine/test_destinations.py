@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.destinations import normalise_cached
+from engine.core.destinations import normalise_cached
 from routing.numbers import InvalidDestination, normalise_destination
 
 

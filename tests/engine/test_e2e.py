@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from engine.ids import parse_id
-from engine.simulator_config import SimulatorConfig
+from engine.core.ids import parse_id
+from engine.simulation.config import SimulatorConfig
 from smpp.constants import CommandStatus, EsmClass, MessageState, Tag
 from smpp.pdu import SubmitSm, SubmitSmResp
 from smpp.receipt import parse_receipt

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import asyncpg
 import pytest
 
-from engine.group_commit import CommitQueueFull, GroupCommitter
+from engine.core.group_commit import CommitQueueFull, GroupCommitter
 
 
 async def test_every_caller_is_answered_after_its_row_is_committed_and_batches_are_shared(

@@ -16,8 +16,7 @@ import asyncpg
 import pytest
 
 from billing.check import check_ledger
-from engine.carriers import CarrierConnection
-from engine.provision import (
+from engine.admin.provision import (
     add_carrier,
     add_funds,
     create_account,
@@ -26,8 +25,9 @@ from engine.provision import (
     set_rates,
     set_smpp_credentials,
 )
-from engine.simulator import CarrierSimulator
-from engine.simulator_config import SimulatorConfig
+from engine.carriers.link import CarrierConnection
+from engine.simulation.carrier import CarrierSimulator
+from engine.simulation.config import SimulatorConfig
 from smpp.client import SmppClient
 from smpp.connection import RequestFailedError
 from smpp.constants import CommandStatus
@@ -58,7 +58,7 @@ async def engine_process(
                SMSENGINE_SMPP_PORT=str(port), SMSENGINE_DATA_DIR=str(data_dir),
                SMSENGINE_LOG_LEVEL="warning")  # fmt: skip
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "engine.cli", "--config", str(data_dir / "none.toml"), "run",
+        sys.executable, "-m", "smsengine.cli", "--config", str(data_dir / "none.toml"), "run",
         env=env, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     try:

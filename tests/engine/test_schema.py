@@ -1,6 +1,6 @@
 import asyncpg
 
-from engine.schema import apply_migrations, migration_files
+from engine.infra.schema import apply_migrations, migration_files
 
 
 async def test_migrations_are_applied_once_and_recorded(database_url: str) -> None:

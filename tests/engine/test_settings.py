@@ -2,7 +2,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.settings import SettingsError, load_settings
+from engine.infra.settings import SettingsError, load_settings
 
 
 def test_defaults_without_config_or_environment() -> None:

@@ -17,10 +17,10 @@ import pytest
 import smpplib.client
 import smpplib.consts
 
-from engine.simulator import CarrierSimulator
-from engine.simulator_cli import add_simulator_parser, config_from_args
-from engine.simulator_config import SimulatorConfig, format_carrier_id, parse_outcomes, parse_range_ms
-from engine.simulator_receipts import ReceiptFactory
+from engine.simulation.carrier import CarrierSimulator
+from engine.simulation.cli import add_simulator_parser, config_from_args
+from engine.simulation.config import SimulatorConfig, format_carrier_id, parse_outcomes, parse_range_ms
+from engine.simulation.receipts import ReceiptFactory
 from smpp.client import NotBound, SmppClient
 from smpp.connection import RequestFailedError, SmppConnection
 from smpp.constants import CommandStatus as S
@@ -530,7 +530,7 @@ def test_cli_options_become_the_config() -> None:
 
 async def test_cli_serves_until_sigint_and_prints_its_counters() -> None:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "engine.simulator_cli", "--port", "0", "--seed", "1",
+        sys.executable, "-m", "engine.simulation.cli", "--port", "0", "--seed", "1",
         stdout=subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )  # fmt: skip
     assert process.stdout is not None

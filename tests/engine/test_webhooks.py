@@ -10,8 +10,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from engine.provision import create_account
-from engine.webhooks import WebhookEvent, WebhookSender, emit_events, message_event_name
+from engine.admin.provision import create_account
+from engine.outbox.webhooks import WebhookEvent, WebhookSender, emit_events, message_event_name
 from tests.http_api.test_webhooks_support import receiver, verify
 
 

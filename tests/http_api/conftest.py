@@ -14,8 +14,8 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from engine.provision import add_funds, create_account, create_api_key, flat_tariff, set_prices
-from engine.settings import HttpSettings
+from engine.admin.provision import add_funds, create_account, create_api_key, flat_tariff, set_prices
+from engine.infra.settings import HttpSettings
 from http_api.app import create_app
 from http_api.server import serve_http
 from tests.engine.harness import ALL_PREFIXES, Stack, StackOptions, running_stack

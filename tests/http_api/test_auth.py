@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.settings import HttpSettings
+from engine.infra.settings import HttpSettings
 from tests.http_api.conftest import Api, sms
 
 

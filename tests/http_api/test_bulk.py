@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.ids import parse_id
+from engine.core.ids import parse_id
 from tests.http_api.conftest import Api
 
 

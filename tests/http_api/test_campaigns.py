@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from engine.settings import HttpSettings
+from engine.infra.settings import HttpSettings
 from tests.http_api.conftest import Api
 from tests.http_api.test_contacts import eventually, extended
 

@@ -15,7 +15,7 @@ import httpx
 import pytest
 import redis.asyncio as aioredis
 
-from engine.settings import HttpSettings
+from engine.infra.settings import HttpSettings
 from http_api import routes_campaigns, routes_contacts
 from http_api.app import ROUTE_MODULES, create_app
 from http_api.server import serve_http

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from engine.ids import parse_id
+from engine.core.ids import parse_id
 from tests.http_api.conftest import Api, sms
 
 

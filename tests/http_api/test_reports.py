@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from engine.simulator_config import SimulatorConfig
+from engine.simulation.config import SimulatorConfig
 from tests.engine.harness import StackOptions
 from tests.http_api.conftest import Api, sms
 from tests.http_api.test_webhooks_support import use_new_routes

@@ -24,7 +24,7 @@ async def test_run_demo_serves_http_on_the_port_it_writes_to_demo_json(
         SMSENGINE_SMPP_PORT="0",
     )
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "engine.cli", "--config", str(tmp_path / "none.toml"), "run",
+        sys.executable, "-m", "smsengine.cli", "--config", str(tmp_path / "none.toml"), "run",
         "--data-dir", str(tmp_path), "--demo",
         env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip

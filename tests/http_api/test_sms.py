@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from engine.ids import parse_id
+from engine.core.ids import parse_id
 from tests.engine.harness import WAIT
 from tests.http_api.conftest import Api, sms
 

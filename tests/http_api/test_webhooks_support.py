@@ -6,7 +6,7 @@
   that answers each request with the next status of a script (200 once the script is used up) and
   queues every request it got for the test to await.
 - `verify(secret, request)`: the signature check a customer would write, from the documented formula
-  with hmac and hashlib, independent of engine.webhooks.sign.
+  with hmac and hashlib, independent of engine.outbox.webhooks.sign.
 """
 
 from __future__ import annotations

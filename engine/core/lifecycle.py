@@ -27,9 +27,9 @@ import msgspec
 
 from billing.model import Capture
 from billing.postings import capture_batch, refund_batch, release_batch
-from engine.group_commit import GroupCommitter
-from engine.ids import format_id
-from engine.webhooks import WebhookEvent, WebhookSender, message_event_name
+from engine.core.group_commit import GroupCommitter
+from engine.core.ids import format_id
+from engine.outbox.webhooks import WebhookEvent, WebhookSender, message_event_name
 from smpp.constants import MessageState
 from smpp.receipt import state_of_stat
 

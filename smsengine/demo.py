@@ -16,8 +16,7 @@ from typing import Any
 
 import asyncpg
 
-from engine.carriers import CarrierConnection
-from engine.provision import (
+from engine.admin.provision import (
     add_carrier,
     add_funds,
     add_mo_number,
@@ -28,7 +27,8 @@ from engine.provision import (
     set_rates,
     set_smpp_credentials,
 )
-from engine.settings import Settings
+from engine.carriers.link import CarrierConnection
+from engine.infra.settings import Settings
 
 DEMO_CARRIER = "demo-carrier"
 DEMO_ACCOUNT = "demo"

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from engine.simulator_config import OUTCOMES, SimulatorConfig, format_carrier_id
+from engine.simulation.config import OUTCOMES, SimulatorConfig, format_carrier_id
 from smpp.constants import EsmClass, Tag
 from smpp.pdu import DeliverSm, NetworkErrorCode, SubmitSm, TlvValue
 from smpp.receipt import format_receipt

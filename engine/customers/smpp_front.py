@@ -18,13 +18,13 @@ from datetime import UTC, datetime
 import asyncpg
 import structlog
 
-from engine.accept import Acceptor
-from engine.credentials import SmppCredential, check_bind
-from engine.ids import format_id, parse_id
-from engine.intake import Intake, SubmitRequest
-from engine.rejections import Reject, Rejected
-from engine.smpp_time import InvalidSmppTime, parse_smpp_time
-from engine.throttle import TokenBucket
+from engine.core.accept import Acceptor
+from engine.core.ids import format_id, parse_id
+from engine.core.intake import Intake, SubmitRequest
+from engine.core.rejections import Reject, Rejected
+from engine.core.throttle import TokenBucket
+from engine.customers.credentials import SmppCredential, check_bind
+from engine.customers.smpp_time import InvalidSmppTime, parse_smpp_time
 from smpp.connection import SmppConnection
 from smpp.constants import CommandStatus, EsmClass, Tag
 from smpp.pdu import DataSm, Pdu, QuerySm, SmeAddress, SubmitMulti, SubmitSm, UnsuccessSme

@@ -19,8 +19,8 @@ import asyncpg
 import httpx
 import structlog
 
-from engine.group_commit import GroupCommitter
-from engine.lifecycle import Delivery
+from engine.core.group_commit import GroupCommitter
+from engine.core.lifecycle import Delivery
 from smpp.connection import RequestFailedError, SmppConnection
 from smpp.constants import CommandStatus, EsmClass, MessageState, Tag
 from smpp.errors import SmppError
@@ -28,7 +28,7 @@ from smpp.pdu import DeliverSm, NetworkErrorCode, TlvValue
 from smpp.receipt import format_receipt
 from smpp.text import plan_text
 
-log = structlog.get_logger("engine.forwarder")
+log = structlog.get_logger("engine.outbox.forwarder")
 
 BACKOFF = (5.0, 30.0, 300.0, 900.0)
 _DUE = """

@@ -4,7 +4,7 @@
         --outcomes DELIVRD=90,UNDELIV=8,EXPIRED=2 --id-format hex --dlr-id-format dec \
         --receipts-on other --throttle-rate 0.01 --mo-per-second 2 --seed 7
 
-engine/cli.py registers it with `add_simulator_parser(subparsers)`; `python -m engine.simulator_cli ...`
+smsengine/cli.py registers it with `add_simulator_parser(subparsers)`; `python -m engine.simulation.cli ...`
 runs it standalone (the tests and the benchmark do).
 """
 
@@ -20,8 +20,8 @@ from typing import Any
 
 import msgspec
 
-from engine.simulator import CarrierSimulator
-from engine.simulator_config import SimulatorConfig, parse_outcomes, parse_range_ms
+from engine.simulation.carrier import CarrierSimulator
+from engine.simulation.config import SimulatorConfig, parse_outcomes, parse_range_ms
 
 _ID_FORMATS = ("hex", "dec", "uuid")
 

@@ -29,11 +29,11 @@ from typing import Any
 import asyncpg
 import structlog
 
-from engine.logging import configure_logging
-from engine.schema import apply_migrations
-from engine.services import ServiceUrls, provide_services
-from engine.settings import Settings, SettingsError, load_settings
-from engine.simulator_cli import add_simulator_parser
+from engine.infra.logging import configure_logging
+from engine.infra.schema import apply_migrations
+from engine.infra.services import ServiceUrls, provide_services
+from engine.infra.settings import Settings, SettingsError, load_settings
+from engine.simulation.cli import add_simulator_parser
 
 log = structlog.get_logger("smsengine")
 
@@ -48,8 +48,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 async def _run(settings: Settings, urls: ServiceUrls, demo: bool) -> None:
     from engine.app import Engine
-    from engine.demo import provision_demo, write_demo_file
-    from engine.simulator import CarrierSimulator
+    from engine.simulation.carrier import CarrierSimulator
+    from smsengine.demo import provision_demo, write_demo_file
 
     simulator = None
     demo_info: dict[str, Any] | None = None
@@ -146,7 +146,7 @@ def _with_pool(
 
 async def _accounts_create(pool: asyncpg.Pool, args: argparse.Namespace) -> int:
     from billing.money import parse_amount
-    from engine.provision import create_account
+    from engine.admin.provision import create_account
 
     account_id = await create_account(
         pool, args.name, currency=args.currency, credit_limit=parse_amount(args.credit_limit),
@@ -158,7 +158,7 @@ async def _accounts_create(pool: asyncpg.Pool, args: argparse.Namespace) -> int:
 
 async def _accounts_topup(pool: asyncpg.Pool, args: argparse.Namespace) -> int:
     from billing.money import format_amount, parse_amount
-    from engine.provision import account_id_of, add_funds
+    from engine.admin.provision import account_id_of, add_funds
 
     account_id = await account_id_of(pool, args.account)
     available = await add_funds(pool, account_id, parse_amount(args.amount), args.key)
@@ -180,7 +180,7 @@ async def _accounts_list(pool: asyncpg.Pool, args: argparse.Namespace) -> int:
 
 
 async def _smpp_set(pool: asyncpg.Pool, args: argparse.Namespace) -> int:
-    from engine.provision import account_id_of, set_smpp_credentials
+    from engine.admin.provision import account_id_of, set_smpp_credentials
 
     account_id = await account_id_of(pool, args.account)
     await set_smpp_credentials(
@@ -192,8 +192,8 @@ async def _smpp_set(pool: asyncpg.Pool, args: argparse.Namespace) -> int:
 
 
 async def _carriers_add(pool: asyncpg.Pool, args: argparse.Namespace) -> int:
-    from engine.carriers import CarrierConnection
-    from engine.provision import add_carrier
+    from engine.admin.provision import add_carrier
+    from engine.carriers.link import CarrierConnection
 
     await add_carrier(
         pool,
@@ -221,7 +221,7 @@ async def _rates(pool: asyncpg.Pool, args: argparse.Namespace) -> int:
         else:
             print(f"{await export_rate_card(store, args.owner, args.file)} rows written to {args.file}")
         return 0
-    from engine.provision import account_id_of
+    from engine.admin.provision import account_id_of
 
     owner = PriceListOwner(account_id=await account_id_of(pool, args.owner))
     if args.action == "import":
@@ -232,7 +232,7 @@ async def _rates(pool: asyncpg.Pool, args: argparse.Namespace) -> int:
 
 
 async def _numbers_add(pool: asyncpg.Pool, args: argparse.Namespace) -> int:
-    from engine.provision import account_id_of, add_mo_number
+    from engine.admin.provision import account_id_of, add_mo_number
 
     await add_mo_number(pool, await account_id_of(pool, args.account), args.number)
     print(f"MO to {args.number} goes to account {args.account}")
@@ -245,7 +245,7 @@ async def _routes_explain(pool: asyncpg.Pool, args: argparse.Namespace) -> int:
 
     account_id = None
     if args.account:
-        from engine.provision import account_id_of
+        from engine.admin.provision import account_id_of
 
         account_id = await account_id_of(pool, args.account)
     print(await explain(PgRoutingStore(pool), args.number, account_id=account_id))
@@ -253,7 +253,7 @@ async def _routes_explain(pool: asyncpg.Pool, args: argparse.Namespace) -> int:
 
 
 async def _apikeys_create(pool: asyncpg.Pool, args: argparse.Namespace) -> int:
-    from engine.provision import account_id_of, create_api_key
+    from engine.admin.provision import account_id_of, create_api_key
 
     key, secret = await create_api_key(pool, await account_id_of(pool, args.account), live=not args.test)
     print(f"api_key    {key}\napi_secret {secret}   (shown once: store it now)")

@@ -27,9 +27,9 @@ import random
 import time
 from collections.abc import Callable
 
-from engine.simulator_config import SimulatorConfig, format_carrier_id
-from engine.simulator_delivery import RECEIVING, Delivery, DeliveryQueue, TimerWheel
-from engine.simulator_receipts import ReceiptFactory
+from engine.simulation.config import SimulatorConfig, format_carrier_id
+from engine.simulation.delivery import RECEIVING, Delivery, DeliveryQueue, TimerWheel
+from engine.simulation.receipts import ReceiptFactory
 from smpp.connection import SmppConnection
 from smpp.constants import CommandStatus, EsmClass
 from smpp.pdu import DeliverSm, Pdu, SubmitSm

@@ -25,10 +25,10 @@ from datetime import UTC, datetime
 import msgspec
 import structlog
 
-from engine.carrier_ids import normalise
-from engine.carriers import CarrierLink
-from engine.intake import PartSpec
-from engine.lifecycle import Failed, Lifecycle, PartSubmitted, SendingMark, Submitted
+from engine.carriers.id_formats import normalise
+from engine.carriers.link import CarrierLink
+from engine.core.intake import PartSpec
+from engine.core.lifecycle import Failed, Lifecycle, PartSubmitted, SendingMark, Submitted
 from smpp.client import NotBound
 from smpp.connection import RequestFailedError
 from smpp.constants import CommandStatus as S
@@ -36,7 +36,7 @@ from smpp.constants import Tag
 from smpp.errors import LocalProtocolError
 from smpp.pdu import SubmitSm, SubmitSmResp, TlvValue
 
-log = structlog.get_logger("engine.dispatch")
+log = structlog.get_logger("engine.dispatch.dispatcher")
 
 RETRY_SAME_CARRIER = {S.ESME_RTHROTTLED, S.ESME_RMSGQFUL}
 # The message itself is wrong: another carrier would refuse it too.

@@ -25,7 +25,7 @@ from smpp.errors import SmppError
 from smpp.pdu import DeliverSm
 from smpp.session_table import State
 
-log = structlog.get_logger("engine.simulator")
+log = structlog.get_logger("engine.simulation.carrier")
 
 RECEIVING = frozenset({State.BOUND_RX, State.BOUND_TRX})
 

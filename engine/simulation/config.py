@@ -1,4 +1,4 @@
-"""Settings of the carrier simulator (`engine.simulator`), validated once at construction.
+"""Settings of the carrier simulator (`engine.simulation.carrier`), validated once at construction.
 
 Every knob a real SMSC turns that our engine must survive is a field here, documented where it is
 declared: response latency, receipt delay and outcome mix, the shape of message ids (and the classic

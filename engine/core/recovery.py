@@ -16,9 +16,9 @@ from collections.abc import Callable
 
 import asyncpg
 
-from engine.dispatch import DispatchJob
-from engine.intake import PartSpec
-from engine.lifecycle import PartSubmitted
+from engine.core.intake import PartSpec
+from engine.core.lifecycle import PartSubmitted
+from engine.dispatch.dispatcher import DispatchJob
 
 _OPEN = """
 SELECT id, status, source, source_ton, source_npi, destination, segments, route, route_costs, route_index,

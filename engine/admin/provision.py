@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 import asyncpg
 
 from billing.accounts import open_account, top_up
-from engine.carriers import CarrierConnection
-from engine.credentials import hash_password
+from engine.carriers.link import CarrierConnection
+from engine.customers.credentials import hash_password
 from routing.model import Carrier, PriceListOwner, TariffRow
 from routing.storage import PgRoutingStore
 

@@ -5,7 +5,7 @@ the HTTP API from a JSON body) into a `PreparedMessage` ready for the durable co
 `Rejected` with the reason and the code each channel answers with. It is synchronous and does no I/O:
 the state it needs (routing snapshot, carrier health, carrier profiles, opt-outs) is read from memory,
 kept current by their owners. What happens after — the ledger reservation and the commit — is the
-accept committer's (engine.accept).
+accept committer's (engine.core.accept).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from datetime import datetime
 import msgspec
 import phonenumbers
 
-from engine.destinations import normalise_cached
-from engine.ids import MessageIdGenerator
-from engine.rejections import Reject, Rejected
+from engine.core.destinations import normalise_cached
+from engine.core.ids import MessageIdGenerator
+from engine.core.rejections import Reject, Rejected
 from routing.live import LiveRoutingTable
 from routing.model import HealthSnapshot, NoRoute, RouteRequest
 from routing.numbers import InvalidDestination

@@ -38,12 +38,12 @@ from typing import Any
 import asyncpg
 import structlog
 
-from engine.accept import Acceptor
-from engine.intake import Intake, SubmitRequest
-from engine.rejections import Reject, Rejected
-from engine.webhooks import WebhookEvent, WebhookSender
+from engine.core.accept import Acceptor
+from engine.core.intake import Intake, SubmitRequest
+from engine.core.rejections import Reject, Rejected
+from engine.outbox.webhooks import WebhookEvent, WebhookSender
 
-log = structlog.get_logger("engine.campaigns")
+log = structlog.get_logger("engine.campaigns.runner")
 
 STATES = ("draft", "scheduled", "sending", "paused", "completed", "cancelled", "failed")
 FINAL_STATES = frozenset({"completed", "cancelled", "failed"})

@@ -16,10 +16,10 @@ import asyncpg
 
 from billing.model import LowBalance, Reservation, ReserveOutcome
 from billing.postings import reserve_batch
-from engine.group_commit import CommitQueueFull, GroupCommitter
-from engine.ids import format_id
-from engine.intake import PreparedMessage
-from engine.rejections import Reject, Rejected
+from engine.core.group_commit import CommitQueueFull, GroupCommitter
+from engine.core.ids import format_id
+from engine.core.intake import PreparedMessage
+from engine.core.rejections import Reject, Rejected
 
 MESSAGE_COLUMNS = (
     "id", "account_id", "channel", "system_id", "source", "source_ton", "source_npi", "destination",

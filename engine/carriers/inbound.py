@@ -23,11 +23,11 @@ import asyncpg
 import msgspec
 import structlog
 
-from engine.carrier_ids import normalise
-from engine.carriers import CarrierLink
-from engine.group_commit import GroupCommitter
-from engine.lifecycle import Delivery, Lifecycle, ReceiptIn, insert_deliveries
-from engine.webhooks import WebhookEvent, WebhookSender
+from engine.carriers.id_formats import normalise
+from engine.carriers.link import CarrierLink
+from engine.core.group_commit import GroupCommitter
+from engine.core.lifecycle import Delivery, Lifecycle, ReceiptIn, insert_deliveries
+from engine.outbox.webhooks import WebhookEvent, WebhookSender
 from smpp.connection import SmppConnection
 from smpp.constants import MESSAGE_TYPE_MASK, CommandStatus, EsmClass, Tag
 from smpp.pdu import DataSm, DeliverSm, NetworkErrorCode, Pdu

@@ -15,15 +15,15 @@ from collections.abc import Callable
 import msgspec
 import structlog
 
-from engine.intake import CarrierProfile
-from engine.throttle import TokenBucket
+from engine.core.intake import CarrierProfile
+from engine.core.throttle import TokenBucket
 from routing.model import CarrierHealth
 from smpp.client import ClientState, SmppClient
 from smpp.connection import SmppConnection
 from smpp.pdu import Pdu
 from smpp.text import Carriage
 
-log = structlog.get_logger("engine.carriers")
+log = structlog.get_logger("engine.carriers.link")
 
 _CARRIAGE = {
     "udh8": (Carriage.UDH, 8),
