@@ -54,6 +54,8 @@ class RateRule(msgspec.Struct, frozen=True, kw_only=True):
     limit: int
     window_seconds: int
     scope: Literal["account", "app"] = "account"
+    costs: dict[Action, int] | None = None
+    """Units one call of an action takes from `limit` (Bluesky counts writes in points); None: 1 each."""
     source: str = ""
     """Where the number comes from (a seed document's table, the platform's published limits)."""
 
@@ -150,6 +152,10 @@ async def perform(
     """Run `action` with its params Struct (engine.social.actions.PARAMS[action]) on `connector`."""
     method: Callable[[AccountSession, Any], Awaitable[Any]] = getattr(connector, METHODS[action])
     return await method(session, params)
+
+
+def cost_of(rule: RateRule, action: Action) -> int:
+    return 1 if rule.costs is None else rule.costs.get(action, 1)
 
 
 def rules_for(connector: PlatformConnector, action: Action) -> tuple[RateRule, ...]:

@@ -39,15 +39,15 @@ class RateWindows:
         self._clock = clock
         self._windows: dict[tuple[str, str], tuple[float, int]] = {}  # -> (window end, calls made)
 
-    def hit(self, caller: str, endpoint: str, limit: int, seconds: float) -> WindowState:
+    def hit(self, caller: str, endpoint: str, limit: int, seconds: float, cost: int = 1) -> WindowState:
         now = self._clock()
         key = (caller, endpoint)
         end, used = self._windows.get(key, (0.0, 0))
         if now >= end:
             end, used = now + seconds, 0
-        allowed = used < limit
+        allowed = used + cost <= limit
         if allowed:
-            used += 1
+            used += cost
         self._windows[key] = (end, used)
         return WindowState(limit=limit, remaining=max(0, limit - used), reset=math.ceil(end), allowed=allowed)
 
