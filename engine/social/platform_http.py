@@ -53,6 +53,7 @@ class RefreshingBearer(httpx.Auth):
         token = await self._tokens.access_token()
         request.headers["Authorization"] = f"Bearer {token}"
         response = yield request
+        await response.aread()  # a flow of our own must read the body that requires_response_body promises
         if self._rejected(response):
             token = await self._tokens.refreshed(token)
             request.headers["Authorization"] = f"Bearer {token}"

@@ -23,7 +23,7 @@ import base64
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, unquote_plus, urlencode
 
 import msgspec
 from starlette.applications import Starlette
@@ -244,15 +244,13 @@ class XSimulator:
                 client_id, _, secret = base64.b64decode(header[6:]).decode().partition(":")
             except ValueError:
                 return None
-            from urllib.parse import unquote_plus
-
             client_id, secret = unquote_plus(client_id), unquote_plus(secret)
             return client_id if self.world.apps.get(client_id) == secret and secret else None
         client_id = form.get("client_id", "")
         return client_id if self.world.apps.get(client_id) == "" else None
 
     async def token(self, request: Request) -> Response:
-        form = {k: str(v) for k, v in (await request.form()).items()}
+        form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
         client_id = self._client(request, form)
         if client_id is None:
             return _json(
