@@ -65,11 +65,12 @@ class KeyRing:
 
     @classmethod
     def parse(cls, text: str) -> KeyRing:
-        """ "id:base64,id:base64" (commas or newlines between entries; # starts a comment line)."""
+        """ "id:base64,id:base64" (commas or newlines between entries; # starts a comment)."""
         entries: list[tuple[str, bytes]] = []
-        for raw in re.split(r"[,\n]", text):
+        lines = (line.split("#", 1)[0] for line in text.splitlines())
+        for raw in (part for line in lines for part in line.split(",")):
             entry = raw.strip()
-            if not entry or entry.startswith("#"):
+            if not entry:
                 continue
             key_id, sep, encoded = entry.partition(":")
             if not sep:
