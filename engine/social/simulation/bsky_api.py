@@ -20,6 +20,7 @@ This module must never be imported by the engine's production path.
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -97,6 +98,28 @@ class BlueskySimulator:
 
     async def stop(self) -> None:
         await self._server.stop()
+
+    def generate_inbound(self, per_minute: float, target: str, *, seed: int | None = None) -> None:
+        """Mentions of `target`, replies to its latest post and chat messages to it, by other accounts,
+        about `per_minute` a minute in all."""
+        rng = random.Random(seed)
+
+        def make() -> None:
+            me = self.world.account(target)
+            others = [a for a in self.world.accounts.values() if me is None or a.did != me.did]
+            if me is None or not others:
+                return
+            author = rng.choice(others)
+            own = self.world.posts_by(me.did)
+            kind = rng.choice(["mention", "dm", "reply"] if own else ["mention", "dm"])
+            if kind == "mention":
+                self.world.mention(of=me.handle, by=author.handle)
+            elif kind == "dm":
+                self.world.dm(to=me.handle, by=author.handle)
+            else:
+                self.world.reply(to=own[0].uri, by=author.handle)
+
+        self._server.start_traffic(per_minute, make, seed)
 
     async def __aenter__(self) -> BlueskySimulator:
         await self.start()

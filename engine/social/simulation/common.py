@@ -4,7 +4,8 @@
   a window of `seconds`; `limit` calls fit in it; the answer reports limit / remaining / reset (unix
   seconds of the window's end), and the call past the limit is refused until then.
 - `Faults`: knobs a test or the demo turns: `fail_next(n, status, path_prefix)` answers the next n
-  matching requests with a 5xx (or any status), `latency_ms` delays every answer (a uniform draw when
+  matching requests with a 5xx (or any status), `error_rate` answers that fraction 503 at random,
+  `latency_ms` delays every answer (a uniform draw when
   a range; a latency above the client's timeout is a timeout).
 - `SimulatorServer`: runs a Starlette app under uvicorn in the running event loop on a free port
   (in-process, for tests and the demo) or a given one (the `simulate-x` / `simulate-bluesky` commands).
@@ -66,6 +67,8 @@ class _Fault:
 class Faults:
     latency_ms: float = 0.0
     latency_max_ms: float | None = None
+    error_rate: float = 0.0
+    """Fraction of requests answered 503 at random (on top of fail_next)."""
     seed: int | None = None
     _faults: list[_Fault] = field(default_factory=list)
     injected: int = 0
@@ -84,6 +87,9 @@ class Faults:
                 self.injected += 1
                 return fault.status
         self._faults = [fault for fault in self._faults if fault.remaining > 0]
+        if self.error_rate and self._random.random() < self.error_rate:
+            self.injected += 1
+            return 503
         return None
 
     def delay(self) -> float:
@@ -103,6 +109,7 @@ class SimulatorServer:
 
     def __init__(self, app: ASGIApp) -> None:
         self._app = app
+        self._traffic: asyncio.Task[None] | None = None
         self._server: _Server | None = None
         self._task: asyncio.Task[None] | None = None
         self.host = "127.0.0.1"
@@ -127,7 +134,24 @@ class SimulatorServer:
         self.host = host
         self.port = next(int(sock.getsockname()[1]) for srv in server.servers for sock in srv.sockets)
 
+    def start_traffic(self, per_minute: float, make: Callable[[], object], seed: int | None = None) -> None:
+        """Call `make` (a generated mention, reply or DM) about `per_minute` times a minute, at random."""
+        rng = random.Random(seed)
+
+        async def run() -> None:
+            while True:
+                await asyncio.sleep(rng.expovariate(per_minute / 60.0))
+                make()
+
+        if per_minute > 0:
+            self._traffic = asyncio.get_running_loop().create_task(run(), name="simulated-traffic")
+
     async def stop(self) -> None:
+        if self._traffic is not None:
+            self._traffic.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._traffic
+            self._traffic = None
         if self._server is not None and self._task is not None:
             self._server.should_exit = True
             await self._task

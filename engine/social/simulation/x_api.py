@@ -20,6 +20,7 @@ This module must never be imported by the engine's production path.
 from __future__ import annotations
 
 import base64
+import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -168,6 +169,28 @@ class XSimulator:
 
     async def stop(self) -> None:
         await self._server.stop()
+
+    def generate_inbound(self, per_minute: float, target: str, *, seed: int | None = None) -> None:
+        """Mentions of `target`, replies to its latest post and DMs to it, by other users, about
+        `per_minute` a minute in all: something for inbox polling to find."""
+        rng = random.Random(seed)
+
+        def make() -> None:
+            me = self.world.user_by_name(target)
+            others = [u for u in self.world.users.values() if me is None or u.id != me.id]
+            if me is None or not others:
+                return
+            author = rng.choice(others)
+            own = [p for p in self.world.visible_posts() if p.author_id == me.id]
+            kind = rng.choice(["mention", "dm", "reply"] if own else ["mention", "dm"])
+            if kind == "mention":
+                self.world.mention(of=me.username, by=author.username)
+            elif kind == "dm":
+                self.world.dm(to=me.username, by=author.username)
+            else:
+                self.world.reply(to=own[0].id, by=author.username)
+
+        self._server.start_traffic(per_minute, make, seed)
 
     async def __aenter__(self) -> XSimulator:
         await self.start()
