@@ -20,7 +20,6 @@ This module must never be imported by the engine's production path.
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -54,7 +53,7 @@ def _fault_body(status: int) -> bytes:
     return msgspec.json.encode({"error": "InternalServerError", "message": "Internal Server Error"})
 
 
-class BlueskySimulator:
+class BlueskySimulator(SimulatorServer):
     def __init__(self, *, clock: Callable[[], float] = time.time, faults: Faults | None = None) -> None:
         self.world = BlueskyWorld(clock)
         self.faults = faults or Faults()
@@ -81,52 +80,20 @@ class BlueskySimulator:
             Route("/xrpc/com.atproto.server.refreshSession", self.refresh_session, methods=["POST"]),
             *(self._route(verb, name, handler, write) for verb, name, handler, write in methods),
         ]
-        self.app = FaultMiddleware(Starlette(routes=routes), self.faults, _fault_body)
-        self._server = SimulatorServer(self.app)
-
-    @property
-    def base_url(self) -> str:
-        return self._server.base_url
-
-    @property
-    def port(self) -> int:
-        return self._server.port
+        super().__init__(FaultMiddleware(Starlette(routes=routes), self.faults, _fault_body))
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        await self._server.start(host, port)
-        self.world.service_url = self.base_url
+        await super().start(host, port)
+        self.world.service_url = self.base_url  # the PDS endpoint sessions name in their DID document
 
-    async def stop(self) -> None:
-        await self._server.stop()
+    def _peers(self, target: str) -> list[str]:
+        me = self.world.account(target)
+        return [a.handle for a in self.world.accounts.values() if me is not None and a.did != me.did]
 
-    def generate_inbound(self, per_minute: float, target: str, *, seed: int | None = None) -> None:
-        """Mentions of `target`, replies to its latest post and chat messages to it, by other accounts,
-        about `per_minute` a minute in all."""
-        rng = random.Random(seed)
-
-        def make() -> None:
-            me = self.world.account(target)
-            others = [a for a in self.world.accounts.values() if me is None or a.did != me.did]
-            if me is None or not others:
-                return
-            author = rng.choice(others)
-            own = self.world.posts_by(me.did)
-            kind = rng.choice(["mention", "dm", "reply"] if own else ["mention", "dm"])
-            if kind == "mention":
-                self.world.mention(of=me.handle, by=author.handle)
-            elif kind == "dm":
-                self.world.dm(to=me.handle, by=author.handle)
-            else:
-                self.world.reply(to=own[0].uri, by=author.handle)
-
-        self._server.start_traffic(per_minute, make, seed)
-
-    async def __aenter__(self) -> BlueskySimulator:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
+    def _latest_post(self, target: str) -> str | None:
+        me = self.world.account(target)
+        posts = self.world.posts_by(me.did) if me is not None else []
+        return posts[0].uri if posts else None
 
     # ---------------------------------------------------------------------- auth and limits
 

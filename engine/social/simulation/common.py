@@ -22,6 +22,7 @@ import random
 import time
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
+from typing import Any, Self
 
 import uvicorn
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -105,7 +106,13 @@ class _Server(uvicorn.Server):
 
 
 class SimulatorServer:
-    """A Starlette app served by uvicorn inside the running event loop."""
+    """A Starlette app served by uvicorn inside the running event loop; base of both simulators.
+
+    Subclasses build their app and call `super().__init__(app)`; for `generate_inbound` they give
+    `_peers(target)` (other users' names) and `_latest_post(target)`, and their world answers
+    `mention(of=, by=)`, `dm(to=, by=)` and `reply(to=, by=)`."""
+
+    world: Any
 
     def __init__(self, app: ASGIApp) -> None:
         self._app = app
@@ -145,6 +152,39 @@ class SimulatorServer:
 
         if per_minute > 0:
             self._traffic = asyncio.get_running_loop().create_task(run(), name="simulated-traffic")
+
+    def _peers(self, target: str) -> list[str]:
+        raise NotImplementedError
+
+    def _latest_post(self, target: str) -> str | None:
+        raise NotImplementedError
+
+    def generate_inbound(self, per_minute: float, target: str, *, seed: int | None = None) -> None:
+        """Mentions of `target`, replies to its latest post and DMs to it by other users, about
+        `per_minute` a minute in all: something for inbox polling to find."""
+        rng = random.Random(seed)
+
+        def make() -> None:
+            peers = self._peers(target)
+            if not peers:
+                return
+            author, latest = rng.choice(peers), self._latest_post(target)
+            kind = rng.choice(["mention", "dm", "reply"] if latest else ["mention", "dm"])
+            if kind == "mention":
+                self.world.mention(of=target, by=author)
+            elif kind == "dm":
+                self.world.dm(to=target, by=author)
+            else:
+                self.world.reply(to=latest, by=author)
+
+        self.start_traffic(per_minute, make, seed)
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
 
     async def stop(self) -> None:
         if self._traffic is not None:

@@ -20,7 +20,6 @@ This module must never be imported by the engine's production path.
 from __future__ import annotations
 
 import base64
-import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -112,7 +111,7 @@ def _before(token: str | None) -> int | None:
 Handler = Callable[[Request, Grant], Awaitable[Response]]
 
 
-class XSimulator:
+class XSimulator(SimulatorServer):
     """The X API v2 simulator: a Starlette app over an XWorld, served in-process or standalone."""
 
     def __init__(self, *, clock: Callable[[], float] = time.time, faults: Faults | None = None) -> None:
@@ -151,53 +150,17 @@ class XSimulator:
                 "status": status,
             }
         )
-        self.app = FaultMiddleware(Starlette(routes=routes), self.faults, body)
-        self._server = SimulatorServer(self.app)
+        super().__init__(FaultMiddleware(Starlette(routes=routes), self.faults, body))
 
-    # ------------------------------------------------------------------------------- lifetime
+    def _peers(self, target: str) -> list[str]:
+        me = self.world.user_by_name(target)
+        return [u.username for u in self.world.users.values() if me is not None and u.id != me.id]
 
-    @property
-    def base_url(self) -> str:
-        return self._server.base_url
-
-    @property
-    def port(self) -> int:
-        return self._server.port
-
-    async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
-        await self._server.start(host, port)
-
-    async def stop(self) -> None:
-        await self._server.stop()
-
-    def generate_inbound(self, per_minute: float, target: str, *, seed: int | None = None) -> None:
-        """Mentions of `target`, replies to its latest post and DMs to it, by other users, about
-        `per_minute` a minute in all: something for inbox polling to find."""
-        rng = random.Random(seed)
-
-        def make() -> None:
-            me = self.world.user_by_name(target)
-            others = [u for u in self.world.users.values() if me is None or u.id != me.id]
-            if me is None or not others:
-                return
-            author = rng.choice(others)
-            own = [p for p in self.world.visible_posts() if p.author_id == me.id]
-            kind = rng.choice(["mention", "dm", "reply"] if own else ["mention", "dm"])
-            if kind == "mention":
-                self.world.mention(of=me.username, by=author.username)
-            elif kind == "dm":
-                self.world.dm(to=me.username, by=author.username)
-            else:
-                self.world.reply(to=own[0].id, by=author.username)
-
-        self._server.start_traffic(per_minute, make, seed)
-
-    async def __aenter__(self) -> XSimulator:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
+    def _latest_post(self, target: str) -> str | None:
+        me = self.world.user_by_name(target)
+        return next(
+            (p.id for p in self.world.visible_posts() if me is not None and p.author_id == me.id), None
+        )
 
     # -------------------------------------------------------------------------- auth, limits
 
