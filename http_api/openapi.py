@@ -90,7 +90,7 @@ def openapi_document(operations: Sequence[Operation], *, title: str = "smsengine
             "operationId": op.operation_id,
             "summary": op.summary,
             "tags": [op.tag],
-            "security": [{"ApiKey": [], "ApiSecret": []}, {"Bearer": []}],
+            "security": [] if op.public else [{"ApiKey": [], "ApiSecret": []}, {"Bearer": []}],
             "parameters": parameters,
             "responses": responses,
             "x-permission": op.permission,
@@ -99,7 +99,7 @@ def openapi_document(operations: Sequence[Operation], *, title: str = "smsengine
             entry["description"] = op.description
         if op.body is not None:
             entry["requestBody"] = {
-                "required": True,
+                "required": op.body_required,
                 "content": {"application/json": {"schema": ref_of[op.body]}},
             }
         paths.setdefault(op.path, {})[op.method.lower()] = entry
