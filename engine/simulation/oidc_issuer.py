@@ -28,7 +28,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -127,7 +127,7 @@ class OidcIssuer:
         return RedirectResponse(q["redirect_uri"] + "?" + urlencode(answer), 302)
 
     async def _token(self, request: Request) -> Response:
-        form = {k: str(v) for k, v in (await request.form()).items()}
+        form = dict(parse_qsl((await request.body()).decode("latin-1")))  # application/x-www-form-urlencoded
         self.token_requests.append(form)
         if form.get("client_id") != self.client_id or form.get("client_secret") != self.client_secret:
             return JSONResponse({"error": "invalid_client"}, 401)

@@ -138,7 +138,11 @@ async def running_stack(
             settings = load_settings(
                 None,
                 env={},
-                **{"smpp": {"port": 0, "enquire_link_interval": 30}, "database": {"pool_max": 8}, **opts.settings},
+                **{
+                    "smpp": {"port": 0, "enquire_link_interval": 30},
+                    "database": {"pool_max": 8},
+                    **opts.settings,
+                },
             )
             async with Engine.start(settings, ServiceUrls(database_url, redis_url)) as engine:
                 async with asyncio.timeout(WAIT):

@@ -8,6 +8,7 @@ database, with its own HTTP server: a second engine process, as far as anything 
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -84,7 +85,9 @@ def second(
 ) -> Any:
     @asynccontextmanager
     async def start() -> AsyncIterator[Second]:
-        settings = load_settings(None, env={}, smpp={"port": 0}, database={"pool_max": 4}, **stack_options.settings)
+        settings = load_settings(
+            None, env={}, smpp={"port": 0}, database={"pool_max": 4}, **stack_options.settings
+        )
         http = HttpSettings(host="127.0.0.1", port=0, rate_limit=1000.0, rate_burst=1000)
         async with Engine.start(settings, ServiceUrls(database_url, redis_url)) as engine:
             redis = aioredis.Redis.from_url(redis_url)
@@ -119,10 +122,9 @@ async def login(api: Api, email: str = "ada@example.com", password: str = PASSWO
 _LINK = re.compile(r"https?://\S+")
 
 
-async def next_mail(mail: MailSink, timeout: float = 15.0) -> EmailMessage:
-    import asyncio
-
-    async with asyncio.timeout(timeout):
+async def next_mail(mail: MailSink) -> EmailMessage:
+    """The next mail the engine sends (its sender is woken at once; 15 s covers a loaded machine)."""
+    async with asyncio.timeout(15.0):
         return await mail.next_mail()
 
 

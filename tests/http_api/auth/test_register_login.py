@@ -102,7 +102,9 @@ async def test_a_bearer_jwt_works_on_every_endpoint_and_only_for_its_own_account
     r = await api.client.get("/v1/billing/balance", headers=bearer(token))
     assert r.status_code == 200
     # A user creates the key pair the Quick Start asks for (Dashboard -> Settings -> API Keys).
-    r = await api.client.post("/v1/settings/api-keys", json={"name": "Production Server"}, headers=bearer(token))
+    r = await api.client.post(
+        "/v1/settings/api-keys", json={"name": "Production Server"}, headers=bearer(token)
+    )
     assert r.status_code == 201, r.text
     created = r.json()
     assert created["key"].startswith("bsms_live_") and created["secret"].startswith("sk_live_")

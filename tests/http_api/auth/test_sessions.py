@@ -13,7 +13,9 @@ from tests.http_api.auth.conftest import PASSWORD, Second, bearer, login, regist
 from tests.http_api.conftest import Api
 
 
-async def _status_within(client: httpx.AsyncClient, headers: dict[str, str], want: int, seconds: float) -> float:
+async def _status_within(
+    client: httpx.AsyncClient, headers: dict[str, str], want: int, seconds: float
+) -> float:
     """Poll GET /v1/auth/me until it answers `want`; how long that took (fails past `seconds`)."""
     start = time.monotonic()
     while True:
@@ -30,7 +32,9 @@ async def test_refresh_rotates_and_the_old_token_stops_working(api: Api) -> None
     assert r.status_code == 200
     second = r.json()["data"]
     assert second["token_type"] == "Bearer" and second["expires_in"] == 900
-    assert second["refresh_token"] != first["refresh_token"] and second["access_token"] != first["access_token"]
+    assert (
+        second["refresh_token"] != first["refresh_token"] and second["access_token"] != first["access_token"]
+    )
     assert (await api.client.get("/v1/auth/me", headers=bearer(second["access_token"]))).status_code == 200
     r = await api.client.post("/v1/auth/refresh", json={"refresh_token": second["refresh_token"]})
     assert r.status_code == 200
@@ -38,7 +42,9 @@ async def test_refresh_rotates_and_the_old_token_stops_working(api: Api) -> None
 
 async def test_reusing_a_rotated_refresh_token_revokes_the_whole_family(api: Api) -> None:
     first = await register(api)
-    rotated = (await api.client.post("/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})).json()
+    rotated = (
+        await api.client.post("/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    ).json()
     successor = rotated["data"]
     # Someone replays the old token (stolen, or a client that failed to store its successor).
     r = await api.client.post("/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
@@ -70,7 +76,9 @@ async def test_refresh_refuses_garbage_and_access_tokens(api: Api) -> None:
     assert (await api.client.post("/v1/auth/refresh", json={})).status_code == 400
 
 
-async def test_logout_revokes_the_session_on_every_engine_process_within_a_second(api: Api, second: Any) -> None:
+async def test_logout_revokes_the_session_on_every_engine_process_within_a_second(
+    api: Api, second: Any
+) -> None:
     data = await register(api)
     headers = bearer(data["access_token"])
     async with second() as other:
