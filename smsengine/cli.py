@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -49,7 +50,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 async def _run(settings: Settings, urls: ServiceUrls, demo: bool) -> None:
     from engine.app import Engine
     from engine.simulation.carrier import CarrierSimulator
-    from smsengine.demo import provision_demo, write_demo_file
+    from smsengine.demo import provision_demo, stand_ins, write_demo_file
 
     simulator = None
     demo_info: dict[str, Any] | None = None
@@ -68,9 +69,13 @@ async def _run(settings: Settings, urls: ServiceUrls, demo: bool) -> None:
     from http_api.server import serve_http
 
     redis = aioredis.Redis.from_url(urls.redis_url)
+    outside: contextlib.AbstractAsyncContextManager[tuple[Settings, dict[str, Any]]] = (
+        stand_ins(settings) if demo else contextlib.nullcontext((settings, {}))
+    )
     try:
         # The HTTP server starts once the engine is up and stops before it (leaving the async with first).
         async with (
+            outside as (settings, stand_in_info),
             Engine.start(settings, urls) as engine,
             serve_http(create_app(engine, redis), settings.http.host, settings.http.port) as http,
         ):
@@ -78,6 +83,7 @@ async def _run(settings: Settings, urls: ServiceUrls, demo: bool) -> None:
             if demo_info is not None:
                 demo_info["smpp"]["port"] = engine.smpp_port
                 demo_info["http"]["base_url"] = base_url
+                demo_info.update(stand_in_info)
                 path = write_demo_file(settings, demo_info)
                 print(f"demo account ready ({path}):", flush=True)
                 print(

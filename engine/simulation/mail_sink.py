@@ -57,7 +57,10 @@ class MailSink:
         self._queue.put_nowait(message)
         if self.directory is not None:
             self.directory.mkdir(parents=True, exist_ok=True)
-            (self.directory / f"{len(self.mails):04d}.eml").write_bytes(message.as_bytes())
+            final = self.directory / f"{len(self.mails):04d}.eml"
+            partial = final.with_suffix(".part")
+            partial.write_bytes(message.as_bytes())
+            partial.replace(final)  # whoever watches the directory sees whole mails only
 
     async def next_mail(self) -> EmailMessage:
         """The next mail received (waits for it: wrap in asyncio.timeout)."""
