@@ -11,6 +11,7 @@
     smsengine prices import ACCOUNT FILE.csv [--replace] | prices export ACCOUNT FILE.csv
     smsengine numbers add ACCOUNT NUMBER                          (MO to NUMBER goes to ACCOUNT)
     smsengine routes explain +447700900123 [--account ACCOUNT]
+    smsengine users add ACCOUNT EMAIL [--role owner|admin|member] [--name NAME]
     smsengine apikeys create ACCOUNT [--test]
     smsengine ledger check
 
@@ -258,6 +259,18 @@ async def _routes_explain(pool: asyncpg.Pool, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _users_add(pool: asyncpg.Pool, args: argparse.Namespace) -> int:
+    from engine.admin.provision import account_id_of
+    from engine.identity.service import invite_user
+
+    account_id = await account_id_of(pool, args.account)
+    user = await invite_user(pool, _settings(args), account_id, args.email, name=args.name, role=args.role)
+    print(
+        f"user {user.email} ({user.role}) added to {user.account_name}; a link to choose a password is mailed"
+    )
+    return 0
+
+
 async def _apikeys_create(pool: asyncpg.Pool, args: argparse.Namespace) -> int:
     from engine.admin.provision import account_id_of, create_api_key
 
@@ -362,6 +375,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("number")
     p.add_argument("--account")
     p.set_defaults(func=_with_pool(_routes_explain))
+
+    users = sub.add_parser("users", help="people who sign in").add_subparsers(dest="action", required=True)
+    p = users.add_parser("add", help="add a user to an account; they are mailed a link to set a password")
+    p.add_argument("account")
+    p.add_argument("email")
+    p.add_argument("--role", choices=["owner", "admin", "member"], default="member")
+    p.add_argument("--name", default="")
+    p.set_defaults(func=_with_pool(_users_add))
 
     apikeys = sub.add_parser("apikeys", help="HTTP API keys").add_subparsers(dest="action", required=True)
     p = apikeys.add_parser("create")

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from engine.identity.errors import InvalidToken
 from engine.identity.mailer import queue_mail
@@ -33,6 +33,16 @@ The link works once, within {minutes} minutes. If you did not ask for it, ignore
 your password stays as it is.
 """
 
+_INVITE_TEXT = """Hello{name},
+
+You have been given access to the account {account} as {role}, with the address {email}.
+Choose your password here:
+
+{link}
+
+The link works once, within {hours} hours.
+"""
+
 _VERIFY_TEXT = """Hello{name},
 
 Please confirm that {email} is your address by opening this link:
@@ -47,7 +57,7 @@ def _digest(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
 
 
-async def _issue(conn: Conn, user_id: str, purpose: str, ttl: timedelta) -> tuple[str, object]:
+async def _issue(conn: Conn, user_id: str, purpose: str, ttl: timedelta) -> tuple[str, datetime]:
     token = secrets.token_urlsafe(32)
     expires_at = await conn.fetchval(
         "INSERT INTO user_tokens (token_hash, user_id, purpose, expires_at) "
@@ -57,6 +67,7 @@ async def _issue(conn: Conn, user_id: str, purpose: str, ttl: timedelta) -> tupl
         purpose,
         ttl,
     )
+    assert isinstance(expires_at, datetime)
     return token, expires_at
 
 
@@ -65,7 +76,18 @@ async def mail_reset_link(conn: Conn, user: User, link_template: str, minutes: i
     link = link_template.replace("{token}", token)
     name = f" {user.name}" if user.name else ""
     body = _RESET_TEXT.format(name=name, email=user.email, link=link, minutes=minutes)
-    await queue_mail(conn, user.email, "Reset your password", body, expires_at)  # type: ignore[arg-type]
+    await queue_mail(conn, user.email, "Reset your password", body, expires_at)
+
+
+async def mail_invitation(conn: Conn, user: User, link_template: str, hours: int) -> None:
+    """A first-password link (a reset token that lives as long as a verification link)."""
+    token, expires_at = await _issue(conn, user.id, RESET, timedelta(hours=hours))
+    link = link_template.replace("{token}", token)
+    name = f" {user.name}" if user.name else ""
+    body = _INVITE_TEXT.format(
+        name=name, account=user.account_name, role=user.role, email=user.email, link=link, hours=hours
+    )
+    await queue_mail(conn, user.email, f"Your access to {user.account_name}", body, expires_at)
 
 
 async def mail_verification_link(conn: Conn, user: User, link_template: str, hours: int) -> None:
@@ -73,7 +95,7 @@ async def mail_verification_link(conn: Conn, user: User, link_template: str, hou
     link = link_template.replace("{token}", token)
     name = f" {user.name}" if user.name else ""
     body = _VERIFY_TEXT.format(name=name, email=user.email, link=link, hours=hours)
-    await queue_mail(conn, user.email, "Confirm your e-mail address", body, expires_at)  # type: ignore[arg-type]
+    await queue_mail(conn, user.email, "Confirm your e-mail address", body, expires_at)
 
 
 async def recently_mailed(conn: Conn, user_id: str, purpose: str, seconds: int = 60) -> bool:

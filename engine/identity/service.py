@@ -36,6 +36,7 @@ from engine.identity.signing_keys import load_signing_key
 from engine.identity.tokens import AccessClaims, TokenIssuer, code_challenge
 from engine.identity.users import (
     User,
+    add_user,
     check_password_policy,
     fetch_user,
     lock_login_row,
@@ -302,3 +303,23 @@ class Identity:
             assert user is not None
             tokens = await self.sessions.open(conn, user.id, user.account_id)
         return SignedIn(user, tokens, created)
+
+
+async def invite_user(
+    pool: asyncpg.Pool,
+    settings: Settings,
+    account_id: int,
+    email: str,
+    *,
+    name: str = "",
+    role: str = "member",
+) -> User:
+    """An operator adds a user to an account; the user is mailed a link to choose a password.
+
+    Usable without a running Identity (the CLI): the mail waits in the outbox for an engine's sender.
+    """
+    auth = settings.auth
+    async with pool.acquire() as conn, conn.transaction():
+        user = await add_user(conn, account_id, email=email, name=name, role=role)
+        await mailed_tokens.mail_invitation(conn, user, auth.reset_url, auth.verify_token_hours)
+    return user

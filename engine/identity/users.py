@@ -112,6 +112,25 @@ async def open_account_with_owner(
     return user
 
 
+async def add_user(conn: Conn, account_id: int, *, email: str, name: str, role: str) -> User:
+    """Another user of an existing account (no password yet: they set one through a mailed link)."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    try:
+        user_id = await conn.fetchval(
+            "INSERT INTO users (account_id, email, name, role) VALUES ($1, $2, $3, $4) RETURNING id::text",
+            account_id,
+            normalize_email(email),
+            name,
+            role,
+        )
+    except asyncpg.UniqueViolationError as exc:
+        raise EmailTaken("a user with this e-mail address exists already") from exc
+    user = await fetch_user(conn, user_id)
+    assert user is not None
+    return user
+
+
 @dataclass(frozen=True)
 class LoginRow:
     id: str
