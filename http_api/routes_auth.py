@@ -120,12 +120,7 @@ class Tokens(msgspec.Struct, frozen=True):
     refresh_expires_in: int
 
 
-class SignedInInfo(msgspec.Struct, frozen=True):
-    access_token: str
-    refresh_token: str
-    token_type: str
-    expires_in: int
-    refresh_expires_in: int
+class SignedInInfo(Tokens, frozen=True):
     user: UserInfo
     created: bool  # this sign-in opened the account
 
@@ -205,13 +200,8 @@ def _tokens(identity: Identity, pair: TokenPair) -> Tokens:
 
 
 def _signed_in(identity: Identity, signed_in: SignedIn) -> SignedInAnswer:
-    t = _tokens(identity, signed_in.tokens)
-    return SignedInAnswer(
-        SignedInInfo(
-            t.access_token, t.refresh_token, t.token_type, t.expires_in, t.refresh_expires_in,
-            user_info(signed_in.user), signed_in.created,
-        )
-    )  # fmt: skip
+    fields = msgspec.structs.asdict(_tokens(identity, signed_in.tokens))
+    return SignedInAnswer(SignedInInfo(**fields, user=user_info(signed_in.user), created=signed_in.created))
 
 
 def _done(status: str, message: str, code: int = 200) -> Reply:

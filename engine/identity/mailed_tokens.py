@@ -71,31 +71,31 @@ async def _issue(conn: Conn, user_id: str, purpose: str, ttl: timedelta) -> tupl
     return token, expires_at
 
 
-async def mail_reset_link(conn: Conn, user: User, link_template: str, minutes: int) -> None:
-    token, expires_at = await _issue(conn, user.id, RESET, timedelta(minutes=minutes))
-    link = link_template.replace("{token}", token)
-    name = f" {user.name}" if user.name else ""
-    body = _RESET_TEXT.format(name=name, email=user.email, link=link, minutes=minutes)
-    await queue_mail(conn, user.email, "Reset your password", body, expires_at)
+async def _mail_link(
+    conn: Conn, user: User, purpose: str, ttl: timedelta, link: str, subject: str, text: str, **more: object
+) -> None:
+    token, expires_at = await _issue(conn, user.id, purpose, ttl)
+    body = text.format(
+        name=f" {user.name}" if user.name else "", email=user.email, link=link.replace("{token}", token),
+        account=user.account_name, role=user.role, **more,
+    )  # fmt: skip
+    await queue_mail(conn, user.email, subject, body, expires_at)
 
 
-async def mail_invitation(conn: Conn, user: User, link_template: str, hours: int) -> None:
+async def mail_reset_link(conn: Conn, user: User, link: str, minutes: int) -> None:
+    ttl = timedelta(minutes=minutes)
+    await _mail_link(conn, user, RESET, ttl, link, "Reset your password", _RESET_TEXT, minutes=minutes)
+
+
+async def mail_invitation(conn: Conn, user: User, link: str, hours: int) -> None:
     """A first-password link (a reset token that lives as long as a verification link)."""
-    token, expires_at = await _issue(conn, user.id, RESET, timedelta(hours=hours))
-    link = link_template.replace("{token}", token)
-    name = f" {user.name}" if user.name else ""
-    body = _INVITE_TEXT.format(
-        name=name, account=user.account_name, role=user.role, email=user.email, link=link, hours=hours
-    )
-    await queue_mail(conn, user.email, f"Your access to {user.account_name}", body, expires_at)
+    subject = f"Your access to {user.account_name}"
+    await _mail_link(conn, user, RESET, timedelta(hours=hours), link, subject, _INVITE_TEXT, hours=hours)
 
 
-async def mail_verification_link(conn: Conn, user: User, link_template: str, hours: int) -> None:
-    token, expires_at = await _issue(conn, user.id, VERIFY, timedelta(hours=hours))
-    link = link_template.replace("{token}", token)
-    name = f" {user.name}" if user.name else ""
-    body = _VERIFY_TEXT.format(name=name, email=user.email, link=link, hours=hours)
-    await queue_mail(conn, user.email, "Confirm your e-mail address", body, expires_at)
+async def mail_verification_link(conn: Conn, user: User, link: str, hours: int) -> None:
+    subject = "Confirm your e-mail address"
+    await _mail_link(conn, user, VERIFY, timedelta(hours=hours), link, subject, _VERIFY_TEXT, hours=hours)
 
 
 async def recently_mailed(conn: Conn, user_id: str, purpose: str, seconds: int = 60) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -133,3 +134,16 @@ def link_in(message: EmailMessage) -> str:
     links = _LINK.findall(body)
     assert len(links) == 1, body
     return str(links[0])
+
+
+async def status_within(
+    client: httpx.AsyncClient, path: str, headers: dict[str, str], want: int, seconds: float
+) -> float:
+    """Poll GET `path` until it answers `want`; how long that took (fails past `seconds`)."""
+    start = time.monotonic()
+    while True:
+        r = await client.get(path, headers=headers)
+        if r.status_code == want:
+            return time.monotonic() - start
+        assert time.monotonic() - start < seconds, f"still {r.status_code} after {seconds}s"
+        await asyncio.sleep(0.02)

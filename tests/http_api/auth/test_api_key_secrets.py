@@ -4,26 +4,11 @@ second."""
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any
 
-import httpx
-
 from engine.identity.hashing import legacy_secret_hash
+from tests.http_api.auth.conftest import status_within
 from tests.http_api.conftest import Api
-
-
-async def _status_within(
-    client: httpx.AsyncClient, headers: dict[str, str], want: int, seconds: float
-) -> float:
-    start = time.monotonic()
-    while True:
-        r = await client.get("/v1/billing/balance", headers=headers)
-        if r.status_code == want:
-            return time.monotonic() - start
-        assert time.monotonic() - start < seconds, f"still {r.status_code} after {seconds}s"
-        await asyncio.sleep(0.02)
 
 
 async def test_new_keys_follow_the_documented_prefixes_and_store_only_an_argon2id_hash(api: Api) -> None:
@@ -46,7 +31,8 @@ async def test_a_key_hashed_before_argon2id_still_works_and_is_rehashed_at_first
     assert (await api.client.get("/v1/billing/balance", headers=old)).status_code == 200
     stored = await api.stack.pool.fetchval("SELECT secret_hash FROM api_keys WHERE key = 'sk_live_oldstyle'")
     assert stored.startswith("$argon2id$")
-    await _status_within(api.client, old, 200, 1.0)  # the upgrade dropped the cache entry; the secret holds
+    # The upgrade dropped the cache entry (the hash changed); the same secret keeps working.
+    await status_within(api.client, "/v1/billing/balance", old, 200, 1.0)
     wrong = {"X-API-Key": "sk_live_oldstyle", "X-API-Secret": secret + "x"}
     assert (await api.client.get("/v1/billing/balance", headers=wrong)).status_code == 401
     bearer = {"Authorization": f"Bearer sk_live_oldstyle:{secret}"}
@@ -62,14 +48,14 @@ async def test_a_revoked_key_stops_working_on_every_engine_process_within_a_seco
         r = await api.client.delete(f"/v1/settings/api-keys/{victim['X-API-Key']}", headers=api.headers())
         assert r.status_code == 200
         assert (await api.client.get("/v1/billing/balance", headers=victim)).status_code == 401
-        assert await _status_within(other.client, victim, 401, 1.0) < 1.0
+        assert await status_within(other.client, "/v1/billing/balance", victim, 401, 1.0) < 1.0
         # A change made behind the API's back (plain SQL: the operator) reaches the caches too.
         reader = await api.new_key(permissions=["billing.read"])
         assert (await other.client.get("/v1/billing/balance", headers=reader)).status_code == 200
         await api.stack.pool.execute(
             "UPDATE api_keys SET permissions = '{sms.read}' WHERE key = $1", reader["X-API-Key"]
         )
-        assert await _status_within(other.client, reader, 403, 1.0) < 1.0
+        assert await status_within(other.client, "/v1/billing/balance", reader, 403, 1.0) < 1.0
 
 
 async def test_a_wrong_secret_for_a_cached_key_is_still_refused(api: Api) -> None:

@@ -51,7 +51,9 @@ async def test_the_cli_invites_a_member_who_sends_and_reads_but_manages_no_keys(
     assert r.status_code == 403 and r.json()["error"]["code"] == "FORBIDDEN"
 
 
-async def test_an_admin_manages_keys_and_a_role_change_applies_to_live_tokens(api: Api, mail: MailSink) -> None:
+async def test_an_admin_manages_keys_and_a_role_change_applies_to_live_tokens(
+    api: Api, mail: MailSink
+) -> None:
     settings = api.stack.engine.settings
     await invite_user(api.stack.pool, settings, api.stack.account_id, "carol@example.com", role="admin")
     api.stack.engine.identity.mail.wake()  # type: ignore[union-attr]

@@ -4,26 +4,10 @@ and the account lock after 5 failed logins, held across engine processes."""
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
-import httpx
-
-from tests.http_api.auth.conftest import PASSWORD, Second, bearer, login, register
+from tests.http_api.auth.conftest import PASSWORD, Second, bearer, login, register, status_within
 from tests.http_api.conftest import Api
-
-
-async def _status_within(
-    client: httpx.AsyncClient, headers: dict[str, str], want: int, seconds: float
-) -> float:
-    """Poll GET /v1/auth/me until it answers `want`; how long that took (fails past `seconds`)."""
-    start = time.monotonic()
-    while True:
-        r = await client.get("/v1/auth/me", headers=headers)
-        if r.status_code == want:
-            return time.monotonic() - start
-        assert time.monotonic() - start < seconds, f"still {r.status_code} after {seconds}s"
-        await asyncio.sleep(0.02)
 
 
 async def test_refresh_rotates_and_the_old_token_stops_working(api: Api) -> None:
@@ -87,7 +71,9 @@ async def test_logout_revokes_the_session_on_every_engine_process_within_a_secon
         r = await api.client.post("/v1/auth/logout", json={"refresh_token": data["refresh_token"]})
         assert r.status_code == 200 and r.json()["data"]["status"] == "logged_out"
         assert (await api.client.get("/v1/auth/me", headers=headers)).status_code == 401  # here: at once
-        took = await _status_within(other.client, headers, 401, 1.0)  # there: within the poll interval
+        took = await status_within(
+            other.client, "/v1/auth/me", headers, 401, 1.0
+        )  # there: within the poll interval
         assert took < 1.0
     r = await api.client.post("/v1/auth/refresh", json={"refresh_token": data["refresh_token"]})
     assert r.status_code == 401
