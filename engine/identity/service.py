@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import asyncpg
 import httpx
+import structlog
 
 from engine.identity import mailed_tokens
 from engine.identity.cache import ExpiringCache
@@ -47,6 +48,20 @@ from engine.identity.users import (
     refuse_if_locked,
 )
 from engine.infra.settings import Settings
+
+log = structlog.get_logger("identity")
+
+PRUNE_SECONDS = 3600.0
+# Any process may run these (each row goes once, whoever deletes it); a day's grace keeps recent history.
+_PRUNE = (
+    "DELETE FROM refresh_tokens WHERE expires_at < now() - interval '1 day'",
+    "DELETE FROM user_tokens WHERE expires_at < now() - interval '1 day'",
+    """DELETE FROM user_sessions s WHERE (revoked_at < now() - interval '1 day'
+           OR last_used_at < now() - interval '30 days')
+       AND NOT EXISTS (SELECT 1 FROM refresh_tokens t WHERE t.session_id = s.id AND t.expires_at > now())""",
+    "DELETE FROM mail_outbox WHERE (sent_at IS NOT NULL OR next_attempt_at = 'infinity') "
+    "AND created_at < now() - interval '7 days'",
+)
 
 
 @dataclass(frozen=True)
@@ -85,7 +100,9 @@ class Identity:
             identity = cls(settings, pool, http)
             await identity.revocations.start_from_now()
             identity.mail.start()
-            identity._tasks.append(asyncio.get_running_loop().create_task(identity.revocations.run()))
+            loop = asyncio.get_running_loop()
+            identity._tasks.append(loop.create_task(identity.revocations.run()))
+            identity._tasks.append(loop.create_task(identity._prune_forever()))
             try:
                 yield identity
             finally:
@@ -93,6 +110,20 @@ class Identity:
                     task.cancel()
                 await asyncio.gather(*identity._tasks, return_exceptions=True)
                 await identity.mail.close()
+
+    async def prune(self) -> None:
+        """Forget what can no longer be used: expired tokens, ended sessions, old sent mail."""
+        async with self._pool.acquire() as conn:
+            for statement in _PRUNE:
+                await conn.execute(statement)
+
+    async def _prune_forever(self) -> None:
+        while True:
+            await asyncio.sleep(PRUNE_SECONDS)  # a schedule, not a wait for an event: once an hour
+            try:
+                await self.prune()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("identity prune failed, retrying in an hour", error=str(exc))
 
     # --- signing up and in
 
