@@ -109,7 +109,7 @@ def charged(m: PreparedMessage) -> int:
 
 
 def message_detail(row: Any, events: list[Event], receipts: list[Receipt]) -> SmsDetail:
-    sandbox_free = row["channel"] == "http" and any(e.reason == "sandbox" for e in events)
+    sandbox_free = row["money"] == "none"  # never charged
     return SmsDetail(
         id=format_id(row["id"]),
         status=row["status"],

@@ -6,9 +6,9 @@
                                                country: counts by final status, delivery rate, median and
                                                p90 seconds from accept to the carrier's receipt
 
-Both read `messages` (and `message_events` for receipt times) for the caller's account only; every
-query carries `account_id = $1`. This module must never write anything, nor show what a carrier charges
-us (cost, route).
+Both read `messages` (receipt times: final_at - created_at of messages finalised by a receipt) for the
+caller's account only; every query carries `account_id = $1`. This module must never write anything,
+nor show what a carrier charges us (cost, route).
 """
 
 from __future__ import annotations
@@ -103,8 +103,7 @@ class DlrStats(msgspec.Struct, frozen=True):
 
 _MESSAGE_COLUMNS = """id, status, destination, source, country, segments, encoding, price, currency,
 client_ref, batch_id, campaign_id, channel, created_at, final_at, error_code, reason,
-EXISTS (SELECT 1 FROM message_events e WHERE e.message_id = messages.id AND e.reason = 'sandbox')
-    AS sandbox"""
+money = 'none' AS sandbox"""
 
 
 def _message(r: Any) -> ReportMessage:
@@ -170,9 +169,8 @@ SELECT date_trunc($4, m.created_at, 'UTC') AS period_start, {country} AS country
        percentile_cont(0.9) WITHIN GROUP (ORDER BY r.seconds) AS p90
 FROM messages m
 LEFT JOIN LATERAL (
-    SELECT extract(epoch FROM e.at - m.created_at)::float8 AS seconds FROM message_events e
-    WHERE e.message_id = m.id AND e.reason = 'receipt' AND m.final_at IS NOT NULL
-    ORDER BY e.at LIMIT 1
+    SELECT extract(epoch FROM m.final_at - m.created_at)::float8 AS seconds
+    WHERE m.final_at IS NOT NULL AND m.receipt_stat <> ''
 ) r ON true
 WHERE m.account_id = $1 AND m.created_at >= $2 AND m.created_at < $3
 GROUP BY 1, 2 ORDER BY 1, 2

@@ -280,13 +280,11 @@ async def _apikeys_create(pool: asyncpg.Pool, args: argparse.Namespace) -> int:
 
 
 async def _ledger_check(pool: asyncpg.Pool, args: argparse.Namespace) -> int:
-    from billing.check import check_ledger, format_report
+    from billing.check import format_report
+    from engine.admin.ledger import check_engine_ledger
 
     async with pool.acquire() as conn:
-        # reservations must match the messages not final; ids are written as the engine writes refs
-        report = await check_ledger(
-            conn, "SELECT lpad(to_hex(id), 16, '0') FROM messages WHERE final_at IS NULL"
-        )
+        report = await check_engine_ledger(conn)
     print(format_report(report))
     return 0 if report.ok else 1
 

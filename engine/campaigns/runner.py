@@ -41,6 +41,7 @@ import structlog
 from engine.core.accept import Acceptor
 from engine.core.intake import Intake, SubmitRequest
 from engine.core.rejections import Reject, Rejected
+from engine.core.status import Status
 from engine.outbox.webhooks import WebhookEvent, WebhookSender
 
 log = structlog.get_logger("engine.campaigns.runner")
@@ -122,11 +123,11 @@ async def campaign_progress(conn: asyncpg.Connection | Any, campaign_id: int) ->
     p.total, p.pending, p.cancelled, p.failed = r["total"], r["pending"], r["cancelled"], r["rejected"]
     for row in await conn.fetch(_MESSAGE_COUNTS, campaign_id):
         status, n = row["status"], int(row["n"])
-        if status in ("queued", "sending"):
+        if status in (Status.QUEUED, Status.SENDING, Status.SCHEDULED):
             p.queued += n
-        elif status == "submitted":
+        elif status == Status.SUBMITTED:
             p.sent += n
-        elif status == "delivered":
+        elif status == Status.DELIVERED:
             p.delivered += n
         else:
             p.failed += n

@@ -18,6 +18,7 @@ import phonenumbers
 
 from engine.core.destinations import normalise_cached
 from engine.core.ids import MessageIdGenerator
+from engine.core.parts import PartSpec
 from engine.core.rejections import Reject, Rejected
 from routing.live import LiveRoutingTable
 from routing.model import HealthSnapshot, NoRoute, RouteRequest
@@ -62,16 +63,6 @@ class SubmitRequest(msgspec.Struct, frozen=True, kw_only=True):
     expires_at: datetime | None = None
     # A test key or `X-Sandbox: true` (HTTP): stored as delivered, never reserved, never dispatched.
     sandbox: bool = False
-
-
-class PartSpec(msgspec.Struct, frozen=True, gc=False):
-    """One submit_sm's content towards the carrier."""
-
-    short_message: bytes
-    esm_class: int
-    data_coding: int
-    sar: tuple[int, int, int] | None = None  # (reference, total, seqnum)
-    payload: bool = False  # carried in message_payload instead of short_message
 
 
 class PreparedMessage(msgspec.Struct, kw_only=True):

@@ -65,7 +65,7 @@ class CustomerSmpp:
         self._acceptor = acceptor
         self._backlog = backlog
         self._max_backlog = max_backlog
-        self._on_receiver_bound = on_receiver_bound
+        self.on_receiver_bound = on_receiver_bound
         self._binds: dict[SmppConnection, _Bind] = {}
         self._receivers: dict[int, list[SmppConnection]] = defaultdict(list)
         self._next: dict[int, int] = defaultdict(int)
@@ -118,7 +118,7 @@ class CustomerSmpp:
         log.info("customer bound", system_id=bind.system_id, state=conn.state.name)
         if conn.state in _RECEIVING:
             self._receivers[bind.account_id].append(conn)
-            self._on_receiver_bound(bind.account_id)
+            self.on_receiver_bound(bind.account_id)
 
     def on_closed(self, conn: SmppConnection, reason: str) -> None:
         bind = self._binds.pop(conn, None)
