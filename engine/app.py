@@ -201,7 +201,7 @@ class Engine:
             )
             for c in configs
         }
-        marks = DispatchMarks(pool, node, tables={KIND: "messages"})
+        marks = DispatchMarks(pool, ids, tables={KIND: "messages"})
         targets = {name: CarrierTarget(link, matcher, clock) for name, link in links.items()}
         dispatcher = Dispatcher(targets, lifecycle, marks, clock)
         acceptor = Acceptor(

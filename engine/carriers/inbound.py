@@ -37,6 +37,7 @@ log = structlog.get_logger("engine.inbound")
 
 STOP_WORDS = {"STOP", "UNSUBSCRIBE", "STOPALL", "CANCEL", "END", "QUIT"}
 START_WORDS = {"START", "UNSTOP", "SUBSCRIBE"}
+_UDHI = int(EsmClass.UDHI)
 
 
 class MoIn(msgspec.Struct, frozen=True):
@@ -143,7 +144,7 @@ class CarrierInbound:
             link.name, parsed.key, parsed.status, parsed.state, parsed.network_error, parsed.stat, parsed.err,
             self._matcher.match(link.name, parsed.key),
         )  # fmt: skip
-        self._acknowledge_after(conn, pdu, self._lifecycle.submit(receipt))
+        self._lifecycle.post(receipt, _acknowledge(conn, pdu))
 
     def _acknowledge_after(self, conn: SmppConnection, pdu: Pdu, stored: asyncio.Future[Any]) -> None:
         def answer(f: asyncio.Future[Any]) -> None:
@@ -156,7 +157,7 @@ class CarrierInbound:
 
     def _mo_part(self, link: CarrierLink, conn: SmppConnection, pdu: DeliverSm | DataSm) -> None:
         content = content_of(pdu)
-        udhi = bool(pdu.esm_class & EsmClass.UDHI)
+        udhi = bool(pdu.esm_class & _UDHI)
         decoded = decode_short_message(content, pdu.data_coding, udhi=udhi)
         sar = _sar(pdu)
         if decoded.concatenation is None and sar is None:  # one part: the whole message
@@ -186,7 +187,7 @@ class CarrierInbound:
         self, carrier: str, source: str, destination: str, content: bytes, data_coding: int, esm_class: int,
         sar: SarInfo | None, part_id: int,
     ) -> None:  # fmt: skip
-        decoded = decode_short_message(content, data_coding, udhi=bool(esm_class & EsmClass.UDHI))
+        decoded = decode_short_message(content, data_coding, udhi=bool(esm_class & _UDHI))
         reference = (
             sar.reference if sar else (decoded.concatenation.reference if decoded.concatenation else 0)
         )
@@ -278,6 +279,17 @@ class CarrierInbound:
         if emitted and self._webhooks is not None:
             self._webhooks.wake()
         return [results.get(id(m)) for m in batch]
+
+
+def _acknowledge(conn: SmppConnection, pdu: Pdu) -> Callable[[object, BaseException | None], None]:
+    """Answer the carrier once what it sent is durable (or that it is not: it sends it again later)."""
+
+    def answer(_: object, error: BaseException | None) -> None:
+        if error is not None:
+            log.error("inbound not stored; carrier will redeliver", error=repr(error))
+        conn.respond(pdu, CommandStatus.ESME_RX_T_APPN if error is not None else CommandStatus.ESME_ROK)
+
+    return answer
 
 
 def _sar(pdu: DeliverSm | DataSm) -> SarInfo | None:

@@ -18,7 +18,7 @@ import asyncpg
 
 from billing.items import ItemHold, hold_items
 from billing.model import LowBalance, ReserveOutcome
-from engine.core.group_commit import CommitQueueFull, GroupCommitter
+from engine.core.group_commit import CommitQueueFull, GroupCommitter, OnDone
 from engine.core.intake import PreparedMessage
 from engine.core.parts import encode_parts
 from engine.core.rejections import Reject, Rejected
@@ -92,6 +92,13 @@ class Acceptor:
     def submit(self, message: PreparedMessage) -> asyncio.Future[Rejected | None]:
         try:
             return self._committer.submit(message)
+        except CommitQueueFull as exc:
+            raise Rejected(Reject.QUEUE_FULL, str(exc)) from None
+
+    def post(self, message: PreparedMessage, on_done: OnDone[Rejected | None]) -> None:
+        """submit() for the SMPP front: `on_done(result, error)` runs right after the commit."""
+        try:
+            self._committer.post(message, on_done)
         except CommitQueueFull as exc:
             raise Rejected(Reject.QUEUE_FULL, str(exc)) from None
 

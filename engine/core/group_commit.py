@@ -1,10 +1,13 @@
 """Group commit: many callers, one transaction per batch; one bad item never fails the others.
 
 Callers `submit(item)` and get a future that resolves with the batch function's result for their item,
-after the batch holding it has committed. Items that arrive while a commit is in flight wait and go into
-the next batch together, so batches grow with load on their own and no caller waits on a timer: at low
-load a batch is one item committed at once, at high load hundreds share one fsync (one fsync per message
-caps PostgreSQL at ~1,800 commits/s on the development machine). `concurrency` batches may be in flight
+after the batch holding it has committed; or `post(item, on_done)`, the hot path's form: `on_done(result,
+error)` is called right after the commit, with no future and no loop callback per item (or nothing is
+called at all when `on_done` is None: fire and forget, for writes whose outcome nobody waits for).
+Items that arrive while a commit is in flight wait and go into the next batch together, so batches grow
+with load on their own and no caller waits on a timer: at low load a batch is one item committed at
+once, at high load hundreds share one fsync (one fsync per message caps PostgreSQL at ~1,800 commits/s
+on the development machine). `concurrency` batches may be in flight
 at once, each on its own connection; with concurrency 1, batches commit in submission order.
 
 When a batch fails:
@@ -36,6 +39,7 @@ import structlog
 
 T = TypeVar("T")
 R = TypeVar("R")
+OnDone = Callable[[R | None, BaseException | None], None]
 
 log = structlog.get_logger(__name__)
 
@@ -93,7 +97,7 @@ class GroupCommitter(Generic[T, R]):
         self._backoff = retry_backoff
         self._name = name
         self._items: list[T] = []
-        self._futures: list[asyncio.Future[R]] = []
+        self._futures: list[_Waiter[R]] = []
         self._pending = 0
         self._wakeup = asyncio.Event()
         self._workers: list[asyncio.Task[None]] = []
@@ -123,11 +127,23 @@ class GroupCommitter(Generic[T, R]):
         if self._policy is Policy.FAIL and self._pending >= self._max_pending:
             raise CommitQueueFull(f"{self._name}: {self._pending} items waiting for a commit")
         future: asyncio.Future[R] = asyncio.get_running_loop().create_future()
-        self._items.append(item)
-        self._futures.append(future)
-        self._pending += 1
-        self._wakeup.set()
+        self._enqueue(item, future)
         return future
+
+    def post(self, item: T, on_done: OnDone[R] | None = None) -> None:
+        """Like submit, without a future: `on_done(result, error)` runs right after the item's commit."""
+        if self._closing:
+            raise CommitQueueFull(f"{self._name}: shutting down")
+        if self._policy is Policy.FAIL and self._pending >= self._max_pending:
+            raise CommitQueueFull(f"{self._name}: {self._pending} items waiting for a commit")
+        self._enqueue(item, on_done)
+
+    def _enqueue(self, item: T, waiter: _Waiter[R]) -> None:
+        self._items.append(item)
+        self._futures.append(waiter)
+        self._pending += 1
+        if not self._wakeup.is_set():
+            self._wakeup.set()
 
     async def _run(self) -> None:
         while True:
@@ -143,7 +159,7 @@ class GroupCommitter(Generic[T, R]):
             finally:
                 self._pending -= len(items)
 
-    async def _commit_resolving(self, items: list[T], futures: list[asyncio.Future[R]]) -> None:
+    async def _commit_resolving(self, items: list[T], futures: list[_Waiter[R]]) -> None:
         delay = self._backoff[0]
         while True:
             started = time.perf_counter()
@@ -172,9 +188,14 @@ class GroupCommitter(Generic[T, R]):
             self.committed += len(items)
             self.last_batch = len(items)
             self.last_seconds = time.perf_counter() - started
-            for future, result in zip(futures, results, strict=True):
-                if not future.done():
-                    future.set_result(result)
+            for waiter, result in zip(futures, results, strict=True):
+                if waiter is None:
+                    continue
+                if isinstance(waiter, asyncio.Future):
+                    if not waiter.done():
+                        waiter.set_result(result)
+                else:
+                    _call(waiter, result, None)
             return
 
     async def _commit(self, items: Sequence[T]) -> Sequence[R]:
@@ -183,7 +204,7 @@ class GroupCommitter(Generic[T, R]):
             raise RuntimeError(f"{self._name}: batch returned {len(results)} results for {len(items)}")
         return results
 
-    async def _isolate(self, items: list[T], futures: list[asyncio.Future[R]], exc: Exception) -> None:
+    async def _isolate(self, items: list[T], futures: list[_Waiter[R]], exc: Exception) -> None:
         """The batch failed for its data: find the items at fault by halves; commit the rest."""
         if len(items) == 1:
             self.isolated += 1
@@ -201,7 +222,22 @@ class GroupCommitter(Generic[T, R]):
         await asyncio.gather(*self._workers, return_exceptions=True)
 
 
-def _fail(futures: Sequence[asyncio.Future[R]], exc: BaseException) -> None:
-    for future in futures:
-        if not future.done():
-            future.set_exception(exc)
+_Waiter = asyncio.Future[R] | OnDone[R] | None
+
+
+def _fail(futures: Sequence[_Waiter[R]], exc: BaseException) -> None:
+    for waiter in futures:
+        if waiter is None:
+            continue
+        if isinstance(waiter, asyncio.Future):
+            if not waiter.done():
+                waiter.set_exception(exc)
+        else:
+            _call(waiter, None, exc)
+
+
+def _call(on_done: OnDone[R], result: R | None, exc: BaseException | None) -> None:
+    try:
+        on_done(result, exc)
+    except Exception:  # one caller's callback must not stop the others from hearing
+        log.exception("group commit callback failed")

@@ -36,6 +36,8 @@ from smpp.text import (
     plan_text,
 )
 
+_UDHI = int(EsmClass.UDHI)  # a plain int: IntFlag arithmetic builds a Flag object per operation
+
 
 class SubmitRequest(msgspec.Struct, frozen=True, kw_only=True):
     """A message as a customer asked for it, before any checking."""
@@ -189,7 +191,7 @@ class Intake:
         """(parts, billable segments, encoding name, data_coding) for the first-choice carrier."""
         if request.udh_passthrough and request.octets is not None:
             dc = request.data_coding or 0
-            part = PartSpec(request.octets, request.esm_class | EsmClass.UDHI, dc)
+            part = PartSpec(request.octets, request.esm_class | _UDHI, dc)
             return (part,), 1, "passthrough", dc
         try:
             if request.text is not None:
@@ -215,12 +217,12 @@ class Intake:
         except TextError as exc:
             raise Rejected(Reject.INVALID_TEXT, str(exc)) from None
         reference = self._references.allocate(destination) if plan.needs_reference else 0
-        esm = request.esm_class & ~int(EsmClass.UDHI)
+        esm = request.esm_class & ~_UDHI
         payload = plan.carriage is Carriage.PAYLOAD
         parts = tuple(
             PartSpec(
                 segment.short_message,
-                esm | (EsmClass.UDHI if segment.udhi else 0),
+                esm | (_UDHI if segment.udhi else 0),
                 plan.data_coding,
                 (segment.sar.reference, segment.sar.total, segment.sar.sequence) if segment.sar else None,
                 payload,

@@ -36,7 +36,7 @@ from billing.items import ItemSettle, refund_policies, settle_items
 from billing.model import Capture, PostingKind
 from billing.postings import capture_batch, refund_batch, release_batch
 from engine.carriers.receipts import ReceiptIn
-from engine.core.group_commit import GroupCommitter, Policy
+from engine.core.group_commit import GroupCommitter, OnDone, Policy
 from engine.core.ids import format_id
 from engine.core.status import MoneyState, Status, message_state, wants_receipt, webhook_event, worst
 from engine.dispatch.job import Job
@@ -246,12 +246,19 @@ class Lifecycle:
     def lanes(self) -> list[GroupCommitter[Item, None]]:
         return self._lanes
 
-    def submit(self, item: Item) -> asyncio.Future[None]:
+    def _lane(self, item: Item) -> GroupCommitter[Item, None]:
         if isinstance(item, ReceiptIn):
             key = item.ref.message_id if item.ref is not None else hash((item.carrier, item.key))
         else:
             key = item.message_id
-        return self._lanes[key % len(self._lanes)].submit(item)
+        return self._lanes[key % len(self._lanes)]
+
+    def submit(self, item: Item) -> asyncio.Future[None]:
+        return self._lane(item).submit(item)
+
+    def post(self, item: Item, on_done: OnDone[None] | None = None) -> None:
+        """submit() without a future: `on_done(None, error)` runs right after the commit, if given."""
+        self._lane(item).post(item, on_done)
 
     # ------------------------------------------------------------------------------ OutcomeSink
 
@@ -259,15 +266,14 @@ class Lifecycle:
         assert isinstance(job, SmsJob)
         parts = tuple(job.submitted[i] for i in sorted(job.submitted))
         item = Submitted(job.id, job.route_index, job.charge(), job.target, parts, job.possible_duplicate)
-        self.submit(item).add_done_callback(_log_failure)
+        self.post(item)  # owed, so retried until durable; an item refused for its data is logged there
 
     def failed(self, job: Job, status: Status, reason: str, error_code: int | None) -> None:
         charge = None
         if isinstance(job, SmsJob) and job.submitted:  # some parts went out: they are charged
             charge = job.charge()
         carrier = job.route[min(job.route_index, len(job.route) - 1)] if job.route else None
-        item = Failed(job.id, status, reason, error_code, charge, carrier)
-        self.submit(item).add_done_callback(_log_failure)
+        self.post(Failed(job.id, status, reason, error_code, charge, carrier))
 
     # ------------------------------------------------------------------------------ batch
 
@@ -503,8 +509,3 @@ def receipt_body(row: asyncpg.Record) -> dict[str, Any]:
         "channel": row["channel"],
         "system_id": row["system_id"],
     }
-
-
-def _log_failure(future: asyncio.Future[None]) -> None:
-    if not future.cancelled() and future.exception() is not None:
-        log.error("lifecycle write failed", error=repr(future.exception()))

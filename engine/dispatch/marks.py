@@ -6,9 +6,11 @@ send would double the writes of the hot path, so two mechanisms share the work:
 
 - the node's **dispatch watermark** (`engine_nodes.dispatched_upto`): fresh jobs of this node go out
   roughly in id order, so one durable number covers them all — a queued job of node N with an id at or
-  below N's watermark may have been sent, one above it was not. The loop asks to move the watermark to
-  the highest id it is about to send (a handful of jobs beyond the head of each queue), one small UPDATE
-  per advance, shared by everything queued by then;
+  below N's watermark may have been sent, one above it was not. When a job is not covered yet, the
+  watermark moves past both the jobs about to go (a few windows' worth beyond the head of the queue)
+  and every id this node will hand out in the next `LOOKAHEAD_MS`: one small UPDATE covers all that
+  traffic, so the advance is paid a few times a second, not per batch. After a crash this flags as
+  possible duplicates at most what was accepted in that last fraction of a second and not yet sent;
 - an explicit **'sending' mark** on the job's own row for everything else (jobs recovered after a
   restart, whose ids belong to another node's watermark, and scheduled jobs that come due out of order).
 
@@ -23,6 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 import asyncpg
 
 from engine.core.group_commit import GroupCommitter, Policy
+from engine.core.ids import MessageIdGenerator
 from engine.dispatch.job import Job
 
 _WATERMARK = """
@@ -36,11 +39,14 @@ WHERE id = ANY($1::bigint[]) AND final_at IS NULL
 
 
 class DispatchMarks:
+    LOOKAHEAD_MS = 200
+
     def __init__(
-        self, pool: asyncpg.Pool, node: int, *, tables: Mapping[str, str], watermark: int = 0
+        self, pool: asyncpg.Pool, ids: MessageIdGenerator, *, tables: Mapping[str, str], watermark: int = 0
     ) -> None:
         self._pool = pool
-        self._node = node
+        self._ids = ids
+        self._node = ids.node
         self._tables = dict(tables)  # job kind -> the table of its rows
         self.watermark = watermark  # durable: every fresh job of this node with an id <= it is covered
         self._requested = watermark
@@ -75,10 +81,10 @@ class DispatchMarks:
         if job.needs_mark:
             if not job.mark_requested:
                 job.mark_requested = True
-                self._committer.submit(job)
+                self._committer.post(job)
         elif job.id > self._requested:
-            self._requested = max(horizon, job.id)
-            self._committer.submit(self._requested)
+            self._requested = max(horizon, job.id, self._ids.ceiling(self.LOOKAHEAD_MS))
+            self._committer.post(self._requested)
 
     async def _commit(self, batch: Sequence[int | Job]) -> list[None]:
         upto = max((b for b in batch if isinstance(b, int)), default=0)
@@ -86,11 +92,15 @@ class DispatchMarks:
         by_table: dict[str, list[int]] = {}
         for job in jobs:
             by_table.setdefault(self._tables[job.kind], []).append(job.id)
-        async with self._pool.acquire() as conn, conn.transaction():
-            if upto:
+        async with self._pool.acquire() as conn:
+            if upto and not by_table:  # the common case: one statement, its own transaction
                 await conn.execute(_WATERMARK, self._node, upto)
-            for table, ids in by_table.items():
-                await conn.execute(_EXPLICIT.format(table=table), ids)
+            else:
+                async with conn.transaction():
+                    if upto:
+                        await conn.execute(_WATERMARK, self._node, upto)
+                    for table, ids in by_table.items():
+                        await conn.execute(_EXPLICIT.format(table=table), ids)
         self.watermark = max(self.watermark, upto)
         for job in jobs:
             job.marked = True

@@ -43,6 +43,8 @@ SELECT d.id AS delivery_id, d.account_id AS delivery_account, d.kind, d.message_
        m.client_ref, m.channel, m.system_id, m.receipt_err, m.receipt_stat, m.network_error, m.segments
 FROM deliveries d LEFT JOIN messages m ON d.kind = 'receipt' AND m.id = d.message_id
 WHERE d.status = 'pending' AND d.next_attempt <= now() AND d.account_id = ANY($1::bigint[])
+  -- a fresh one was pushed in memory by the commit that wrote it: only retries and leftovers here
+  AND (d.attempts > 0 OR d.created_at < now() - make_interval(secs => $4))
   AND NOT (d.id = ANY($2::bigint[]))
 ORDER BY d.id LIMIT $3
 """
@@ -128,6 +130,8 @@ def delivery_of_row(row: asyncpg.Record) -> Delivery | None:
 
 
 class Forwarder:
+    FRESH = 10.0  # seconds a delivery is left to the in-memory push before the sweeper takes it
+
     def __init__(
         self,
         pool: asyncpg.Pool,
@@ -147,6 +151,7 @@ class Forwarder:
         self._in_flight: set[int] = set()
         self._queued: dict[int, deque[Delivery]] = {}  # per account: waiting for a window slot
         self._wake = asyncio.Event()
+        self._woken: set[int] = set()  # accounts whose receiver bound: everything they are owed, fresh too
         self._tasks: list[asyncio.Task[None]] = []
         self._attempts: set[asyncio.Task[None]] = set()
         self._http_slots = asyncio.Semaphore(max_callbacks)
@@ -182,6 +187,7 @@ class Forwarder:
     def wake(self, account_id: int) -> None:
         """A receiving bind of this account came up: deliver what waits for it now."""
         self._drain(account_id)
+        self._woken.add(account_id)
         self._wake.set()
 
     def push(self, deliveries: Sequence[Delivery]) -> None:
@@ -267,9 +273,9 @@ class Forwarder:
         self._finish(delivery, ok, error)
 
     def _finish(self, delivery: Delivery, ok: bool, error: str) -> None:
-        def recorded(future: asyncio.Future[None]) -> None:
+        def recorded(_: None, failure: BaseException | None) -> None:
             self._in_flight.discard(delivery.id)
-            if future.cancelled() or future.exception() is not None:
+            if failure is not None:
                 return
             if ok:
                 self.delivered += 1
@@ -277,7 +283,7 @@ class Forwarder:
                 self.failed_attempts += 1
             self._progress.set()
 
-        self._done.submit((delivery.id, ok, error)).add_done_callback(recorded)
+        self._done.post((delivery.id, ok, error), recorded)
 
     async def wait_delivered(self, count: int) -> None:
         """Until `count` deliveries have been acknowledged by customers and recorded as such."""
@@ -288,6 +294,9 @@ class Forwarder:
     async def _record(self, batch: Sequence[tuple[int, bool, str]]) -> list[None]:
         ok = [i for i, success, _ in batch if success]
         failed = [(i, e) for i, success, e in batch if not success]
+        if not failed:  # the common case: one statement, its own transaction
+            await self._pool.execute(_DELIVERED, ok)
+            return [None] * len(batch)
         async with self._pool.acquire() as conn, conn.transaction():
             if ok:
                 await conn.execute(_DELIVERED, ok)
@@ -308,6 +317,9 @@ class Forwarder:
                 if rounds % 5 == 0:
                     await self.refresh_callbacks()
                 rounds += 1
+                woken, self._woken = self._woken, set()
+                if woken:
+                    await self.sweep(fresh=0.0, only=woken)
                 await self.sweep()
             except (asyncpg.PostgresError, OSError) as exc:
                 log.warning("delivery sweep failed", error=repr(exc))
@@ -318,13 +330,19 @@ class Forwarder:
                 pass
             self._wake.clear()
 
-    async def sweep(self) -> int:
-        """Attempt every due delivery of a reachable account; return how many were started."""
-        accounts = [a for a in await self._accounts_with_pending() if self._reachable(a)]
+    async def sweep(self, *, fresh: float | None = None, only: set[int] | None = None) -> int:
+        """Attempt every due delivery of a reachable account; return how many were started.
+
+        Deliveries younger than `fresh` seconds (default FRESH) that were never attempted are left to the
+        in-memory push of the commit that wrote them; `only` limits the sweep to some accounts."""
+        fresh = self.FRESH if fresh is None else fresh
+        accounts = [a for a in await self._accounts_with_pending(fresh) if self._reachable(a)]
+        if only is not None:
+            accounts = [a for a in accounts if a in only]
         if not accounts or len(self._in_flight) >= self._max_in_flight:
             return 0
         rows = await self._pool.fetch(
-            _DUE, accounts, list(self._in_flight), self._max_in_flight - len(self._in_flight)
+            _DUE, accounts, list(self._in_flight), self._max_in_flight - len(self._in_flight), fresh
         )
         orphans = []
         for row in rows:
@@ -337,9 +355,11 @@ class Forwarder:
             await self._pool.execute(_DELIVERED, orphans)
         return len(rows)
 
-    async def _accounts_with_pending(self) -> list[int]:
+    async def _accounts_with_pending(self, fresh: float) -> list[int]:
         rows = await self._pool.fetch(
-            "SELECT DISTINCT account_id FROM deliveries WHERE status = 'pending' AND next_attempt <= now()"
+            "SELECT DISTINCT account_id FROM deliveries WHERE status = 'pending' AND next_attempt <= now() "
+            "AND (attempts > 0 OR created_at < now() - make_interval(secs => $1))",
+            fresh,
         )
         return [r["account_id"] for r in rows]
 
