@@ -15,9 +15,8 @@ import os
 import socket
 import ssl
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from functools import partial
 
 import asyncpg
 import structlog
@@ -30,12 +29,13 @@ from engine.core.accept import Acceptor
 from engine.core.ids import MessageIdGenerator
 from engine.core.intake import CarrierProfile, Intake, PreparedMessage
 from engine.core.lifecycle import Lifecycle
+from engine.core.messages import SMS
 from engine.core.recovery import recover
 from engine.customers.smpp_front import CustomerSmpp
 from engine.dispatch.clock import LoopClock
 from engine.dispatch.dispatcher import Dispatcher
 from engine.dispatch.marks import DispatchMarks
-from engine.dispatch.sms import KIND, CarrierTarget, SmsJob
+from engine.dispatch.sms import KIND, CarrierTarget
 from engine.identity.service import Identity
 from engine.infra.schema import apply_migrations
 from engine.infra.services import ServiceUrls
@@ -58,33 +58,6 @@ ON CONFLICT (node) DO UPDATE SET started_at = now(), heartbeat_at = now(), dispa
 
 async def _keep_session(conn: asyncpg.Connection) -> None:
     return None
-
-
-def enqueue_committed(dispatcher: Dispatcher, messages: Sequence[PreparedMessage]) -> None:
-    for m in messages:
-        dispatcher.enqueue(job_of(m))
-
-
-def job_of(m: PreparedMessage) -> SmsJob:
-    r = m.request
-    return SmsJob(
-        id=m.id,
-        kind=KIND,
-        account_id=r.account_id,
-        lane=m.destination,
-        route=m.route,
-        not_before=r.scheduled_at.timestamp() if r.scheduled_at is not None else None,
-        expires_at=r.expires_at.timestamp() if r.expires_at is not None else None,
-        # a scheduled message goes out of id order: it is marked on its own row, not by the watermark
-        needs_mark=r.scheduled_at is not None,
-        source=r.source,
-        source_ton=r.source_ton,
-        source_npi=r.source_npi,
-        destination=m.destination,
-        segments=m.segments,
-        route_costs=m.route_costs,
-        parts=m.parts,
-    )
 
 
 @dataclass
@@ -134,9 +107,6 @@ class Engine:
     def set_opt_out(self, account_id: int, number: str, opted_out: bool) -> None:
         numbers = self.opt_outs.setdefault(account_id, set())
         (numbers.add if opted_out else numbers.discard)(number)
-
-    def enqueue_committed(self, messages: Sequence[PreparedMessage]) -> None:
-        enqueue_committed(self.dispatcher, messages)
 
     @property
     def busy(self) -> bool:
@@ -203,11 +173,12 @@ class Engine:
         }
         marks = DispatchMarks(pool, ids, tables={KIND: "messages"})
         targets = {name: CarrierTarget(link, matcher, clock) for name, link in links.items()}
-        dispatcher = Dispatcher(targets, lifecycle, marks, clock)
+        dispatcher = Dispatcher(targets, {KIND: lifecycle}, marks, clock)
         acceptor = Acceptor(
             pool,
+            schemas={PreparedMessage: SMS},
             new_batch_id=ids.next_id,
-            on_committed=partial(enqueue_committed, dispatcher),
+            on_job=dispatcher.enqueue,
             on_low_balance=webhooks.low_balance,
         )
         engine_ref: list[Engine] = []

@@ -2,6 +2,7 @@
 
     smsengine run [--config config.toml] [--data-dir DIR] [--demo]
     smsengine simulate-carrier ...
+    smsengine simulate-x ... | simulate-bluesky ...             (social platform simulators)
     smsengine accounts create NAME [--currency EUR] [--credit-limit 0] [--callback-url URL]
     smsengine accounts topup ACCOUNT AMOUNT [--key KEY]          (AMOUNT in units: 12.50)
     smsengine accounts list
@@ -36,6 +37,7 @@ from engine.infra.schema import apply_migrations
 from engine.infra.services import ServiceUrls, provide_services
 from engine.infra.settings import Settings, SettingsError, load_settings
 from engine.simulation.cli import add_simulator_parser
+from engine.social.simulation.cli import add_social_simulator_parsers
 
 log = structlog.get_logger("smsengine")
 
@@ -317,6 +319,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_cmd_run)
 
     add_simulator_parser(sub)
+    add_social_simulator_parsers(sub)
 
     accounts = sub.add_parser("accounts", help="customer accounts").add_subparsers(
         dest="action", required=True

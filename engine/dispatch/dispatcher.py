@@ -30,7 +30,7 @@ import structlog
 from engine.core.status import Status
 from engine.dispatch.clock import Clock, Timer
 from engine.dispatch.job import Attempt, Failover, Job, OutcomeSink, Reject, Retry, Sent, Target
-from engine.dispatch.marks import DispatchMarks
+from engine.dispatch.marks import Marks
 
 log = structlog.get_logger("engine.dispatch")
 
@@ -56,8 +56,8 @@ class Dispatcher:
     def __init__(
         self,
         targets: Mapping[str, Target],
-        sink: OutcomeSink,
-        marks: DispatchMarks,
+        sinks: Mapping[str, OutcomeSink],
+        marks: Marks,
         clock: Clock,
         *,
         max_retries: int = 8,
@@ -65,7 +65,7 @@ class Dispatcher:
         bind_wait: float = 5.0,
     ) -> None:
         self._queues = {name: _Queue(target) for name, target in targets.items()}
-        self._sink = sink
+        self._sinks = dict(sinks)  # job kind -> where its outcomes are made durable
         self._marks = marks
         self._clock = clock
         self._max_retries = max_retries
@@ -218,7 +218,7 @@ class Dispatcher:
         if type(attempt) is Sent:
             self.sent += 1
             self.backlog -= 1
-            self._sink.sent(job)
+            self._sinks[job.kind].sent(job)
             self._release(job)
         elif type(attempt) is Retry:
             self._retry(job, attempt)
@@ -267,7 +267,7 @@ class Dispatcher:
     def _fail(self, job: Job, status: Status, reason: str, error_code: int | None) -> None:
         self.failed += 1
         self.backlog -= 1
-        self._sink.failed(job, status, reason, error_code)
+        self._sinks[job.kind].failed(job, status, reason, error_code)
         self._release(job)
 
     def _release(self, job: Job) -> None:

@@ -21,6 +21,7 @@ Both are written by one committer (Policy.RETRY: never dropped) and both are rea
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol
 
 import asyncpg
 
@@ -36,6 +37,18 @@ _EXPLICIT = """
 UPDATE {table} SET status = 'sending', attempts = attempts + 1, updated_at = now()
 WHERE id = ANY($1::bigint[]) AND final_at IS NULL
 """
+
+
+class Marks(Protocol):
+    """What the dispatch loop asks of the marks (DispatchMarks; a stand-in in the loop's own tests)."""
+
+    def covered(self, job: Job) -> bool: ...
+
+    def in_hand(self, job: Job) -> bool: ...
+
+    def request(self, job: Job, horizon: int) -> None: ...
+
+    def add_listener(self, listener: Callable[[], None]) -> None: ...
 
 
 class DispatchMarks:
