@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, TypeVar
 import msgspec
 
 from billing.arithmetic import LEGS, Funds, crossed_below
-from billing.db import lock_ledger_accounts, transaction
+from billing.db import transaction
 from billing.model import LowBalance, PostingKind, ReserveOutcome
 
 if TYPE_CHECKING:
@@ -61,6 +61,21 @@ class ItemSettle(msgspec.Struct, frozen=True, gc=False):
 class HoldResult(msgspec.Struct, frozen=True):
     outcomes: list[ReserveOutcome]  # one per item, in order: ACCEPTED, INSUFFICIENT or UNKNOWN_ACCOUNT
     low_balance: list[LowBalance]
+
+
+class Legs(msgspec.Struct, frozen=True, gc=False):
+    """A customer's ledger accounts. They never change once it is opened (billing/accounts.py writes
+    them once), so a caller settling many batches against one database may keep them (`legs` below)."""
+
+    currency: str
+    available_id: int
+    reserved_id: int
+    revenue_id: int
+
+    def of(self, kind: str) -> int:
+        return {"available": self.available_id, "reserved": self.reserved_id, "revenue": self.revenue_id}[
+            kind
+        ]
 
 
 class _Group(msgspec.Struct, gc=False):
@@ -120,8 +135,10 @@ SELECT account_id, currency, available_id, reserved_id, revenue_id
 FROM billing_customers WHERE account_id = ANY($1::bigint[])
 """
 
+
 # One posting per group; the cached balances move by exactly what was inserted (a replayed batch inserts
-# nothing, so moves nothing). The rows are locked in id order before this runs.
+# nothing, so moves nothing). The rows are locked in id order before this runs (holds), or by $2 here
+# (settlements): an uncorrelated EXISTS is a one-time filter, evaluated before the UPDATE takes any row.
 _POST = """
 WITH inserted AS (
     INSERT INTO billing_postings (key, kind, account_id, debit_id, credit_id, amount, currency, country,
@@ -142,6 +159,12 @@ WITH inserted AS (
 )
 UPDATE billing_ledger_accounts a SET balance = a.balance + d.delta FROM deltas d WHERE a.id = d.id
 """
+_POST_LOCKED = _POST.replace(
+    "WITH inserted AS (",
+    """WITH locked AS MATERIALIZED (
+    SELECT id FROM billing_ledger_accounts WHERE id = ANY($2::bigint[]) ORDER BY id FOR UPDATE
+), inserted AS (""",
+).replace("WHERE a.id = d.id", "WHERE a.id = d.id AND EXISTS (SELECT 1 FROM locked)")
 
 _ENCODER = msgspec.json.Encoder()
 
@@ -187,8 +210,16 @@ async def hold_items(conn: Connection, batch: int, items: Sequence[ItemHold]) ->
     return decision
 
 
-async def settle_items(conn: Connection, batch: int, settlements: Sequence[ItemSettle]) -> None:
-    """Post the captures, releases and refunds of one batch, one posting per (kind, group)."""
+async def settle_items(
+    conn: Connection,
+    batch: int,
+    settlements: Sequence[ItemSettle],
+    *,
+    legs: dict[int, Legs] | None = None,
+) -> None:
+    """Post the captures, releases and refunds of one batch, one posting per (kind, group).
+
+    `legs`: the caller's cache of customers' ledger accounts for this database (read when missing)."""
     if not settlements:
         return
     groups: dict[tuple[PostingKind, int, str, str], _Group] = {}
@@ -197,20 +228,23 @@ async def settle_items(conn: Connection, batch: int, settlements: Sequence[ItemS
             raise ValueError(f"not a settlement: {s.kind}")
         _add(groups, (s.kind, s.account_id, s.country, s.carrier), s.amount, s.segments, s.cost)
     async with transaction(conn):
-        accounts = sorted({key[1] for key in groups})
-        customers = {r["account_id"]: r for r in await conn.fetch(_CUSTOMERS, accounts)}
+        customers = legs if legs is not None else {}
+        missing = sorted({key[1] for key in groups} - customers.keys())
+        for r in await conn.fetch(_CUSTOMERS, missing) if missing else []:
+            customers[r["account_id"]] = Legs(
+                r["currency"], r["available_id"], r["reserved_id"], r["revenue_id"]
+            )
         postings = []
         for (kind, account, country, carrier), g in groups.items():
             customer = customers[account]
             debit, credit = LEGS[kind]
             postings.append(
                 _Posting(posting_key(batch, account, country, carrier), kind.value, account,
-                         customer[f"{debit}_id"], customer[f"{credit}_id"], g.amount, customer["currency"],
-                         country, carrier, g.segments, g.cost if kind is PostingKind.CAPTURE else None,
-                         g.items)
+                         customer.of(debit), customer.of(credit), g.amount, customer.currency, country,
+                         carrier, g.segments, g.cost if kind is PostingKind.CAPTURE else None, g.items)
             )  # fmt: skip
-        await lock_ledger_accounts(conn, {p.debit_id for p in postings} | {p.credit_id for p in postings})
-        await conn.execute(_POST, _ENCODER.encode(postings).decode())
+        ids = sorted({p.debit_id for p in postings} | {p.credit_id for p in postings})
+        await conn.execute(_POST_LOCKED, _ENCODER.encode(postings).decode(), ids)
 
 
 async def refund_policies(conn: Connection, accounts: Sequence[int]) -> dict[int, bool]:

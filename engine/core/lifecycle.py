@@ -32,7 +32,7 @@ import asyncpg
 import msgspec
 import structlog
 
-from billing.items import ItemSettle, refund_policies, settle_items
+from billing.items import ItemSettle, Legs, refund_policies, settle_items
 from billing.model import Capture, PostingKind
 from billing.postings import capture_batch, refund_batch, release_batch
 from engine.carriers.receipts import ReceiptIn
@@ -69,18 +69,60 @@ class Failed(msgspec.Struct, frozen=True):
     carrier: str | None = None
 
 
-class Delivery(msgspec.Struct, frozen=True):
-    """Something owed to a customer (receipt or MO), as stored in `deliveries`.
+class ReceiptNotice(msgspec.Struct, frozen=True, gc=False):
+    """What a customer is told about its message's end: on its bind, its callback or its webhooks."""
 
-    A receipt's body is built from its message row (and not stored: the sweeper rebuilds it the same
-    way); `times` keeps its submit and done dates as datetimes for the deliver_sm, in memory only."""
+    message_id: int
+    status: Status
+    err: str
+    network_error: int | None
+    carrier_status: str
+    source: str
+    destination: str
+    segments: int
+    submitted_at: datetime
+    done_at: datetime
+    client_ref: str
+    channel: str
+    system_id: str
+
+    def body(self) -> dict[str, Any]:
+        """The JSON shape of callbacks and webhooks."""
+        return {
+            "message_id": format_id(self.message_id),
+            "status": self.status.value,
+            "message_state": int(message_state(self.status)),
+            "err": self.err,
+            "network_error": self.network_error,
+            "carrier_status": self.carrier_status,
+            "source": self.source,
+            "destination": self.destination,
+            "segments": self.segments,
+            "submitted_at": self.submitted_at.isoformat(),
+            "done_at": self.done_at.isoformat(),
+            "client_ref": self.client_ref,
+            "channel": self.channel,
+            "system_id": self.system_id,
+        }
+
+
+class Delivery(msgspec.Struct, frozen=True):
+    """Something owed to a customer (a receipt or an MO), as stored in `deliveries`.
+
+    A receipt refers to its message row and is not stored with a body: `notice` is read off the row (by
+    the commit that finalised it, or by the forwarder's sweeper); an MO carries its `body`."""
 
     id: int
     account_id: int
     kind: str
     message_id: int | None
-    body: dict[str, Any]
-    times: tuple[datetime, datetime] | None = None
+    body: dict[str, Any] | None = None
+    notice: ReceiptNotice | None = None
+
+    def payload(self) -> dict[str, Any]:
+        if self.notice is not None:
+            return self.notice.body()
+        return self.body or {}
 
 
 Item = Submitted | Failed | ReceiptIn
@@ -208,7 +250,7 @@ async def insert_deliveries(conn: Connection, deliveries: list[Delivery]) -> lis
 
 
 def _body(delivery: Delivery) -> str:
-    return _JSON.encode(delivery.body).decode()
+    return _JSON.encode(delivery.payload()).decode()
 
 
 class Lifecycle:
@@ -229,6 +271,7 @@ class Lifecycle:
             GroupCommitter(self._commit, concurrency=1, policy=Policy.RETRY, name=f"lifecycle-{i}")
             for i in range(lanes)
         ]
+        self._legs: dict[int, Legs] = {}  # customers' ledger accounts (immutable), for settlements
         self.receipts_stored = 0  # receipts stored without a message yet (they came first)
 
     def start(self) -> None:
@@ -434,7 +477,7 @@ class Lifecycle:
         # Money last: the ledger locks the accounts' balance rows until commit, and the accept path of the
         # same accounts waits on them; everything above is done before taking them.
         if settlements:
-            await settle_items(conn, batch_id, settlements)
+            await settle_items(conn, batch_id, settlements, legs=self._legs)
         for kind, captures in legacy.items():  # messages reserved one by one, before batched postings
             if kind is PostingKind.CAPTURE:
                 await capture_batch(conn, captures)
@@ -452,16 +495,16 @@ class Lifecycle:
         events = []
         hooked = self._webhooks.directory.may_have if self._webhooks is not None else None
         for row in finalised:
-            status = Status(row["status"])
+            status = _STATUS[row["status"]]
             wanted = wants_receipt(row["registered_delivery"], status)
             if not wanted and (hooked is None or not hooked(row["account_id"])):
                 continue
-            body = receipt_body(row)
+            notice = receipt_notice(row)
             if wanted:
-                times = (row["created_at"], row["final_at"])
-                owed.append(Delivery(self._new_id(), row["account_id"], "receipt", row["id"], body, times))
+                owed.append(Delivery(self._new_id(), row["account_id"], "receipt", row["id"], notice=notice))
             if hooked is not None and hooked(row["account_id"]):  # whatever registered_delivery asked for
-                events.append(WebhookEvent(row["account_id"], webhook_event(status), body, row["final_at"]))
+                event = WebhookEvent(row["account_id"], webhook_event(status), notice.body(), row["final_at"])
+                events.append(event)
         emitted = await self._webhooks.emit(conn, events) if self._webhooks is not None and events else 0
         return await insert_deliveries(conn, owed), emitted
 
@@ -489,23 +532,13 @@ def _receipt_fields(receipt: ReceiptIn | asyncpg.Record) -> tuple[str, str, int 
     return receipt["receipt_stat"] or "", receipt["receipt_err"] or "", receipt["network_error"]
 
 
-def receipt_body(row: asyncpg.Record) -> dict[str, Any]:
-    """What the customer is told, on its bind, its callback or its webhooks."""
-    final_at: datetime = row["final_at"] or datetime.now(UTC)
-    status = Status(row["status"])
-    return {
-        "message_id": format_id(row["id"]),
-        "status": status.value,
-        "message_state": int(message_state(status)),
-        "err": row["receipt_err"] or "000",
-        "network_error": row["network_error"],
-        "carrier_status": row["receipt_stat"] or "",
-        "source": row["source"],
-        "destination": row["destination"],
-        "segments": row["segments"],
-        "submitted_at": row["created_at"].isoformat(),
-        "done_at": final_at.isoformat(),
-        "client_ref": row["client_ref"],
-        "channel": row["channel"],
-        "system_id": row["system_id"],
-    }
+_STATUS = {s.value: s for s in Status}  # row text -> enum, without Enum.__call__ per message
+
+
+def receipt_notice(row: asyncpg.Record) -> ReceiptNotice:
+    """A final message row (as _APPLY returns it, or the forwarder's sweep reads it) as its notice."""
+    return ReceiptNotice(
+        row["id"], _STATUS[row["status"]], row["receipt_err"] or "000", row["network_error"],
+        row["receipt_stat"] or "", row["source"], row["destination"], row["segments"], row["created_at"],
+        row["final_at"] or datetime.now(UTC), row["client_ref"], row["channel"], row["system_id"],
+    )  # fmt: skip

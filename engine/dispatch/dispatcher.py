@@ -82,6 +82,20 @@ class Dispatcher:
             queue.target.set_listener(partial(self.pump, name))
         marks.add_listener(self.pump_all)
 
+    def add_target(self, target: Target) -> None:
+        """A target that appears at run time (a social account connected after start)."""
+        if target.name in self._queues:
+            raise ValueError(f"target {target.name!r} exists")
+        self._queues[target.name] = _Queue(target)
+        target.set_listener(partial(self.pump, target.name))
+
+    def add_sink(self, kind: str, sink: OutcomeSink) -> None:
+        """Where outcomes of another job kind go (each kind registers its own before its first job)."""
+        self._sinks[kind] = sink
+
+    def has_target(self, name: str) -> bool:
+        return name in self._queues
+
     # ------------------------------------------------------------------------------------ intake
 
     def enqueue(self, job: Job) -> None:

@@ -18,7 +18,6 @@ import asyncio
 import json
 from collections import deque
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -26,9 +25,11 @@ import httpx
 import structlog
 
 from engine.core.group_commit import GroupCommitter, Policy
-from engine.core.lifecycle import Delivery, receipt_body
+from engine.core.ids import format_id
+from engine.core.lifecycle import Delivery, ReceiptNotice, receipt_notice
+from engine.core.status import message_state
 from smpp.connection import RequestFailedError, SmppConnection
-from smpp.constants import CommandStatus, EsmClass, MessageState, Tag
+from smpp.constants import CommandStatus, EsmClass, Tag
 from smpp.errors import SmppError
 from smpp.pdu import DeliverSm, NetworkErrorCode, Pdu, TlvValue
 from smpp.receipt import format_receipt
@@ -57,30 +58,30 @@ FROM unnest($1::bigint[], $4::text[]) AS u(id, err) WHERE d.id = u.id
 """
 
 
-def receipt_pdu(body: dict[str, Any], times: tuple[datetime, datetime] | None = None) -> DeliverSm:
+_RECEIPT_ESM = int(EsmClass.DELIVERY_RECEIPT)
+
+
+def receipt_pdu(notice: ReceiptNotice) -> DeliverSm:
     """The deliver_sm a customer receives for one of its messages: our id, Appendix B text, TLVs."""
-    state = MessageState(body["message_state"])
-    submitted, done = times or (
-        datetime.fromisoformat(body["submitted_at"]),
-        datetime.fromisoformat(body["done_at"]),
-    )
+    state = message_state(notice.status)
+    our_id = format_id(notice.message_id)
     text = format_receipt(
-        body["message_id"],
+        our_id,
         state,
-        submit_date=submitted,
-        done_date=done,
-        err=int(body["err"]) if str(body["err"]).isdigit() else 0,
+        submit_date=notice.submitted_at,
+        done_date=notice.done_at,
+        err=int(notice.err) if notice.err.isdigit() else 0,
         submitted=1,
     )
-    tlvs: dict[int, TlvValue] = {Tag.RECEIPTED_MESSAGE_ID: body["message_id"], Tag.MESSAGE_STATE: int(state)}
-    if body.get("network_error") is not None:
-        tlvs[Tag.NETWORK_ERROR_CODE] = NetworkErrorCode(3, int(body["network_error"]))
+    tlvs: dict[int, TlvValue] = {Tag.RECEIPTED_MESSAGE_ID: our_id, Tag.MESSAGE_STATE: int(state)}
+    if notice.network_error is not None:
+        tlvs[Tag.NETWORK_ERROR_CODE] = NetworkErrorCode(3, notice.network_error)
     return DeliverSm(
         source_addr_ton=1,
         source_addr_npi=1,
-        source_addr=body["destination"],
-        destination_addr=body["source"],
-        esm_class=EsmClass.DELIVERY_RECEIPT,
+        source_addr=notice.destination,
+        destination_addr=notice.source,
+        esm_class=_RECEIPT_ESM,
         short_message=text.encode("ascii", "replace"),
         tlvs=tlvs,
     )
@@ -112,9 +113,9 @@ def mo_pdu(body: dict[str, Any]) -> DeliverSm:
 
 
 def delivery_pdu(delivery: Delivery) -> DeliverSm:
-    if delivery.kind == "receipt":
-        return receipt_pdu(delivery.body, delivery.times)
-    return mo_pdu(delivery.body)
+    if delivery.notice is not None:
+        return receipt_pdu(delivery.notice)
+    return mo_pdu(delivery.body or {})
 
 
 def delivery_of_row(row: asyncpg.Record) -> Delivery | None:
@@ -123,9 +124,8 @@ def delivery_of_row(row: asyncpg.Record) -> Delivery | None:
         return Delivery(row["delivery_id"], row["delivery_account"], row["kind"], None, _json(row["body"]))
     if row["id"] is None or row["final_at"] is None:
         return None
-    times = (row["created_at"], row["final_at"])
     return Delivery(
-        row["delivery_id"], row["delivery_account"], "receipt", row["id"], receipt_body(row), times
+        row["delivery_id"], row["delivery_account"], "receipt", row["id"], notice=receipt_notice(row)
     )
 
 
@@ -264,7 +264,7 @@ class Forwarder:
             if url is not None:
                 async with self._http_slots:
                     response = await self._http.post(
-                        url, json={"event": _event_name(delivery), "data": delivery.body}
+                        url, json={"event": _event_name(delivery), "data": delivery.payload()}
                     )
                 ok = 200 <= response.status_code < 300
                 error = "" if ok else f"callback answered {response.status_code}"
@@ -367,7 +367,7 @@ class Forwarder:
 def _event_name(delivery: Delivery) -> str:
     if delivery.kind == "mo":
         return "message.received"
-    status = delivery.body.get("status")
+    status = delivery.notice.status.value if delivery.notice is not None else None
     return {"delivered": "message.delivered", "expired": "message.expired"}.get(str(status), "message.failed")
 
 

@@ -333,3 +333,15 @@ def test_close_stops_new_attempts_but_lets_open_ones_report(closing_first: bool)
         d.close()
     assert sink.sent == [1]
     assert a.started == ([1] if closing_first else [1, 2])
+
+
+def test_a_target_added_at_run_time_takes_its_jobs() -> None:
+    a = FakeTarget("a")
+    d, sink, _ = make(a)
+    d.enqueue(job(1, route=("later",)))
+    assert sink.failed == [(1, Status.FAILED, "no target of the route is configured")]
+    later = FakeTarget("later")
+    d.add_target(later)
+    d.enqueue(job(2, route=("later",)))
+    later.answer(Sent())
+    assert sink.sent == [2]
