@@ -38,6 +38,7 @@ from engine.dispatch.clock import LoopClock
 from engine.dispatch.dispatcher import Dispatcher
 from engine.dispatch.marks import DispatchMarks
 from engine.dispatch.sms import KIND, CarrierTarget
+from engine.identity.service import Identity
 from engine.infra.schema import apply_migrations
 from engine.infra.services import ServiceUrls
 from engine.infra.settings import Settings
@@ -79,6 +80,7 @@ class Engine:
     server: SmppServer | None = None
     webhooks: WebhookSender | None = None  # the outbox sender: emit / wake (engine/outbox/webhooks.py)
     campaigns: CampaignRunner | None = None
+    identity: Identity | None = None  # people who sign in: users, tokens, mail (engine/identity/service.py)
     node: int = 0
     recovered: int = 0
     opt_outs: dict[int, set[str]] = field(default_factory=dict)
@@ -144,11 +146,13 @@ class Engine:
             async with pool.acquire() as conn:
                 await apply_migrations(conn)
                 node = int(await conn.fetchval("SELECT nextval('engine_node_seq')"))
-            engine = await cls._assemble(settings, pool, node)
-            try:
-                yield engine
-            finally:
-                await engine._stop()
+            async with Identity.start(settings, pool) as identity:  # users, tokens, mail: stops last
+                engine = await cls._assemble(settings, pool, node)
+                engine.identity = identity
+                try:
+                    yield engine
+                finally:
+                    await engine._stop()
         finally:
             await pool.close()
 

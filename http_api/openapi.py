@@ -24,9 +24,11 @@ REF = "#/components/schemas/{name}"
 _PATH_PARAM = re.compile(r"\{(\w+)\}")
 
 AUTH_DESCRIPTION = (
-    "Send `X-API-Key: sk_live_...` and `X-API-Secret: <secret>` on every request, or "
-    "`Authorization: Bearer <key>:<secret>` (the key and the secret joined by one colon). "
-    "Test keys (`sk_test_...`) and the header `X-Sandbox: true` run in the sandbox: messages are answered "
+    "Send `X-API-Key: bsms_live_...` and `X-API-Secret: sk_live_...` on every request, or "
+    "`Authorization: Bearer <key>:<secret>` (the key and the secret joined by one colon), or "
+    "`Authorization: Bearer <access token>` (an RS256 JWT from POST /v1/auth/login, valid 15 minutes; "
+    "POST /v1/auth/refresh renews it; public keys at /.well-known/jwks.json). "
+    "Test keys (`bsms_test_...`) and the header `X-Sandbox: true` run in the sandbox: messages are answered "
     "as delivered, never reach a carrier and are never charged. Permissions: sms.send, sms.read, "
     "billing.read, billing.write, reports.read, keys.manage, or * for all but billing.write (top-ups: "
     "operator keys only). POST endpoints marked idempotent honour "
@@ -38,12 +40,12 @@ AUTH_DESCRIPTION = (
 _ENVELOPE = '{"error": {"code", "message", "details"}, "meta": {"request_id"}}'
 _ERRORS = {
     "400": "VALIDATION_ERROR, INVALID_PHONE_NUMBER, INVALID_SENDER_ID, MESSAGE_TOO_LONG",
-    "401": "UNAUTHORIZED",
+    "401": "UNAUTHORIZED, ACCOUNT_LOCKED",
     "403": "FORBIDDEN",
     "404": "NOT_FOUND",
     "413": "PAYLOAD_TOO_LARGE",
     "422": "INSUFFICIENT_BALANCE, OPT_OUT, NO_ROUTE, IDEMPOTENCY_KEY_REUSED",
-    "429": "RATE_LIMITED",
+    "429": "RATE_LIMITED, ACCOUNT_LOCKED",
     "503": "SERVICE_UNAVAILABLE",
 }
 
@@ -90,7 +92,7 @@ def openapi_document(operations: Sequence[Operation], *, title: str = "smsengine
             "operationId": op.operation_id,
             "summary": op.summary,
             "tags": [op.tag],
-            "security": [{"ApiKey": [], "ApiSecret": []}, {"Bearer": []}],
+            "security": [] if op.public else [{"ApiKey": [], "ApiSecret": []}, {"Bearer": []}],
             "parameters": parameters,
             "responses": responses,
             "x-permission": op.permission,
@@ -99,7 +101,7 @@ def openapi_document(operations: Sequence[Operation], *, title: str = "smsengine
             entry["description"] = op.description
         if op.body is not None:
             entry["requestBody"] = {
-                "required": True,
+                "required": op.body_required,
                 "content": {"application/json": {"schema": ref_of[op.body]}},
             }
         paths.setdefault(op.path, {})[op.method.lower()] = entry
@@ -113,7 +115,7 @@ def openapi_document(operations: Sequence[Operation], *, title: str = "smsengine
             "securitySchemes": {
                 "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
                 "ApiSecret": {"type": "apiKey", "in": "header", "name": "X-API-Secret"},
-                "Bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "<key>:<secret>"},
+                "Bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT, or <key>:<secret>"},
             },
         },
     }

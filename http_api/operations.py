@@ -66,14 +66,20 @@ class Reply(msgspec.Struct, frozen=True):
 
 @dataclass
 class Call:
-    """One authenticated request, as a handler sees it."""
+    """One request, as a handler sees it: authenticated, unless its operation is `public`."""
 
     request: Request
     ctx: ApiContext
-    principal: Principal
+    caller: Principal | None
     request_id: str
     body: Any = None
     query: Any = None
+
+    @property
+    def principal(self) -> Principal:
+        if self.caller is None:  # a public operation asking for a caller it does not have
+            raise ApiError(401, "UNAUTHORIZED", "this request needs credentials")
+        return self.caller
 
     @property
     def account_id(self) -> int:
@@ -107,6 +113,10 @@ class Operation:
     responses: Mapping[int, type] = field(default_factory=dict)
     idempotent: bool = False  # honours the Idempotency-Key header
     description: str = ""
+    # Needs no credentials (sign-up, login, token refresh, password reset ...): limited per client
+    # address (auth.public_rate_limit) instead of per key; the handler sees `call.caller` None.
+    public: bool = False
+    body_required: bool = True  # False: an empty body is allowed (the handler then sees `call.body` None)
 
     @property
     def operation_id(self) -> str:
@@ -211,7 +221,7 @@ class Endpoint:
     async def _run(self, call: Call, raw: bytes) -> tuple[StoredResponse, dict[str, str]]:
         op = self.op
         try:
-            if op.body is not None:
+            if op.body is not None and (op.body_required or raw.strip()):
                 call.body = decode_body(op.body, raw)
             if op.query is not None:
                 call.query = decode_query(op.query, call.request)
@@ -226,21 +236,31 @@ class Endpoint:
         rid = request_id_of(request)
         headers: dict[str, str] = {}
         try:
-            principal = await ctx.auth.authenticate(request)
-            key = principal.key
-            verdict = await ctx.limiter.check(
-                key.key, key.rate_limit or settings.rate_limit, key.rate_burst or settings.rate_burst
-            )
+            principal: Principal | None = None
+            if op.public:
+                public = ctx.engine.settings.auth
+                client = request.client.host if request.client else "unknown"
+                verdict = await ctx.limiter.check(
+                    "ip:" + client, public.public_rate_limit, public.public_rate_burst
+                )
+            else:
+                principal = await ctx.auth.authenticate(request)
+                verdict = await ctx.limiter.check(
+                    principal.rate_subject,
+                    principal.rate_limit or settings.rate_limit,
+                    principal.rate_burst or settings.rate_burst,
+                )
             headers.update(verdict.headers())
             if not verdict.allowed:
                 raise ApiError(
-                    429, "RATE_LIMITED", "too many requests for this API key",
+                    429, "RATE_LIMITED", "too many requests for these credentials",
                     {"retry_after": verdict.retry_after},
                 )  # fmt: skip
-            principal.require(op.permission)
+            if principal is not None:
+                principal.require(op.permission)
             raw = await read_body(request, settings.max_body_bytes) if op.body is not None else b""
             call = Call(request, ctx, principal, rid)
-            idem_key = request.headers.get("idempotency-key") if op.idempotent else None
+            idem_key = request.headers.get("idempotency-key") if op.idempotent and principal else None
             if idem_key is None:
                 stored, extra = await self._run(call, raw)
             else:
@@ -252,6 +272,7 @@ class Endpoint:
                     extra.update(more)
                     return out
 
+                assert principal is not None
                 stored = await ctx.idempotency.run(principal.account_id, idem_key, fingerprint, work)
             headers.update(extra)
             if stored.replayed:

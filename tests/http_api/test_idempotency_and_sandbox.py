@@ -115,4 +115,4 @@ async def test_sandbox_key_cannot_mint_a_live_key(api: Api) -> None:
     r = await api.client.post("/v1/settings/api-keys", json={"live": True}, headers=test_key)
     assert r.status_code == 403
     r = await api.client.post("/v1/settings/api-keys", json={"name": "t"}, headers=test_key)
-    assert r.status_code == 201 and r.json()["live"] is False and r.json()["key"].startswith("sk_test_")
+    assert r.status_code == 201 and r.json()["live"] is False and r.json()["key"].startswith("bsms_test_")
