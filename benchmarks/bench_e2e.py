@@ -290,7 +290,9 @@ def main() -> None:
     parser.add_argument("--demo", action="store_true", help="also measure `smsengine run --demo`")
     parser.add_argument("--skip-ceiling", action="store_true")
     parser.add_argument("--soak", type=float, default=0.0, help="seconds at --rate after the measurement")
-    parser.add_argument("--profile-engine", metavar="FILE", help="run the engine under cProfile, stats to FILE")
+    parser.add_argument(
+        "--profile-engine", metavar="FILE", help="run the engine under cProfile, stats to FILE"
+    )
     uvloop.run(main_async(parser.parse_args()))
 
 
