@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import socket
 import ssl
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,25 +21,29 @@ import asyncpg
 import structlog
 
 from engine.campaigns.runner import CampaignRunner
+from engine.carriers.fleet import CarrierFleet
 from engine.carriers.inbound import CarrierInbound
-from engine.carriers.link import CarrierConnection, CarrierLink
+from engine.carriers.link import CarrierLink
 from engine.carriers.receipts import ReceiptMatcher
 from engine.core.accept import Acceptor
 from engine.core.group_commit import GroupCommitter
 from engine.core.ids import MessageIdGenerator
-from engine.core.intake import CarrierProfile, Intake, PreparedMessage
+from engine.core.intake import Intake, PreparedMessage
 from engine.core.lifecycle import Lifecycle
 from engine.core.messages import SMS
-from engine.core.recovery import recover
+from engine.core.nodes import NodeLease, claim_number, default_name
+from engine.core.recovery import adopt, recover
 from engine.customers.smpp_front import CustomerSmpp
 from engine.dispatch.clock import LoopClock
 from engine.dispatch.dispatcher import Dispatcher
 from engine.dispatch.marks import DispatchMarks
-from engine.dispatch.sms import KIND, CarrierTarget
+from engine.dispatch.sms import KIND
 from engine.identity.service import Identity
+from engine.infra.notifications import Notifications
 from engine.infra.schema import apply_migrations
 from engine.infra.services import ServiceUrls
 from engine.infra.settings import Settings
+from engine.outbox.forwarder import CHANNEL as DELIVERIES_CHANNEL
 from engine.outbox.forwarder import Forwarder
 from engine.outbox.webhooks import WebhookSender
 from routing.live import LiveRoutingTable
@@ -51,10 +53,10 @@ from smpp.server import SmppServer, start_server
 
 log = structlog.get_logger("engine")
 
-_REGISTER_NODE = """
-INSERT INTO engine_nodes (node, host, pid) VALUES ($1, $2, $3)
-ON CONFLICT (node) DO UPDATE SET started_at = now(), heartbeat_at = now(), dispatched_upto = 0,
-    host = EXCLUDED.host, pid = EXCLUDED.pid
+
+_LIVE_NODES = """
+SELECT node FROM engine_nodes
+WHERE heartbeat_at > now() - make_interval(secs => lease_seconds) AND stopped_at IS NULL
 """
 
 
@@ -67,7 +69,7 @@ class Engine:
     settings: Settings
     pool: asyncpg.Pool
     routing: LiveRoutingTable
-    links: dict[str, CarrierLink]
+    fleet: CarrierFleet
     lifecycle: Lifecycle
     dispatcher: Dispatcher
     marks: DispatchMarks
@@ -83,6 +85,9 @@ class Engine:
     identity: Identity | None = None  # people who sign in: users, tokens, mail (engine/identity/service.py)
     node: int = 0
     recovered: int = 0
+    lease: NodeLease | None = None
+    notifications: Notifications | None = None
+    taken_over: asyncio.Event = field(default_factory=asyncio.Event)  # another node has our messages
     opt_outs: dict[int, set[str]] = field(default_factory=dict)
     _health: HealthSnapshot = field(default_factory=lambda: HealthSnapshot({}))
     _all_up: HealthSnapshot | None = None
@@ -91,6 +96,10 @@ class Engine:
     @property
     def smpp_port(self) -> int:
         return self.server.port if self.server else 0
+
+    @property
+    def links(self) -> dict[str, CarrierLink]:
+        return self.fleet.links
 
     def health(self) -> HealthSnapshot:
         return self._health
@@ -145,9 +154,10 @@ class Engine:
         try:
             async with pool.acquire() as conn:
                 await apply_migrations(conn)
-                node = int(await conn.fetchval("SELECT nextval('engine_node_seq')"))
+            name = settings.node.name or default_name(settings.smpp.port, settings.data_dir)
+            node, _ = await claim_number(pool, name, settings.node.lease_seconds)
             async with Identity.start(settings, pool) as identity:  # users, tokens, mail: stops last
-                engine = await cls._assemble(settings, pool, node)
+                engine = await cls._assemble(settings, pool, node, urls.database_url)
                 engine.identity = identity
                 try:
                     yield engine
@@ -157,28 +167,29 @@ class Engine:
             await pool.close()
 
     @classmethod
-    async def _assemble(cls, settings: Settings, pool: asyncpg.Pool, node: int) -> Engine:
+    async def _assemble(cls, settings: Settings, pool: asyncpg.Pool, node: int, database_url: str) -> Engine:
         routing = LiveRoutingTable(PgRoutingStore(pool))
         await routing.load()
-        rows = await pool.fetch("SELECT * FROM carrier_connections WHERE enabled")
-        configs = [CarrierConnection(**{k: r[k] for k in r.keys()}) for r in rows]
-        profiles: dict[str, CarrierProfile] = {c.carrier: c.profile for c in configs}
         ids = MessageIdGenerator(node)
         clock = LoopClock()
         webhooks = WebhookSender(pool)
         matcher = ReceiptMatcher()
         lifecycle = Lifecycle(pool, new_id=ids.next_id, webhooks=webhooks)
-        links = {
-            c.carrier: CarrierLink(
-                c,
-                response_timeout=settings.smpp.response_timeout,
-                enquire_link_interval=settings.smpp.enquire_link_interval,
-            )
-            for c in configs
-        }
+        fleet = CarrierFleet(
+            pool,
+            matcher,
+            clock,
+            node=node,
+            response_timeout=settings.smpp.response_timeout,
+            enquire_link_interval=settings.smpp.enquire_link_interval,
+        )
+        await fleet.set_members(
+            [int(r["node"]) for r in await pool.fetch(_LIVE_NODES)] or [node]
+        )  # before the links exist: each starts with its share
+        await fleet.load()
         marks = DispatchMarks(pool, ids, tables={KIND: "messages"})
-        targets = {name: CarrierTarget(link, matcher, clock) for name, link in links.items()}
-        dispatcher = Dispatcher(targets, {KIND: lifecycle}, marks, clock)
+        dispatcher = Dispatcher(fleet.targets, {KIND: lifecycle}, marks, clock)
+        fleet.attach(dispatcher)
         acceptor = Acceptor(
             pool,
             schemas={PreparedMessage: SMS},
@@ -191,30 +202,40 @@ class Engine:
             routing=routing,
             health=lambda: engine_ref[0].health(),
             all_up=lambda: engine_ref[0].all_up,
-            profile=profiles.get,
+            profile=fleet.profiles.get,
             is_opted_out=lambda a, n: engine_ref[0].is_opted_out(a, n),
             ids=ids,
         )
         customers = CustomerSmpp(pool, intake, acceptor, backlog=lambda: dispatcher.backlog)
-        forwarder = Forwarder(pool, customers.receiver)
+        forwarder = Forwarder(pool, customers.receiver, node=node)
         inbound = CarrierInbound(
             pool,
             lifecycle,
             matcher,
             new_id=ids.next_id,
-            on_deliveries=forwarder.push,
+            node=node,
+            outbox=forwarder,
             on_opt_out=lambda a, n, o: engine_ref[0].set_opt_out(a, n, o),
             webhooks=webhooks,
         )
         # The one cycle of the parts (receipts -> deliveries -> customer binds -> deliveries), closed here.
-        lifecycle.on_deliveries = forwarder.push
+        lifecycle.outbox = forwarder
         customers.on_receiver_bound = forwarder.wake
-        engine = cls(settings, pool, routing, links, lifecycle, dispatcher, marks, matcher, acceptor, intake,
+        engine = cls(settings, pool, routing, fleet, lifecycle, dispatcher, marks, matcher, acceptor, intake,
                      customers, forwarder, inbound, node=node, webhooks=webhooks)  # fmt: skip
         engine_ref.append(engine)
-        for link in links.values():
+        fleet.on_deliver = inbound.on_deliver
+        fleet.on_health_change = engine.refresh_health
+        for link in fleet.links.values():
             link.on_deliver = inbound.on_deliver
             link.on_health_change = engine.refresh_health
+        notifications = engine.notifications = Notifications(database_url)
+        notifications.on(DELIVERIES_CHANNEL, forwarder.notified)
+        notifications.on_reconnect(forwarder.sweep_soon)
+        notifications.on("smsengine_opt_outs", engine._opt_out_notified)
+        notifications.on_reconnect(engine._reload_opt_outs_soon)
+        notifications.on("smsengine_carriers", lambda _: engine._reload_carriers_soon())
+        notifications.on("routing_changed", lambda _: routing.notify())
         for row in await pool.fetch("SELECT account_id, number FROM opt_outs"):
             engine.set_opt_out(row["account_id"], row["number"], True)
         webhooks.start()
@@ -223,17 +244,24 @@ class Engine:
         acceptor.start()
         inbound.start()
         forwarder.start()
-        for link in links.values():
-            link.start()
+        fleet.start()
+        notifications.start()
         engine.refresh_health()
         engine._tasks.append(asyncio.get_running_loop().create_task(routing.run()))
-        await inbound.restore()
-        # Recovery reads every node's watermark before this node's row is (re)written: a node number
-        # taken again after 1,024 starts must not erase what its last holder had dispatched.
-        engine.recovered = await recover(pool, dispatcher.enqueue)
-        await pool.execute(_REGISTER_NODE, node, socket.gethostname(), os.getpid())
+        engine.recovered = await recover(pool, dispatcher.enqueue, node, inbound.restore)
         if engine.recovered:
             log.info("recovered messages", count=engine.recovered)
+        engine.lease = NodeLease(
+            pool,
+            node,
+            lease_seconds=settings.node.lease_seconds,
+            heartbeat_seconds=settings.node.heartbeat_seconds,
+            on_fenced=dispatcher.hold,
+            on_adopted=engine._taken_over,
+            on_adopt=lambda dead: adopt(pool, dispatcher.enqueue, node, dead, inbound.restore),
+            on_members=engine._members_changed,
+        )
+        engine.lease.start()
         # After recovery, so campaign messages committed before a restart are queued before new ones.
         engine.campaigns = CampaignRunner(
             pool,
@@ -278,6 +306,55 @@ class Engine:
             }
         return out
 
+    # ------------------------------------------------------------------------------ what other nodes change
+
+    def _opt_out_notified(self, payload: str) -> None:
+        """A row of opt_outs changed (on any node): account:number:1 (opted out) or :0."""
+        account, _, rest = payload.partition(":")
+        number, _, flag = rest.rpartition(":")
+        if account.isdigit() and number:
+            self.set_opt_out(int(account), number, flag == "1")
+
+    def _reload_opt_outs_soon(self) -> None:
+        self._background(self._reload_opt_outs())
+
+    async def _reload_opt_outs(self) -> None:
+        fresh: dict[int, set[str]] = {}
+        for row in await self.pool.fetch("SELECT account_id, number FROM opt_outs"):
+            fresh.setdefault(row["account_id"], set()).add(row["number"])
+        self.opt_outs = fresh
+
+    def _reload_carriers_soon(self) -> None:
+        self._background(self._reload_carriers())
+
+    async def _reload_carriers(self) -> None:
+        await self.fleet.reload()
+        for link in self.fleet.links.values():
+            link.on_deliver = self.inbound.on_deliver
+        self._all_up = None
+        self.refresh_health()
+
+    def _members_changed(self, members: Sequence[int]) -> None:
+        self._background(self.fleet.set_members(members))
+
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.append(task)
+        task.add_done_callback(self._done_background)
+
+    def _done_background(self, task: asyncio.Task[None]) -> None:
+        if task in self._tasks:
+            self._tasks.remove(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background work failed", error=repr(task.exception()))
+
+    def _taken_over(self, by: int) -> None:
+        """Another node took this one over while it could not reach the database: stop sending for good;
+        the process should exit (smsengine run does) and start again as a fresh run."""
+        self.dispatcher.hold(True)
+        self.customers.accepting = False
+        self.taken_over.set()
+
     async def _stop(self) -> None:
         log.info("pipeline stats", committers=self.commit_stats(), dispatched=self.dispatcher.sent,
                  failed=self.dispatcher.failed, matched_in_memory=self.matcher.matched,
@@ -290,6 +367,8 @@ class Engine:
         await self.acceptor.close()
         await self.wait_idle(within=10.0)
         self.dispatcher.close()
+        if self.lease is not None:
+            await self.lease.close()
         await self.marks.close()
         await self.lifecycle.close()
         await self.inbound.close()
@@ -299,4 +378,5 @@ class Engine:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await asyncio.gather(*(link.close() for link in self.links.values()), return_exceptions=True)
+        await self.notifications.close() if self.notifications is not None else None
+        await self.fleet.close()

@@ -50,7 +50,9 @@ def _settings(args: argparse.Namespace) -> Settings:
 # ------------------------------------------------------------------------------------------- run
 
 
-async def _run(settings: Settings, urls: ServiceUrls, demo: bool) -> None:
+async def _run(settings: Settings, urls: ServiceUrls, demo: bool) -> int:
+    """Run the process until a signal (0) or until another node took this one over (3)."""
+    exit_code = 0
     from engine.app import Engine
     from engine.simulation.carrier import CarrierSimulator
     from engine.simulation.config import SimulatorConfig
@@ -110,12 +112,20 @@ async def _run(settings: Settings, urls: ServiceUrls, demo: bool) -> None:
                 " (Ctrl-C to stop)",
                 flush=True,
             )
-            await stop.wait()
+            stopping = asyncio.create_task(stop.wait())
+            taken_over = asyncio.create_task(engine.taken_over.wait())
+            await asyncio.wait([stopping, taken_over], return_when=asyncio.FIRST_COMPLETED)
+            stopping.cancel()
+            taken_over.cancel()
+            if engine.taken_over.is_set():  # another node has our messages: leave, to start afresh
+                log.error("stopping: this node was taken over by another one")
+                exit_code = 3
             log.info("stopping: no new messages, draining")
     finally:
         await redis.aclose()
         if simulator is not None:
             await simulator.stop()
+    return exit_code
 
 
 def _tune_gc() -> None:
@@ -136,8 +146,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
     import uvloop
 
     with provide_services(settings.database.url, settings.redis.url, settings.data_path) as urls:
-        uvloop.run(_run(settings, urls, args.demo))
-    return 0
+        return uvloop.run(_run(settings, urls, args.demo))
 
 
 # ------------------------------------------------------------------------------------------- operator

@@ -26,7 +26,8 @@ import structlog
 from engine.carriers.link import CarrierLink
 from engine.carriers.receipts import ReceiptIn, ReceiptMatcher, content_of, is_receipt, receipt_of
 from engine.core.group_commit import GroupCommitter, Policy
-from engine.core.lifecycle import Delivery, Lifecycle, insert_deliveries
+from engine.core.lifecycle import Lifecycle
+from engine.outbox.deliveries import Delivery, DeliveryOutbox
 from engine.outbox.webhooks import WebhookEvent, WebhookSender
 from smpp.connection import SmppConnection
 from smpp.constants import CommandStatus, EsmClass, Tag
@@ -59,8 +60,8 @@ class MoIn(msgspec.Struct, frozen=True):
 
 _OWNERS = "SELECT number, account_id FROM mo_numbers WHERE number = ANY($1::text[])"
 _STORE_PARTS = """
-INSERT INTO mo_parts (carrier, source, destination, data_coding, esm_class, short_message, sar)
-SELECT c, s, d, dc, e, sm, CASE WHEN r IS NULL THEN NULL ELSE string_to_array(r, ',')::integer[] END
+INSERT INTO mo_parts (carrier, source, destination, data_coding, esm_class, short_message, sar, node)
+SELECT c, s, d, dc, e, sm, CASE WHEN r IS NULL THEN NULL ELSE string_to_array(r, ',')::integer[] END, $8
 FROM unnest($1::text[], $2::text[], $3::text[], $4::smallint[], $5::smallint[], $6::bytea[], $7::text[])
     AS t(c, s, d, dc, e, sm, r)
 RETURNING id
@@ -75,7 +76,8 @@ class CarrierInbound:
         matcher: ReceiptMatcher,
         *,
         new_id: Callable[[], int],
-        on_deliveries: Callable[[list[Delivery]], None],
+        node: int = 0,
+        outbox: DeliveryOutbox,
         on_opt_out: Callable[[int, str, bool], None] = lambda *_: None,
         webhooks: WebhookSender | None = None,
         reassembly_timeout: float = 180.0,
@@ -85,7 +87,8 @@ class CarrierInbound:
         self._lifecycle = lifecycle
         self._matcher = matcher
         self._new_id = new_id  # delivery ids
-        self._on_deliveries = on_deliveries
+        self._node = node  # MO parts held here for reassembly are this node's
+        self._outbox = outbox
         self._on_opt_out = on_opt_out
         self._reassembler = MultipartReassembler(reassembly_timeout)
         self._part_ids: dict[tuple[str, str, int], list[int]] = defaultdict(list)
@@ -108,9 +111,9 @@ class CarrierInbound:
             self._expiry.cancel()
         await self._mo.close()
 
-    async def restore(self) -> int:
-        """After a restart: put the stored MO parts back into the reassembler."""
-        rows = await self._pool.fetch("SELECT * FROM mo_parts ORDER BY id")
+    def restore(self, rows: list[asyncpg.Record]) -> int:
+        """Stored MO parts this node now holds (its own after a restart, or a dead node's it took over)
+        back into the reassembler."""
         for row in rows:
             sar = SarInfo(*row["sar"]) if row["sar"] else None
             self._reassemble(
@@ -228,7 +231,7 @@ class CarrierInbound:
                     [p.carrier for p in parts], [p.source for p in parts], [p.destination for p in parts],
                     [p.data_coding for p in parts], [p.esm_class for p in parts],
                     [p.short_message for p in parts],
-                    [",".join(map(str, p.sar)) if p.sar else None for p in parts],
+                    [",".join(map(str, p.sar)) if p.sar else None for p in parts], self._node,
                 )  # fmt: skip
                 for p, row in zip(parts, rows, strict=True):
                     results[id(p)] = row["id"]
@@ -265,7 +268,9 @@ class CarrierInbound:
                         await conn.execute(
                             "DELETE FROM opt_outs WHERE account_id = $1 AND number = $2", account, number
                         )
-                deliveries = await insert_deliveries(conn, owed)
+                if owed:
+                    await self._outbox.store(conn, owed)
+                deliveries = owed
                 if self._webhooks is not None:
                     emitted = await self._webhooks.emit(conn, events)
                 done_parts = [i for m in whole for i in m.part_ids]
@@ -275,7 +280,7 @@ class CarrierInbound:
         for change in opt_changes:
             self._on_opt_out(*change)
         if deliveries:
-            self._on_deliveries(deliveries)
+            self._outbox.push(deliveries)
         if emitted and self._webhooks is not None:
             self._webhooks.wake()
         return [results.get(id(m)) for m in batch]

@@ -73,12 +73,19 @@ class CarrierLink:
         on_deliver: DeliverCallback | None = None,
         on_health_change: Callable[[], None] = lambda: None,
         *,
+        binds: int | None = None,
         response_timeout: float = 30.0,
         enquire_link_interval: float = 30.0,
         reconnect_delay: float = 0.5,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
+        self._client_options = {
+            "response_timeout": response_timeout,
+            "enquire_link_interval": enquire_link_interval,
+            "reconnect_delay": reconnect_delay,
+        }
+        self._started = False
         self.name = config.carrier
         self.profile = config.profile
         self.on_deliver = on_deliver  # receipts and MO, with the link they came on
@@ -90,33 +97,57 @@ class CarrierLink:
         self._listeners: list[Callable[[], None]] = []
         self._bound_count = 0
         self._bound_event = asyncio.Event()
-        self.clients = [
-            SmppClient(
-                config.host,
-                config.port,
-                system_id=config.system_id,
-                password=config.password,
-                system_type=config.system_type,
-                bind_type="transceiver",
-                handler=self,
-                window=config.window_size,
-                response_timeout=response_timeout,
-                enquire_link_interval=enquire_link_interval,
-                reconnect_delay=reconnect_delay,
-                max_reconnect_delay=30.0,
-                on_state_change=self._state_changed,
-            )
-            for _ in range(config.binds)
-        ]
+        self.clients = [self._client() for _ in range(config.binds if binds is None else binds)]
+
+    def _client(self) -> SmppClient:
+        config = self.config
+        return SmppClient(
+            config.host,
+            config.port,
+            system_id=config.system_id,
+            password=config.password,
+            system_type=config.system_type,
+            bind_type="transceiver",
+            handler=self,
+            window=config.window_size,
+            max_reconnect_delay=30.0,
+            on_state_change=self._state_changed,
+            **self._client_options,  # type: ignore[arg-type]
+        )
 
     # ------------------------------------------------------------------------------ lifetime, health
 
     def start(self) -> None:
+        self._started = True
         for client in self.clients:
             client.start()
 
     async def close(self) -> None:
         await asyncio.gather(*(c.close() for c in self.clients), return_exceptions=True)
+
+    async def resize(self, binds: int) -> None:
+        """Run `binds` binds of this carrier from here (its share when several nodes share its budget)."""
+        while len(self.clients) < binds:
+            client = self._client()
+            self.clients.append(client)
+            if self._started:
+                client.start()
+        extra = self.clients[binds:]
+        del self.clients[binds:]
+        if extra:  # unbound cleanly: what they carry drains first
+            await asyncio.gather(*(c.close() for c in extra), return_exceptions=True)
+        self._bound_count = sum(1 for c in self.clients if c.state is ClientState.BOUND)
+        self.on_health_change()
+        for listener in self._listeners:
+            listener()
+
+    async def reconfigure(self, config: CarrierConnection, binds: int) -> None:
+        """The carrier's connection changed (host, credentials, window...): new binds, new settings."""
+        old = self.clients
+        self.config, self.profile = config, config.profile
+        self.clients = []
+        await asyncio.gather(*(c.close() for c in old), return_exceptions=True)
+        await self.resize(binds)
 
     @property
     def bound(self) -> int:

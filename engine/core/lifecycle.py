@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
@@ -38,9 +38,10 @@ from billing.postings import capture_batch, refund_batch, release_batch
 from engine.carriers.receipts import ReceiptIn
 from engine.core.group_commit import GroupCommitter, OnDone, Policy
 from engine.core.ids import format_id
-from engine.core.status import MoneyState, Status, message_state, wants_receipt, webhook_event, worst
+from engine.core.status import MoneyState, Status, wants_receipt, webhook_event, worst
 from engine.dispatch.job import Job
 from engine.dispatch.sms import PartSubmitted, SmsJob
+from engine.outbox.deliveries import Delivery, DeliveryOutbox, ReceiptNotice
 from engine.outbox.webhooks import WebhookEvent, WebhookSender
 
 if TYPE_CHECKING:
@@ -67,62 +68,6 @@ class Failed(msgspec.Struct, frozen=True):
     error_code: int | None = None
     charge_cost: int | None = None  # some parts went out: capture with this cost instead of releasing
     carrier: str | None = None
-
-
-class ReceiptNotice(msgspec.Struct, frozen=True, gc=False):
-    """What a customer is told about its message's end: on its bind, its callback or its webhooks."""
-
-    message_id: int
-    status: Status
-    err: str
-    network_error: int | None
-    carrier_status: str
-    source: str
-    destination: str
-    segments: int
-    submitted_at: datetime
-    done_at: datetime
-    client_ref: str
-    channel: str
-    system_id: str
-
-    def body(self) -> dict[str, Any]:
-        """The JSON shape of callbacks and webhooks."""
-        return {
-            "message_id": format_id(self.message_id),
-            "status": self.status.value,
-            "message_state": int(message_state(self.status)),
-            "err": self.err,
-            "network_error": self.network_error,
-            "carrier_status": self.carrier_status,
-            "source": self.source,
-            "destination": self.destination,
-            "segments": self.segments,
-            "submitted_at": self.submitted_at.isoformat(),
-            "done_at": self.done_at.isoformat(),
-            "client_ref": self.client_ref,
-            "channel": self.channel,
-            "system_id": self.system_id,
-        }
-
-
-class Delivery(msgspec.Struct, frozen=True):
-    """Something owed to a customer (a receipt or an MO), as stored in `deliveries`.
-
-    A receipt refers to its message row and is not stored with a body: `notice` is read off the row (by
-    the commit that finalised it, or by the forwarder's sweeper); an MO carries its `body`."""
-
-    id: int
-    account_id: int
-    kind: str
-    message_id: int | None
-    body: dict[str, Any] | None = None
-    notice: ReceiptNotice | None = None
-
-    def payload(self) -> dict[str, Any]:
-        if self.notice is not None:
-            return self.notice.body()
-        return self.body or {}
 
 
 Item = Submitted | Failed | ReceiptIn
@@ -273,27 +218,7 @@ WHERE id = ANY($1::bigint[]) AND money = 'captured'
 RETURNING id, account_id, amount, segments, country, carrier, reserve_batch IS NULL AS legacy
 """
 
-DELIVERY_COLUMNS = ("id", "account_id", "kind", "message_id", "body")
-
 _JSON = msgspec.json.Encoder()
-
-
-async def insert_deliveries(conn: Connection, deliveries: list[Delivery]) -> list[Delivery]:
-    """Store deliveries owed (ids given by the caller); a receipt's body stays on its message row."""
-    if deliveries:
-        await conn.copy_records_to_table(
-            "deliveries",
-            records=[
-                (d.id, d.account_id, d.kind, d.message_id, None if d.kind == "receipt" else _body(d))
-                for d in deliveries
-            ],
-            columns=DELIVERY_COLUMNS,
-        )
-    return deliveries
-
-
-def _body(delivery: Delivery) -> str:
-    return _JSON.encode(delivery.payload()).decode()
 
 
 class Lifecycle:
@@ -302,13 +227,13 @@ class Lifecycle:
         pool: asyncpg.Pool,
         *,
         new_id: Callable[[], int],
-        on_deliveries: Callable[[list[Delivery]], None] = lambda _: None,
+        outbox: DeliveryOutbox | None = None,
         webhooks: WebhookSender | None = None,
         lanes: int = 2,
     ) -> None:
         self._pool = pool
         self._new_id = new_id  # batch ids and delivery ids: unique across nodes
-        self.on_deliveries = on_deliveries  # deliveries owed, after their commit (the forwarder)
+        self.outbox = outbox  # where receipts owed to customers go (the forwarder), set before start
         self._webhooks = webhooks
         self._lanes: list[GroupCommitter[Item, None]] = [
             GroupCommitter(self._commit, concurrency=1, policy=Policy.RETRY, name=f"lifecycle-{i}")
@@ -438,7 +363,8 @@ class Lifecycle:
             if changes:
                 deliveries, emitted = await self._apply(conn, batch_id, changes)
         if deliveries:
-            self.on_deliveries(deliveries)
+            assert self.outbox is not None
+            self.outbox.push(deliveries)
         if emitted and self._webhooks is not None:
             self._webhooks.wake()
         return [None] * len(batch)
@@ -558,7 +484,10 @@ class Lifecycle:
                     WebhookEvent(row.account_id, webhook_event(status), notice.body(), row.final_at)
                 )
         emitted = await self._webhooks.emit(conn, events) if self._webhooks is not None and events else 0
-        return await insert_deliveries(conn, owed), emitted
+        if owed:
+            assert self.outbox is not None
+            await self.outbox.store(conn, owed)
+        return owed, emitted
 
 
 def _settle(
@@ -591,12 +520,3 @@ def _receipt_fields(receipt: ReceiptIn | asyncpg.Record) -> tuple[str, str, int 
 
 _STATUS = {s.value: s for s in Status}  # row text -> enum, without Enum.__call__ per message
 _DELIVERED, _RELEASED = Status.DELIVERED.value, MoneyState.RELEASED.value
-
-
-def receipt_notice(row: asyncpg.Record) -> ReceiptNotice:
-    """A final message row (as _APPLY returns it, or the forwarder's sweep reads it) as its notice."""
-    return ReceiptNotice(
-        row["id"], _STATUS[row["status"]], row["receipt_err"] or "000", row["network_error"],
-        row["receipt_stat"] or "", row["source"], row["destination"], row["segments"], row["created_at"],
-        row["final_at"] or datetime.now(UTC), row["client_ref"], row["channel"], row["system_id"],
-    )  # fmt: skip

@@ -1,17 +1,22 @@
-"""Restart recovery: every message that is not final resumes where it stood.
+"""Recovery: a node's messages that were not with a carrier yet resume where they stood.
+
+Used twice, with one rule: at start, for this node's own messages (its previous run under the same name),
+and when this node takes over a dead one (engine/core/nodes.py), for that node's. A message belongs to
+`owner` when set, else to the node its id names.
 
 - queued: dispatched again; flagged possible_duplicate when its id is at or below its node's dispatch
   watermark (it may have reached the carrier before the crash: engine/dispatch/marks.py), not otherwise;
 - sending (explicitly marked before going out): sent again once, flagged possible_duplicate;
 - scheduled: waits for its time again;
 - submitted: nothing to do, its receipt will come (the carrier redelivers unacknowledged receipts), and
-  `carrier_keys` holds what a receipt needs to find it.
+  `carrier_keys` holds what a receipt needs to find it, whichever node it reaches.
 
 A message's carrier ids are recorded when all its parts are accepted, so a multipart message cut short
 by the crash is sent again whole (flagged, as above). Every job recovered here is marked row by row
-before it goes out (its id belongs to a previous node's watermark).
-Pending receipts and MO owed to customers need nothing here: they are rows of `deliveries`, which the
-forwarder's sweeper picks up, and stored MO parts are restored by CarrierInbound.restore().
+before it goes out (its id is under another run's watermark), which also records its new owner. Taking
+over is one transaction: claiming the dead node and becoming the owner of its messages and MO parts
+commit together, so a crash in between leaves nothing without an owner. Pending receipts and MO owed to
+customers need nothing here: they are rows of `deliveries`, claimed by lease.
 """
 
 from __future__ import annotations
@@ -25,40 +30,65 @@ from engine.core.parts import decode_parts
 from engine.dispatch.sms import KIND, SmsJob
 
 _NODE_MASK = (1 << NODE_BITS) - 1
+_OWNER = f"coalesce(m.owner, ((m.id >> {SEQUENCE_BITS}) & {_NODE_MASK})::integer)"
 
-_FLAG = """
-UPDATE messages m SET possible_duplicate = true
-FROM engine_nodes n
-WHERE m.final_at IS NULL AND NOT m.possible_duplicate AND (
-    m.status = 'sending'
-    OR (m.status = 'queued' AND n.node = ((m.id >> $1) & $2) AND m.id <= n.dispatched_upto))
+# $1: the node whose messages these were; $2: the new owner. Flags by the old node's watermark.
+_TAKE = f"""
+WITH w AS (SELECT dispatched_upto FROM engine_nodes WHERE node = $1)
+UPDATE messages m SET owner = $2,
+    possible_duplicate = m.possible_duplicate OR m.status = 'sending'
+        OR (m.status = 'queued' AND m.owner IS NULL AND m.id <= coalesce((SELECT dispatched_upto FROM w), 0))
+WHERE m.final_at IS NULL AND m.status IN ('queued', 'sending', 'scheduled') AND m.parts IS NOT NULL
+  AND {_OWNER} = $1
+RETURNING m.id, m.account_id, m.status, m.source, m.source_ton, m.source_npi, m.destination, m.segments,
+          m.route, m.route_costs, m.route_index, m.possible_duplicate, m.expires_at, m.scheduled_at, m.parts
 """
-
-_OPEN = """
-SELECT id, account_id, status, source, source_ton, source_npi, destination, segments, route, route_costs,
-       route_index, possible_duplicate, expires_at, scheduled_at, parts
-FROM messages
-WHERE final_at IS NULL AND status IN ('queued', 'sending', 'scheduled') AND id > $1 AND parts IS NOT NULL
-ORDER BY id LIMIT $2
+_CLAIM_DEAD = """
+UPDATE engine_nodes SET adopted_by = $2, adopted_at = now()
+WHERE node = $1 AND adopted_by IS NULL AND heartbeat_at < now() - make_interval(secs => lease_seconds)
+RETURNING node
 """
+# Parts written before nodes were recorded (node NULL) go to the first node that recovers.
+_MO_PARTS = "UPDATE mo_parts SET node = $2 WHERE node = $1 OR (node IS NULL AND $1 = $2) RETURNING *"
+
+MoRestore = Callable[[list[asyncpg.Record]], object]
 
 
-async def recover(pool: asyncpg.Pool, enqueue: Callable[[SmsJob], None], *, chunk: int = 10_000) -> int:
-    """Put every queued, sending or scheduled message back into dispatch; return how many."""
-    await pool.execute(_FLAG, SEQUENCE_BITS, _NODE_MASK)
-    resumed, last = 0, 0
-    while True:
-        rows = await pool.fetch(_OPEN, last, chunk)
-        if not rows:
-            return resumed
-        for row in rows:
-            enqueue(job_of_row(row))
-            resumed += 1
-        last = rows[-1]["id"]
+async def recover(
+    pool: asyncpg.Pool, enqueue: Callable[[SmsJob], None], me: int, restore_mo: MoRestore
+) -> int:
+    """This node's own messages (and MO parts) from its previous run: back at work; how many messages."""
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await conn.fetch(_TAKE, me, me)
+        parts = await conn.fetch(_MO_PARTS, me, me)
+    return _resume(rows, parts, enqueue, restore_mo)
+
+
+async def adopt(
+    pool: asyncpg.Pool, enqueue: Callable[[SmsJob], None], me: int, dead: int, restore_mo: MoRestore
+) -> int | None:
+    """Take over a dead node: claim it and own its messages, in one transaction. None: not ours to take."""
+    async with pool.acquire() as conn, conn.transaction():
+        if await conn.fetchval(_CLAIM_DEAD, dead, me) is None:
+            return None  # another node claimed it first, or it is alive again
+        rows = await conn.fetch(_TAKE, dead, me)
+        parts = await conn.fetch(_MO_PARTS, dead, me)
+    return _resume(rows, parts, enqueue, restore_mo)
+
+
+def _resume(
+    rows: list[asyncpg.Record], parts: list[asyncpg.Record], enqueue: Callable[[SmsJob], None],
+    restore_mo: MoRestore,
+) -> int:  # fmt: skip
+    for row in sorted(rows, key=lambda r: r["id"]):
+        enqueue(job_of_row(row))
+    if parts:
+        restore_mo(sorted(parts, key=lambda r: r["id"]))
+    return len(rows)
 
 
 def job_of_row(row: asyncpg.Record) -> SmsJob:
-    """The job of a message that was queued, sending or scheduled when the engine stopped."""
+    """The job of a message that was queued, sending or scheduled when its node stopped."""
     return SmsJob(
         id=row["id"],
         kind=KIND,

@@ -76,6 +76,7 @@ class Dispatcher:
         self._pumping: set[str] = set()
         self._deferred: set[str] | None = None  # targets to pump after enqueue_many has queued a batch
         self._closed = False
+        self._held = False
         self.backlog = 0  # jobs accepted and not yet final
         self.sent = 0
         self.failed = 0
@@ -156,8 +157,17 @@ class Dispatcher:
         for name in self._queues:
             self.pump(name)
 
+    def hold(self, held: bool) -> None:
+        """Stop (or resume) starting attempts, e.g. while this node's lease is not renewed: another node
+        may be taking its messages over. Attempts in flight still report."""
+        self._held = held
+        if not held:
+            self.pump_all()
+
     def pump(self, name: str) -> None:
         """Start every job of this target's queue that may start now."""
+        if self._held:
+            return
         if name in self._pumping:
             return  # called back from inside the loop below, which looks again before it stops
         self._pumping.add(name)

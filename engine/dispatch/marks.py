@@ -30,11 +30,18 @@ from engine.core.ids import MessageIdGenerator
 from engine.dispatch.job import Job
 
 _WATERMARK = """
-UPDATE engine_nodes SET dispatched_upto = greatest(dispatched_upto, $2), heartbeat_at = now() WHERE node = $1
+UPDATE engine_nodes SET dispatched_upto = greatest(dispatched_upto, $2) WHERE node = $1 RETURNING node
 """
+
+
+class NodeRowMissing(RuntimeError):
+    """The node's row is gone: a watermark written nowhere would let jobs out unmarked."""
+
+
 # {table} is a job kind's table (messages for SMS); the set of tables is fixed at construction.
+# Every kind's table has an `owner` column: the node that sends it now (engine/core/recovery.py).
 _EXPLICIT = """
-UPDATE {table} SET status = 'sending', attempts = attempts + 1, updated_at = now()
+UPDATE {table} SET status = 'sending', owner = $2, attempts = attempts + 1, updated_at = now()
 WHERE id = ANY($1::bigint[]) AND final_at IS NULL
 """
 
@@ -111,13 +118,14 @@ class DispatchMarks:
             by_table.setdefault(self._tables[job.kind], []).append(job.id)
         async with self._pool.acquire() as conn:
             if upto and not by_table:  # the common case: one statement, its own transaction
-                await conn.execute(_WATERMARK, self._node, upto)
+                if await conn.fetchval(_WATERMARK, self._node, upto) is None:
+                    raise NodeRowMissing(f"engine_nodes has no row for node {self._node}")
             else:
                 async with conn.transaction():
-                    if upto:
-                        await conn.execute(_WATERMARK, self._node, upto)
+                    if upto and await conn.fetchval(_WATERMARK, self._node, upto) is None:
+                        raise NodeRowMissing(f"engine_nodes has no row for node {self._node}")
                     for table, ids in by_table.items():
-                        await conn.execute(_EXPLICIT.format(table=table), ids)
+                        await conn.execute(_EXPLICIT.format(table=table), ids, self._node)
         self.watermark = max(self.watermark, upto)
         for job in jobs:
             job.marked = True

@@ -74,7 +74,7 @@ class SmsJob(Job, kw_only=True):
 class CarrierTarget:
     def __init__(self, link: CarrierLink, matcher: ReceiptMatcher, clock: Clock) -> None:
         self.name = link.name
-        self.in_flight_limit = link.config.binds * link.config.window_size
+        self.in_flight_limit = max(1, len(link.clients)) * link.config.window_size
         self._link = link
         self._matcher = matcher
         self._clock = clock
@@ -103,6 +103,19 @@ class CarrierTarget:
 
     def set_listener(self, wake: Callable[[], None]) -> None:
         self._wake = wake
+
+    def set_rate_share(self, fraction: float) -> None:
+        """This node's part of the carrier's segments-per-second (its share of the carrier's binds)."""
+        rate = max(1.0, self._link.config.throughput * fraction)
+        self._bucket.rate = rate
+        self._bucket.burst = max(1.0, rate / 10)
+
+    def reconfigure(self, link: CarrierLink, fraction: float) -> None:
+        """The link was reconnected with new settings (window, throughput, id formats)."""
+        self._link = link
+        self._resp_format = link.config.resp_id_format
+        self.in_flight_limit = len(link.clients) * link.config.window_size
+        self.set_rate_share(fraction)
 
     def start(self, job: Job, done: Done) -> None:
         assert isinstance(job, SmsJob)

@@ -256,6 +256,28 @@ class SocialSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         _require(self.oauth_state_ttl_seconds > 0, "social.oauth_state_ttl_seconds", "must be positive")
 
 
+class NodeSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """This engine process as one node of several sharing the database (engine/core/nodes.py)."""
+
+    name: str = ""
+    """The node's stable identity: a restarted node of the same name resumes its own messages. Empty:
+    host:smpp_port when the port is fixed, else a fresh name at every start."""
+    lease_seconds: float = 10.0
+    """A node silent for this long is dead: its messages in flight are taken over by a live node. A node
+    that could not renew its lease for this long stops sending until it can (it may have been taken over)."""
+    heartbeat_seconds: float = 2.0
+    """How often a node renews its lease (and looks for dead nodes, carrier bind shares, bind counts)."""
+
+    def __post_init__(self) -> None:
+        _require(self.lease_seconds > 0, "node.lease_seconds", "must be positive")
+        _require(
+            0 < self.heartbeat_seconds <= self.lease_seconds / 3,
+            "node.heartbeat_seconds",
+            "must be positive and at most a third of node.lease_seconds",
+        )
+        _require(len(self.name) <= 200, "node.name", "at most 200 characters")
+
+
 class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     data_dir: str = ".data"
     """Directory for the embedded servers' data, demo credentials and other local state."""
@@ -268,6 +290,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     oidc: OidcSettings = msgspec.field(default_factory=OidcSettings)
     log: LogSettings = msgspec.field(default_factory=LogSettings)
     social: SocialSettings = msgspec.field(default_factory=SocialSettings)
+    node: NodeSettings = msgspec.field(default_factory=NodeSettings)
 
     @property
     def data_path(self) -> Path:

@@ -1,11 +1,16 @@
 """Receipts and MO out to customers: on one of their RX/TRX binds, or to their callback URL.
 
-Deliveries are rows of `deliveries`, written in the same transaction as the receipt or MO that caused
-them. Fresh ones are pushed here in memory after that commit and sent at once; a sweeper picks up what
-is due from the table (retries, anything left by a restart; a receipt's body is rebuilt from its message
-row, as the lifecycle built it), and an account's receiving bind coming up triggers a sweep for that
-account. A delivery counts as done only on deliver_sm_resp ROK or a 2xx callback; then its row is
-deleted (in batches). Failures back off (5 s, 30 s, 5 min, then every 15 min); nothing is dropped.
+Deliveries are rows of `deliveries` (engine/outbox/deliveries.py), written by `store` in the same
+transaction as the receipt or MO that caused them. A row is sent by the node that holds its lease:
+- the node that wrote it leases it to itself when it can deliver it (the customer has a receiving bind
+  here, or a callback URL), and `push` sends it at once after the commit;
+- otherwise the row is left unleased and `NOTIFY smsengine_deliveries` names the account: the node where
+  the customer is bound claims it (UPDATE ... FOR UPDATE SKIP LOCKED, a lease) and sends it — so a
+  receipt that reached another node's carrier bind still goes out once, from the customer's own node;
+- a sweeper claims what is due: retries, leases that ran out (a node died), anything a restart left; a
+  receipt's notice is read back off its message row; an account's receiving bind coming up sweeps it.
+A delivery counts as done only on deliver_sm_resp ROK or a 2xx callback; then its row is deleted (in
+batches). Failures back off (5 s, 30 s, 5 min, then every 15 min); nothing is dropped.
 
 On a bind, deliveries go out with the connection's callback API (no task per delivery): while the
 customer's window is full they wait in a per-account queue, in order, and go as answers free slots.
@@ -18,16 +23,18 @@ import asyncio
 import json
 from collections import deque
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 import httpx
+import msgspec
 import structlog
 
 from engine.core.group_commit import GroupCommitter, Policy
 from engine.core.ids import format_id
-from engine.core.lifecycle import Delivery, ReceiptNotice, receipt_notice
 from engine.core.status import message_state
+from engine.outbox.deliveries import Delivery, ReceiptNotice, receipt_notice
 from smpp.connection import RequestFailedError, SmppConnection
 from smpp.constants import CommandStatus, EsmClass, Tag
 from smpp.errors import SmppError
@@ -38,17 +45,34 @@ from smpp.text import plan_text
 log = structlog.get_logger("engine.outbox.forwarder")
 
 BACKOFF = (5.0, 30.0, 300.0, 900.0)
+# Claim what is due for accounts this node can deliver to: unleased rows, leases run out, and this node's
+# own rows that are not in flight here ($2). $4: this node, $5: the lease in seconds.
 _DUE = """
-SELECT d.id AS delivery_id, d.account_id AS delivery_account, d.kind, d.message_id, d.body,
+WITH claimed AS (
+    UPDATE deliveries d SET lease_node = $4, lease_until = now() + make_interval(secs => $5)
+    WHERE d.id IN (
+        SELECT id FROM deliveries
+        WHERE status = 'pending' AND next_attempt <= now() AND account_id = ANY($1::bigint[])
+          AND (lease_until IS NULL OR lease_until < now() OR lease_node = $4)
+          AND NOT (id = ANY($2::bigint[]))
+        ORDER BY id LIMIT $3 FOR UPDATE SKIP LOCKED)
+    RETURNING d.id, d.account_id, d.kind, d.message_id, d.body
+)
+SELECT c.id AS delivery_id, c.account_id AS delivery_account, c.kind, c.message_id, c.body,
        m.id, m.status, m.final_at, m.registered_delivery, m.source, m.destination, m.created_at,
        m.client_ref, m.channel, m.system_id, m.receipt_err, m.receipt_stat, m.network_error, m.segments
-FROM deliveries d LEFT JOIN messages m ON d.kind = 'receipt' AND m.id = d.message_id
-WHERE d.status = 'pending' AND d.next_attempt <= now() AND d.account_id = ANY($1::bigint[])
-  -- a fresh one was pushed in memory by the commit that wrote it: only retries and leftovers here
-  AND (d.attempts > 0 OR d.created_at < now() - make_interval(secs => $4))
-  AND NOT (d.id = ANY($2::bigint[]))
-ORDER BY d.id LIMIT $3
+FROM claimed c LEFT JOIN messages m ON c.kind = 'receipt' AND m.id = c.message_id
+ORDER BY c.id
 """
+_ACCOUNTS_DUE = """
+SELECT DISTINCT account_id FROM deliveries
+WHERE status = 'pending' AND next_attempt <= now()
+  AND (lease_until IS NULL OR lease_until < now() OR lease_node = $1)
+"""
+DELIVERY_COLUMNS = ("id", "account_id", "kind", "message_id", "body", "lease_node", "lease_until")
+CHANNEL = "smsengine_deliveries"
+_NOTIFY = "SELECT pg_notify($1, a::text) FROM unnest($2::bigint[]) AS a"
+_JSON = msgspec.json.Encoder()
 _DELIVERED = "DELETE FROM deliveries WHERE id = ANY($1::bigint[])"
 # $2: the backoff table; the n-th failure waits BACKOFF[n] (the last one repeats)
 _RETRY_LATER = """
@@ -130,13 +154,14 @@ def delivery_of_row(row: asyncpg.Record) -> Delivery | None:
 
 
 class Forwarder:
-    FRESH = 10.0  # seconds a delivery is left to the in-memory push before the sweeper takes it
+    LEASE = 60.0  # seconds a node holds a delivery it is sending before another may take it
 
     def __init__(
         self,
         pool: asyncpg.Pool,
         receiver: Callable[[int], SmppConnection | None],
         *,
+        node: int = 0,
         http: httpx.AsyncClient | None = None,
         sweep_interval: float = 2.0,
         max_in_flight: int = 20_000,
@@ -144,6 +169,7 @@ class Forwarder:
     ) -> None:
         self._pool = pool
         self._receiver = receiver
+        self._node = node
         self._http = http or httpx.AsyncClient(timeout=10.0)
         self._sweep_interval = sweep_interval
         self._max_in_flight = max_in_flight
@@ -151,7 +177,7 @@ class Forwarder:
         self._in_flight: set[int] = set()
         self._queued: dict[int, deque[Delivery]] = {}  # per account: waiting for a window slot
         self._wake = asyncio.Event()
-        self._woken: set[int] = set()  # accounts whose receiver bound: everything they are owed, fresh too
+        self._woken: set[int] = set()  # accounts to sweep now: a receiver bound here, or a node notified us
         self._tasks: list[asyncio.Task[None]] = []
         self._attempts: set[asyncio.Task[None]] = set()
         self._http_slots = asyncio.Semaphore(max_callbacks)
@@ -189,6 +215,35 @@ class Forwarder:
         self._drain(account_id)
         self._woken.add(account_id)
         self._wake.set()
+
+    def notified(self, payload: str) -> None:
+        """Another node stored a delivery for an account it cannot reach (LISTEN smsengine_deliveries)."""
+        if payload.isdigit() and self._reachable(int(payload)):
+            self._woken.add(int(payload))
+            self._wake.set()
+
+    def sweep_soon(self) -> None:
+        """Look at the whole table now (notifications may have been missed)."""
+        self._wake.set()
+
+    # ------------------------------------------------------------------------------- DeliveryOutbox
+
+    async def store(self, conn: Any, deliveries: list[Delivery]) -> None:
+        """Write deliveries in the caller's transaction; lease to this node those it can send from here,
+        and tell the other nodes about the rest."""
+        lease_until = datetime.now(UTC) + timedelta(seconds=self.LEASE)
+        remote: set[int] = set()
+        rows: list[tuple[object, ...]] = []
+        for d in deliveries:
+            body = None if d.notice is not None else _JSON.encode(d.body or {}).decode()
+            if self._reachable(d.account_id):
+                rows.append((d.id, d.account_id, d.kind, d.message_id, body, self._node, lease_until))
+            else:
+                rows.append((d.id, d.account_id, d.kind, d.message_id, body, None, None))
+                remote.add(d.account_id)
+        await conn.copy_records_to_table("deliveries", records=rows, columns=DELIVERY_COLUMNS)
+        if remote:
+            await conn.execute(_NOTIFY, CHANNEL, sorted(remote))
 
     def push(self, deliveries: Sequence[Delivery]) -> None:
         for delivery in deliveries:
@@ -318,9 +373,7 @@ class Forwarder:
                     await self.refresh_callbacks()
                 rounds += 1
                 woken, self._woken = self._woken, set()
-                if woken:
-                    await self.sweep(fresh=0.0, only=woken)
-                await self.sweep()
+                await self.sweep(only=woken or None)
             except (asyncpg.PostgresError, OSError) as exc:
                 log.warning("delivery sweep failed", error=repr(exc))
             try:
@@ -330,19 +383,22 @@ class Forwarder:
                 pass
             self._wake.clear()
 
-    async def sweep(self, *, fresh: float | None = None, only: set[int] | None = None) -> int:
-        """Attempt every due delivery of a reachable account; return how many were started.
+    async def sweep(self, *, only: set[int] | None = None) -> int:
+        """Claim and attempt every due delivery of an account reachable from here; how many were started.
 
-        Deliveries younger than `fresh` seconds (default FRESH) that were never attempted are left to the
-        in-memory push of the commit that wrote them; `only` limits the sweep to some accounts."""
-        fresh = self.FRESH if fresh is None else fresh
-        accounts = [a for a in await self._accounts_with_pending(fresh) if self._reachable(a)]
+        `only` limits the sweep to some accounts."""
+        accounts = [a for a in await self._accounts_with_pending() if self._reachable(a)]
         if only is not None:
             accounts = [a for a in accounts if a in only]
         if not accounts or len(self._in_flight) >= self._max_in_flight:
             return 0
         rows = await self._pool.fetch(
-            _DUE, accounts, list(self._in_flight), self._max_in_flight - len(self._in_flight), fresh
+            _DUE,
+            accounts,
+            list(self._in_flight),
+            self._max_in_flight - len(self._in_flight),
+            self._node,
+            self.LEASE,
         )
         orphans = []
         for row in rows:
@@ -355,12 +411,8 @@ class Forwarder:
             await self._pool.execute(_DELIVERED, orphans)
         return len(rows)
 
-    async def _accounts_with_pending(self, fresh: float) -> list[int]:
-        rows = await self._pool.fetch(
-            "SELECT DISTINCT account_id FROM deliveries WHERE status = 'pending' AND next_attempt <= now() "
-            "AND (attempts > 0 OR created_at < now() - make_interval(secs => $1))",
-            fresh,
-        )
+    async def _accounts_with_pending(self) -> list[int]:
+        rows = await self._pool.fetch(_ACCOUNTS_DUE, self._node)
         return [r["account_id"] for r in rows]
 
 

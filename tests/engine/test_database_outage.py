@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -63,7 +64,18 @@ class PrivatePostgres:
         pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=self._server.pgdata, user=self._server.system_user)
 
     def start(self) -> None:
-        self._server.ensure_postgres_running()
+        # pg_ctl start right after an immediate stop can find the old postmaster's leftovers still
+        # there; a start that fails is tried again (the engine must cope with the wait either way)
+        for attempt in range(5):
+            try:
+                self._server.ensure_postgres_running()
+                return
+            except Exception as exc:
+                if attempt == 4:
+                    log = self._server.pgdata / "log"
+                    tail = log.read_text()[-2000:] if log.exists() else ""
+                    raise RuntimeError(f"private PostgreSQL did not start again: {tail}") from exc
+                time.sleep(0.5 * (attempt + 1))
 
     def close(self) -> None:
         self._server.cleanup()

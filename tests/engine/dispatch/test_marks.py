@@ -86,7 +86,7 @@ async def test_after_a_crash_only_what_may_have_gone_out_is_flagged_a_possible_d
     await _message(pool, marked, "sending")  # explicitly marked before it went
     await _message(pool, never, "queued")  # above the watermark: it never left
     jobs: list[SmsJob] = []
-    assert await recover(pool, jobs.append) == 3
+    assert await recover(pool, jobs.append, 5, lambda parts: None) == 3
     flagged = {j.id: j.possible_duplicate for j in jobs}
     assert flagged == {sent_maybe: True, marked: True, never: False}
     assert all(j.needs_mark for j in jobs)  # they belong to a dead node's watermark: marked row by row
