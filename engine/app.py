@@ -33,6 +33,7 @@ from engine.core.lifecycle import Lifecycle
 from engine.core.messages import SMS
 from engine.core.nodes import NodeLease, claim_number, default_name
 from engine.core.recovery import adopt, recover
+from engine.customers.bind_budget import BindBudget
 from engine.customers.smpp_front import CustomerSmpp
 from engine.dispatch.clock import LoopClock
 from engine.dispatch.dispatcher import Dispatcher
@@ -206,7 +207,9 @@ class Engine:
             is_opted_out=lambda a, n: engine_ref[0].is_opted_out(a, n),
             ids=ids,
         )
-        customers = CustomerSmpp(pool, intake, acceptor, backlog=lambda: dispatcher.backlog)
+        budget = BindBudget(pool, node)
+        await budget.forget_previous_run()
+        customers = CustomerSmpp(pool, intake, acceptor, budget=budget, backlog=lambda: dispatcher.backlog)
         forwarder = Forwarder(pool, customers.receiver, node=node)
         inbound = CarrierInbound(
             pool,
@@ -260,6 +263,7 @@ class Engine:
             on_adopted=engine._taken_over,
             on_adopt=lambda dead: adopt(pool, dispatcher.enqueue, node, dead, inbound.restore),
             on_members=engine._members_changed,
+            on_beat=budget.refresh,
         )
         engine.lease.start()
         # After recovery, so campaign messages committed before a restart are queued before new ones.

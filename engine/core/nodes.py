@@ -142,6 +142,7 @@ class NodeLease:
         on_adopted: Callable[[int], None],
         on_adopt: Callable[[int], Awaitable[int | None]],
         on_members: Callable[[Sequence[int]], None] = lambda _: None,
+        on_beat: Callable[[], Awaitable[None]] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._pool = pool
@@ -152,6 +153,7 @@ class NodeLease:
         self._on_adopted = on_adopted
         self._on_adopt = on_adopt
         self._on_members = on_members
+        self._on_beat = on_beat
         self._clock = clock
         self._host, self._pid = socket.gethostname(), os.getpid()
         self._renewed = clock()  # the engine claimed its number just now
@@ -213,6 +215,8 @@ class NodeLease:
         if members != self.members:
             self.members = members
             self._on_members(members)
+        if self._on_beat is not None:
+            await self._on_beat()
         if now - self._held_since >= self._lease:
             for row in await self._pool.fetch(_DEAD, self.node):
                 await self._take_over(int(row["node"]))

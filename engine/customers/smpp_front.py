@@ -23,6 +23,7 @@ from engine.core.ids import format_id, parse_id
 from engine.core.intake import Intake, SubmitRequest
 from engine.core.rejections import Reject, Rejected
 from engine.core.throttle import TokenBucket
+from engine.customers.bind_budget import BindBudget
 from engine.customers.credentials import SmppCredential, check_bind
 from engine.customers.smpp_time import InvalidSmppTime, parse_smpp_time
 from smpp.connection import SmppConnection
@@ -44,10 +45,10 @@ _STATE_OF_STATUS = {
 class _Bind:
     __slots__ = ("account_id", "bucket", "system_id")
 
-    def __init__(self, account_id: int, system_id: str, throughput: int) -> None:
+    def __init__(self, account_id: int, system_id: str, bucket: TokenBucket) -> None:
         self.account_id = account_id
         self.system_id = system_id
-        self.bucket = TokenBucket(throughput, burst=max(1.0, throughput / 5), now=time.monotonic())
+        self.bucket = bucket  # shared by every bind of the customer on this node (bind_budget.py)
 
 
 class CustomerSmpp:
@@ -57,17 +58,20 @@ class CustomerSmpp:
         intake: Intake,
         acceptor: Acceptor,
         *,
+        budget: BindBudget,
         backlog: Callable[[], int],
         max_backlog: int = 500_000,
         on_receiver_bound: Callable[[int], None] = lambda _: None,
     ) -> None:
         self._pool = pool
+        self._budget = budget
         self._intake = intake
         self._acceptor = acceptor
         self._backlog = backlog
         self._max_backlog = max_backlog
         self.on_receiver_bound = on_receiver_bound
         self._binds: dict[SmppConnection, _Bind] = {}
+        self._releasing: set[asyncio.Task[None]] = set()
         self._receivers: dict[int, list[SmppConnection]] = defaultdict(list)
         self._next: dict[int, int] = defaultdict(int)
         self.accepting = True
@@ -106,10 +110,14 @@ class CustomerSmpp:
         status, reason = await asyncio.to_thread(
             check_bind, credential, password, peer_ip, self.live_binds(system_id)
         )
+        if status == CommandStatus.ESME_ROK and credential is not None:
+            if await self._budget.admit(system_id, credential.max_binds) is None:  # counted on all nodes
+                status, reason = CommandStatus.ESME_RBINDFAIL, f"already {credential.max_binds} binds"
         if status != CommandStatus.ESME_ROK or credential is None:
             log.warning("bind refused", system_id=system_id, peer=peer_ip, reason=reason)
             return status, "smsengine"
-        self._binds[conn] = _Bind(credential.account_id, system_id, credential.throughput)
+        bucket = self._budget.bucket(system_id, credential.throughput)
+        self._binds[conn] = _Bind(credential.account_id, system_id, bucket)
         return CommandStatus.ESME_ROK, "smsengine"
 
     def on_bound(self, conn: SmppConnection) -> None:
@@ -124,6 +132,9 @@ class CustomerSmpp:
     def on_closed(self, conn: SmppConnection, reason: str) -> None:
         bind = self._binds.pop(conn, None)
         if bind is not None:
+            task = asyncio.get_running_loop().create_task(self._budget.release(bind.system_id))
+            self._releasing.add(task)
+            task.add_done_callback(self._releasing.discard)
             receivers = self._receivers.get(bind.account_id)
             if receivers and conn in receivers:
                 receivers.remove(conn)
@@ -203,7 +214,7 @@ class CustomerSmpp:
         if not self.accepting:
             raise Rejected(Reject.QUEUE_FULL, "the engine is shutting down")
         if not bind.bucket.try_take(time.monotonic()):
-            raise Rejected(Reject.THROTTLED, f"over {bind.bucket.rate:g} messages/s for this bind")
+            raise Rejected(Reject.THROTTLED, f"over {bind.bucket.rate:g} messages/s for this customer here")
         if self._backlog() >= self._max_backlog:
             raise Rejected(Reject.QUEUE_FULL, "dispatch backlog full")
 
