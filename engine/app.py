@@ -34,6 +34,9 @@ from engine.infra.services import ServiceUrls
 from engine.infra.settings import Settings
 from engine.outbox.forwarder import Forwarder
 from engine.outbox.webhooks import WebhookSender
+from engine.payments.service import Payments
+from engine.payments.stripe_provider import StripeProvider
+from engine.senders.directory import SenderDirectory
 from routing.live import LiveRoutingTable
 from routing.model import CarrierHealth, HealthSnapshot
 from routing.storage import PgRoutingStore
@@ -75,6 +78,8 @@ class Engine:
     server: SmppServer | None = None
     webhooks: WebhookSender | None = None  # the outbox sender: emit / wake (engine/outbox/webhooks.py)
     campaigns: CampaignRunner | None = None
+    senders: SenderDirectory | None = None  # approved sender IDs, asked by intake (engine/senders)
+    payments: Payments | None = None  # checkout, settling, auto top-up (engine/payments)
     node: int = 0
     recovered: int = 0
     opt_outs: dict[int, set[str]] = field(default_factory=dict)
@@ -151,6 +156,8 @@ class Engine:
             return ref[0]
 
         webhooks = WebhookSender(pool)
+        senders = SenderDirectory(pool)
+        await senders.start()
         lifecycle = Lifecycle(pool, on_deliveries=lambda d: late().forwarder.push(d), webhooks=webhooks)
         links = {
             c.carrier: CarrierLink(
@@ -173,6 +180,7 @@ class Engine:
             profile=profiles.get,
             is_opted_out=lambda a, n: late().is_opted_out(a, n),
             ids=MessageIdGenerator(node),
+            sender_allowed=senders.allowed,
         )
         customers = CustomerSmpp(
             pool,
@@ -191,7 +199,7 @@ class Engine:
         )
         ref.append(
             cls(settings, pool, routing, links, lifecycle, dispatcher, acceptor, intake, customers, forwarder,
-                inbound, node=node, webhooks=webhooks)
+                inbound, node=node, webhooks=webhooks, senders=senders)
         )  # fmt: skip
         engine = ref[0]
         for row in await pool.fetch("SELECT account_id, number FROM opt_outs"):
@@ -219,6 +227,16 @@ class Engine:
             webhooks=webhooks,
         )
         engine.campaigns.start()
+        pay = settings.payments
+        provider = (
+            StripeProvider(
+                pay.stripe_api_key, api_base=pay.stripe_api_base, webhook_secret=pay.stripe_webhook_secret
+            )
+            if pay.stripe_api_key
+            else None
+        )
+        engine.payments = Payments(pool, provider, pay)
+        engine.payments.start()
         tls = None
         if settings.smpp.tls_cert:
             tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -254,3 +272,7 @@ class Engine:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await asyncio.gather(*(link.close() for link in self.links.values()), return_exceptions=True)
+        if self.senders is not None:
+            await self.senders.close()
+        if self.payments is not None:
+            await self.payments.close()

@@ -28,11 +28,13 @@ from http_api.errors import ApiError
 
 PERMISSIONS = (
     "sms.send", "sms.read", "billing.read", "billing.write", "reports.read", "keys.manage", "webhooks.manage",
-    "templates.manage", "contacts.read", "contacts.write", "campaigns.read", "campaigns.write", "*",
+    "templates.manage", "contacts.read", "contacts.write", "campaigns.read", "campaigns.write",
+    "campaigns.approve", "settings.manage", "billing.topup", "*",
 )  # fmt: skip
-# Granted only by name, never by "*": topping up creates money, so a customer's everyday "*" key must not.
-# Keys holding it are issued by the operator (SQL / provisioning); the API never mints one.
-OPERATOR_PERMISSIONS = frozenset({"billing.write"})
+# Granted only by name, never by "*": topping up creates money, so a customer's everyday "*" key must not;
+# approving a campaign is the account admin's (or the operator's) word, not any sender's.
+# Keys holding them are issued by the operator (CLI / provisioning); the API never mints one.
+OPERATOR_PERMISSIONS = frozenset({"billing.write", "campaigns.approve"})
 
 _KEY_SQL = """SELECT key, account_id, secret_hash, live, permissions, revoked_at, rate_limit, rate_burst
 FROM api_keys WHERE key = $1"""

@@ -88,6 +88,23 @@ def envelope(
     return Response(msgspec.json.encode(body), status, headers=headers, media_type=JSON)
 
 
+_PHONE_FIELDS = frozenset({"to", "destination", "phone", "number"})
+_SENDER_FIELDS = frozenset({"from", "sender_id"})
+_TEXT_FIELDS = frozenset({"body", "message"})
+
+
+def field_code(field: str, message: str) -> str:
+    """The document's code for a schema error: a phone, a sender or a text that is wrong has its own."""
+    name = field.rsplit(".", 1)[-1]
+    if name in _PHONE_FIELDS and "regex" in message:
+        return "INVALID_PHONE_NUMBER"
+    if name in _SENDER_FIELDS and "regex" in message:
+        return "INVALID_SENDER_ID"
+    if name in _TEXT_FIELDS and "length <=" in message:
+        return "MESSAGE_TOO_LONG"
+    return "VALIDATION_ERROR"
+
+
 def error_response(exc: BaseException, request_id: str) -> Response:
     """The envelope for any exception raised while answering a request."""
     if isinstance(exc, ApiError):
@@ -97,8 +114,9 @@ def error_response(exc: BaseException, request_id: str) -> Response:
         return envelope(r.http_status, r.api_code, exc.reason, request_id, {"reason": r.name.lower()})
     if isinstance(exc, msgspec.ValidationError):
         message, _, where = str(exc).rpartition(" - at `")
-        details = {"field": where.rstrip("`")} if message else {}
-        return envelope(400, "VALIDATION_ERROR", message or str(exc), request_id, details)
+        field = where.rstrip("`") if message else ""
+        details = {"field": field} if field else {}
+        return envelope(400, field_code(field, message), message or str(exc), request_id, details)
     if isinstance(exc, msgspec.DecodeError):
         return envelope(400, "VALIDATION_ERROR", f"malformed JSON: {exc}", request_id)
     log.exception("unhandled error", request_id=request_id, exc_info=exc)

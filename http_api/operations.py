@@ -32,12 +32,14 @@ from starlette.types import Receive, Scope, Send
 
 from engine.app import Engine
 from engine.infra.settings import HttpSettings
-from http_api.auth import Authenticator, Principal
+from http_api.auth import ApiKey, Authenticator, Principal
 from http_api.errors import ApiError, error_response
 from http_api.idempotency import IdempotencyStore, StoredResponse, request_hash
 from http_api.ratelimit import RateLimiter
 
 S = TypeVar("S")
+# The caller of a `public` operation before its handler has authenticated it: no account, no permission.
+ANONYMOUS = Principal(ApiKey("", 0, "", False, frozenset(), True, None, None), sandbox=True)
 REQUEST_ID = "smsengine.request_id"  # scope key set by the request-id middleware (app.py)
 
 
@@ -59,6 +61,9 @@ class ApiContext:
 
 
 class Reply(msgspec.Struct, frozen=True):
+    """A handler's answer: `body` is JSON-encoded, unless it is bytes (then sent as they are, with the
+    Content-Type the handler puts in `headers`: a CSV export, an invoice PDF)."""
+
     status: int
     body: Any
     headers: dict[str, str] = msgspec.field(default_factory=dict)
@@ -74,6 +79,7 @@ class Call:
     request_id: str
     body: Any = None
     query: Any = None
+    raw: bytes = b""  # the request body as received (POST, PUT, PATCH), for handlers that parse it
 
     @property
     def account_id(self) -> int:
@@ -102,15 +108,33 @@ class Operation:
     summary: str
     permission: str | None
     tag: str
-    body: type | None = None  # a msgspec Struct, decoded from the JSON body
+    # a msgspec Struct decoded from the JSON body, or a tuple of them: the first that decodes it wins
+    body: type | tuple[type, ...] | None = None
     query: type | None = None  # a msgspec Struct, converted from the query string
     responses: Mapping[int, type] = field(default_factory=dict)
-    idempotent: bool = False  # honours the Idempotency-Key header
+    idempotent: bool | None = None  # honours the Idempotency-Key header; default: every POST does
     description: str = ""
+    # Bodies the handler reads itself (from call.raw), for the OpenAPI document: media type -> a JSON
+    # schema, or a tuple of Structs (any of them).
+    content: Mapping[str, Mapping[str, Any] | tuple[type, ...]] = field(default_factory=dict)
+    # Answers other than JSON (CSV, PDF): status -> media type, documented as such.
+    produces: Mapping[int, str] = field(default_factory=dict)
+    public: bool = False  # no API key: the caller proves itself otherwise (a signed payment webhook)
 
     @property
     def operation_id(self) -> str:
         return self.handler.__name__
+
+    @property
+    def honours_idempotency(self) -> bool:
+        return self.idempotent if self.idempotent is not None else self.method == "POST"
+
+    @property
+    def has_body(self) -> bool:
+        return self.method in _BODY_METHODS
+
+
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._\-]{1,64}")
@@ -156,14 +180,21 @@ async def read_body(request: Request, limit: int) -> bytes:
 _decoders: dict[type, msgspec.json.Decoder[Any]] = {}
 
 
-def decode_body(kind: type[S], raw: bytes) -> S:
-    decoder = _decoders.get(kind)
-    if decoder is None:
-        decoder = _decoders[kind] = msgspec.json.Decoder(kind)
+def decode_body(kind: type[S] | tuple[type, ...], raw: bytes) -> Any:
     if not raw.strip():
         raise ApiError(400, "VALIDATION_ERROR", "a JSON request body is required")
-    result: S = decoder.decode(raw)
-    return result
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    first: msgspec.ValidationError | None = None
+    for one in kinds:
+        decoder = _decoders.get(one)
+        if decoder is None:
+            decoder = _decoders[one] = msgspec.json.Decoder(one)
+        try:
+            return decoder.decode(raw)
+        except msgspec.ValidationError as exc:  # the next shape may fit; the first one's error is reported
+            first = first or exc
+    assert first is not None
+    raise first
 
 
 def decode_query(kind: type[S], request: Request) -> S:
@@ -179,6 +210,8 @@ _encoder = msgspec.json.Encoder()
 
 
 def encode(reply: Reply) -> StoredResponse:
+    if isinstance(reply.body, bytes):
+        return StoredResponse(reply.status, reply.body)
     return StoredResponse(reply.status, _encoder.encode(reply.body))
 
 
@@ -199,14 +232,15 @@ class Endpoint:
         request = Request(scope, receive)
         rid = assign_request_id(scope)
         status, body, headers = await self.handle(request)
+        lowered = {k.lower(): v for k, v in headers.items()}
         raw_headers = [
-            (b"content-type", b"application/json"),
+            (b"content-type", lowered.pop("content-type", "application/json").encode("latin-1")),
             (b"content-length", str(len(body)).encode()),
             (b"x-request-id", rid.encode()),
         ]
-        raw_headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+        raw_headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in lowered.items()]
         await send({"type": "http.response.start", "status": status, "headers": raw_headers})
-        await send({"type": "http.response.body", "body": body})
+        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
 
     async def _run(self, call: Call, raw: bytes) -> tuple[StoredResponse, dict[str, str]]:
         op = self.op
@@ -226,6 +260,8 @@ class Endpoint:
         rid = request_id_of(request)
         headers: dict[str, str] = {}
         try:
+            if op.public:
+                return await self._public(request, rid)
             principal = await ctx.auth.authenticate(request)
             key = principal.key
             verdict = await ctx.limiter.check(
@@ -238,9 +274,9 @@ class Endpoint:
                     {"retry_after": verdict.retry_after},
                 )  # fmt: skip
             principal.require(op.permission)
-            raw = await read_body(request, settings.max_body_bytes) if op.body is not None else b""
-            call = Call(request, ctx, principal, rid)
-            idem_key = request.headers.get("idempotency-key") if op.idempotent else None
+            raw = await read_body(request, settings.max_body_bytes) if op.has_body else b""
+            call = Call(request, ctx, principal, rid, raw=raw)
+            idem_key = request.headers.get("idempotency-key") if op.honours_idempotency else None
             if idem_key is None:
                 stored, extra = await self._run(call, raw)
             else:
@@ -260,3 +296,39 @@ class Endpoint:
         except Exception as exc:
             response = error_response(exc, rid)
             return response.status_code, bytes(response.body), {**_extra_headers(response), **headers}
+
+    async def _public(self, request: Request, rid: str) -> tuple[int, bytes, dict[str, str]]:
+        """An operation without an API key (its handler authenticates the caller): no key, no limit."""
+        raw = await read_body(request, self.ctx.settings.max_body_bytes) if self.op.has_body else b""
+        call = Call(request, self.ctx, ANONYMOUS, rid, raw=raw)
+        stored, headers = await self._run(call, raw)
+        return stored.status, stored.body, headers
+
+
+class PathEndpoint:
+    """The ASGI app of one path: the operation of the request's method, or 405 with the path's Allow.
+
+    One route per path (not one per operation) so that a method the path does not have is answered 405
+    with every method it does have, before any authentication; HEAD is answered as GET without a body.
+    """
+
+    def __init__(self, endpoints: Mapping[str, Endpoint]) -> None:
+        self.endpoints = dict(endpoints)
+        if "GET" in self.endpoints:
+            self.endpoints.setdefault("HEAD", self.endpoints["GET"])
+        self.allow = ", ".join(
+            m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE") if m in self.endpoints
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        endpoint = self.endpoints.get(scope["method"])
+        if endpoint is not None:
+            await endpoint(scope, receive, send)
+            return
+        rid = assign_request_id(scope)
+        response = error_response(
+            ApiError(405, "METHOD_NOT_ALLOWED", f"{scope['method']} is not allowed here",
+                     {"allowed": self.allow.split(", ")}, headers={"Allow": self.allow}),
+            rid,
+        )  # fmt: skip
+        await response(scope, receive, send)

@@ -468,6 +468,8 @@ def receipt_body(row: asyncpg.Record, receipt: asyncpg.Record | None) -> dict[st
         "status": row["status"],
         "message_state": int(STATUS_STATE.get(row["status"], MessageState.UNKNOWN)),
         "err": (receipt["err"] if receipt is not None else "") or "000",
+        # seed 001 hook: the carrier's own stat, shown to webhooks as carrier_status (engine.outbox.webhooks)
+        "stat": receipt["stat"] if receipt is not None else "",
         "network_error": receipt["network_error"] if receipt is not None else None,
         "source": row["source"],
         "destination": row["destination"],
