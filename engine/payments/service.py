@@ -8,8 +8,8 @@ Settling is the one place money comes in: in one transaction, the payment row is
 topped up under the key `payment:<provider>:<ref>` (billing's idempotency: never twice, whatever retries
 the provider makes), the payment marked paid, an invoice numbered and stored, and the card kept for
 auto top-up. Auto top-up charges the saved card of each account whose rule is on and whose balance is
-below its threshold, one charge at a time per account, with an idempotency key per attempt; a declined
-card disables nothing but waits an hour before the next try. This module never trusts an unverified
+below its threshold, at most one charge per account in ten minutes, with an idempotency key per attempt;
+a declined card disables nothing but waits an hour before the next try. This module never trusts an unverified
 event, and never moves money except through billing.top_up.
 """
 
@@ -79,8 +79,10 @@ JOIN billing_customers b ON b.account_id = r.account_id
 JOIN billing_ledger_accounts l ON l.id = b.available_id
 WHERE r.enabled AND l.balance < r.threshold
   AND (r.last_failed_at IS NULL OR r.last_failed_at < now() - interval '1 hour')
+  -- at most one charge per account in ten minutes, whatever became of it: a top-up too small to lift
+  -- the balance above the threshold must not charge the card again and again
   AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.account_id = r.account_id AND p.kind = 'auto_topup'
-                  AND p.status = 'open' AND p.created_at > now() - interval '10 minutes')
+                  AND p.created_at > now() - interval '10 minutes')
 """
 
 

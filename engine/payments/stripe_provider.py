@@ -25,11 +25,23 @@ from engine.payments.provider import (
 )
 
 
+class _HttpxClient(stripe.HTTPXClient):
+    """Stripe's own httpx transport, handing its encoded form to httpx as `content=` (httpx deprecates
+    `data=<str>`, which is what the SDK passes; the bytes on the wire are the same)."""
+
+    def _get_request_args_kwargs(self, method: str, url: str, headers: Any, post_data: Any) -> Any:
+        args, kwargs = super()._get_request_args_kwargs(method, url, headers, post_data)  # type: ignore[no-untyped-call]
+        data = kwargs.pop("data", None)
+        if data:
+            kwargs["content"] = data
+        return args, kwargs
+
+
 class StripeProvider:
     name = "stripe"
 
     def __init__(self, api_key: str, *, api_base: str, webhook_secret: str, timeout: float = 20.0) -> None:
-        self._http = stripe.HTTPXClient(timeout=timeout)
+        self._http = _HttpxClient(timeout=timeout)
         self._client = stripe.StripeClient(
             api_key,
             base_addresses={"api": api_base.rstrip("/")},
@@ -131,7 +143,7 @@ class StripeProvider:
             event = stripe.Webhook.construct_event(payload, signature, self._webhook_secret)
         except (stripe.SignatureVerificationError, ValueError) as exc:
             raise InvalidEvent(str(exc)) from None
-        obj = event.data.object
+        obj: dict[str, Any] = event.data.object.to_dict()  # a StripeObject is not a dict: read it as one
         kind = str(event.type)
         try:
             if kind == "checkout.session.completed" and obj.get("payment_status") == "paid":
