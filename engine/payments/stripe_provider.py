@@ -30,7 +30,7 @@ class _HttpxClient(stripe.HTTPXClient):
     `data=<str>`, which is what the SDK passes; the bytes on the wire are the same)."""
 
     def _get_request_args_kwargs(self, method: str, url: str, headers: Any, post_data: Any) -> Any:
-        args, kwargs = super()._get_request_args_kwargs(method, url, headers, post_data)  # type: ignore[no-untyped-call]
+        args, kwargs = super()._get_request_args_kwargs(method, url, headers, post_data)
         data = kwargs.pop("data", None)
         if data:
             kwargs["content"] = data
