@@ -110,9 +110,9 @@ class StripeStandIn:
         return answer.status_code
 
     def _method(self, customer: str) -> dict[str, Any]:
-        method: dict[str, Any] = {"id": "pm_" + secrets.token_hex(12), "object": "payment_method", "type": "card",
-                  "customer": customer, "card": {"brand": "visa", "last4": "4242", "exp_month": 12,
-                                                 "exp_year": 2034}}  # fmt: skip
+        card = {"brand": "visa", "last4": "4242", "exp_month": 12, "exp_year": 2034}
+        method: dict[str, Any] = {"id": "pm_" + secrets.token_hex(12), "object": "payment_method",
+                                  "type": "card", "customer": customer, "card": card}  # fmt: skip
         self.methods[method["id"]] = method
         return method
 
