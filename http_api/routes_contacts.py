@@ -6,6 +6,7 @@
     PATCH  /v1/contacts/{id}                    contacts.write
     DELETE /v1/contacts/{id}                    contacts.write
     POST   /v1/contacts/import                  contacts.write  CSV (text/csv or multipart), ?group_id=
+    POST   /v1/contacts/groups/{id}/import      contacts.write  the same, into that group (the document's)
     GET    /v1/contacts/groups                  contacts.read   (cursor)
     POST   /v1/contacts/groups                  contacts.write
     GET    /v1/contacts/groups/{id}             contacts.read
@@ -280,10 +281,17 @@ async def _own_group(conn: Any, account_id: int, group_id: int) -> None:
         raise not_found("group")
 
 
+async def import_into_group(call: Call) -> Reply:
+    """The document's POST /v1/contacts/groups/{id}/import: the same import, into the group of the path."""
+    return await _import(call, path_id(call, "id", "group"))
+
+
 async def import_contacts(call: Call) -> Reply:
-    q = call.query_as(ImportQuery)
+    return await _import(call, call.query_as(ImportQuery).group_id)
+
+
+async def _import(call: Call, group_id: int | None) -> Reply:
     upload = read_csv_upload(call)
-    group_id = q.group_id
     if group_id is None and upload.fields.get("group_id"):
         text = upload.fields["group_id"]
         if not text.isdigit():
@@ -454,6 +462,10 @@ OPERATIONS = [
               " "
               "Header row: phone,name,email,[tags],<custom fields...>; tags separated by ';'. Rows are "
               "numbered as in a spreadsheet (the header is row 1)."),
+    Operation("POST", "/v1/contacts/groups/{id}/import", import_into_group, "Import CSV into group", W, T,
+              responses={200: One[ImportResult]}, content=CSV_BODY,
+              description="CSV (text/csv, or multipart/form-data with a file part): phone,name,email and "
+              "custom fields; contacts upserted by phone and added to the group."),
     Operation("GET", "/v1/contacts/groups", list_groups, "List groups", R, T, query=PageQuery,
               responses={200: Page[Group]}),
     Operation("POST", "/v1/contacts/groups", create_group, "Create a group", W, T, body=GroupIn,
