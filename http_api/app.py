@@ -163,7 +163,9 @@ def create_app(
     for op, e in endpoints:
         by_path.setdefault(op.path, {})[op.method] = e
     # One route per path: a method the path lacks is a 405 naming all the methods it has (PathEndpoint).
-    routes: list[Any] = [Route(path, PathEndpoint(methods)) for path, methods in by_path.items()]
+    # Literal paths first, then by how many parameters: /v1/sms/bulk is never read as /v1/sms/{id}.
+    ordered = sorted(by_path.items(), key=lambda item: item[0].count("{"))
+    routes: list[Any] = [Route(path, PathEndpoint(methods)) for path, methods in ordered]
     routes += [
         Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False),
         Route("/docs", docs, methods=["GET"], include_in_schema=False),

@@ -89,12 +89,18 @@ class Template:
 def schedule_window(
     scheduled_at: datetime | None, validity_minutes: int, now: float
 ) -> tuple[datetime | None, datetime]:
-    """(scheduled_at, expires_at); refuses a schedule more than 30 days ahead. A past time means now."""
+    """(scheduled_at, expires_at); refuses a schedule more than 30 days ahead. A past time means now.
+
+    The refusal is a 422, not a 400: the request is well formed (any date-time is one, and the schema can
+    say no more), it asks for what the service does not do (hold a message longer than 30 days)."""
     current = datetime.fromtimestamp(now, UTC)
     if scheduled_at is not None:
         if scheduled_at - current > MAX_SCHEDULE_AHEAD:
             raise ApiError(
-                400, "VALIDATION_ERROR", "scheduled_at is more than 30 days ahead", {"field": "scheduled_at"}
+                422,
+                "VALIDATION_ERROR",
+                "scheduled_at is more than 30 days ahead",
+                {"field": "scheduled_at", "max_days_ahead": 30},
             )
         if scheduled_at <= current:
             scheduled_at = None

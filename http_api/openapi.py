@@ -28,11 +28,15 @@ AUTH_DESCRIPTION = (
     "`Authorization: Bearer <key>:<secret>` (the key and the secret joined by one colon). "
     "Test keys (`sk_test_...`) and the header `X-Sandbox: true` run in the sandbox: messages are answered "
     "as delivered, never reach a carrier and are never charged. Permissions: sms.send, sms.read, "
-    "billing.read, billing.write, reports.read, keys.manage, or * for all but billing.write (top-ups: "
-    "operator keys only). POST endpoints marked idempotent honour "
-    "`Idempotency-Key`: the same key and body within 24 hours returns the first answer; the same key with "
-    "another body answers 422 IDEMPOTENCY_KEY_REUSED. Rate limits: a token bucket per key, reported in "
-    "X-RateLimit-Limit / X-RateLimit-Remaining / X-RateLimit-Reset; 429 RATE_LIMITED with Retry-After."
+    "billing.read, billing.topup, reports.read, keys.manage, webhooks.manage, templates.manage, "
+    "contacts.read/.write, campaigns.read/.write, settings.manage, or * for all of these; billing.write "
+    "(operator top-ups) and campaigns.approve (an account admin) are granted by name only. Every POST "
+    "honours `Idempotency-Key`: the same key and body within 24 hours returns the first answer; the same "
+    "key with another body answers 409 IDEMPOTENCY_KEY_REUSED. Rate limits: a token bucket per key, "
+    "reported in X-RateLimit-Limit / X-RateLimit-Remaining / X-RateLimit-Reset; 429 RATE_LIMITED with "
+    "Retry-After. Money is in integer minor units (350 = 3.50) except where a field says micros. Lists "
+    "answer {data, pagination: {total, page_size, has_more, cursor}, meta: {request_id}}; pass "
+    "pagination.cursor back as `cursor`. Every path is also served under /api/v1/... for these credentials."
 )
 
 _ENVELOPE = '{"error": {"code", "message", "details"}, "meta": {"request_id"}}'
@@ -41,8 +45,9 @@ _ERRORS = {
     "401": "UNAUTHORIZED",
     "403": "FORBIDDEN",
     "404": "NOT_FOUND",
-    "409": "CONFLICT (duplicate resource, state conflict, Idempotency-Key still running)",
-    "422": "INSUFFICIENT_BALANCE, OPT_OUT, BLACKLISTED, NO_ROUTE, IDEMPOTENCY_KEY_REUSED",
+    "409": "CONFLICT (duplicate resource, state conflict, Idempotency-Key still running), "
+    "IDEMPOTENCY_KEY_REUSED",
+    "422": "INSUFFICIENT_BALANCE, OPT_OUT, BLACKLISTED, NO_ROUTE",
     "429": "RATE_LIMITED",
     "500": "INTERNAL_ERROR",
     "503": "SERVICE_UNAVAILABLE",
@@ -83,8 +88,7 @@ def _responses(op: Operation, ref_of: dict[Any, Any], error_ref: dict[str, Any])
         content = {media: {"schema": {"type": "string"}}} if media else _json(ref_of[kind])
         responses[str(status)] = {"description": kind.__name__, "content": content}
     errors = dict(_ERRORS) | (_BODY_ERRORS if op.has_body else {})
-    if op.public:
-        errors.pop("401")
+    if op.public:  # authenticated by its own signature (401 when it does not verify), never rate limited
         errors.pop("403")
         errors.pop("429")
     for code, codes in errors.items():
@@ -108,6 +112,10 @@ def openapi_document(operations: Sequence[Operation], *, title: str = "smsengine
     unique = list(dict.fromkeys(types))
     refs, components = msgspec.json.schema_components(unique, ref_template=REF)
     ref_of = dict(zip(unique, refs, strict=True))
+    for kind in unique:  # what a Struct's fields alone cannot say ("body or template_id, not both")
+        extra = getattr(kind, "json_schema_extra", None)
+        if extra and getattr(kind, "__name__", None) in components:
+            components[kind.__name__].update(extra)
     error_ref = ref_of[ErrorEnvelope]
 
     paths: dict[str, dict[str, Any]] = {}
@@ -116,7 +124,9 @@ def openapi_document(operations: Sequence[Operation], *, title: str = "smsengine
             "operationId": op.operation_id,
             "summary": op.summary,
             "tags": [op.tag],
-            "security": [] if op.public else [{"ApiKey": [], "ApiSecret": []}, {"Bearer": []}],
+            "security": [{"StripeSignature": []}]
+            if op.public
+            else [{"ApiKey": [], "ApiSecret": []}, {"Bearer": []}],
             "parameters": _parameters(op, components),
             "responses": _responses(op, ref_of, error_ref),
             "x-permission": op.permission,
@@ -149,6 +159,12 @@ def openapi_document(operations: Sequence[Operation], *, title: str = "smsengine
                 "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
                 "ApiSecret": {"type": "apiKey", "in": "header", "name": "X-API-Secret"},
                 "Bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "<key>:<secret> or JWT"},
+                "StripeSignature": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "Stripe-Signature",
+                    "description": "t=<unix>,v1=<hex HMAC-SHA256(secret, t + '.' + body)>, as Stripe signs",
+                },
             },
         },
     }

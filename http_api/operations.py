@@ -21,6 +21,7 @@ import re
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, TypeVar
 
 import asyncpg
@@ -186,23 +187,61 @@ def decode_body(kind: type[S] | tuple[type, ...], raw: bytes) -> Any:
     kinds = kind if isinstance(kind, tuple) else (kind,)
     first: msgspec.ValidationError | None = None
     for one in kinds:
-        decoder = _decoders.get(one)
-        if decoder is None:
-            decoder = _decoders[one] = msgspec.json.Decoder(one)
         try:
-            return decoder.decode(raw)
+            return decode_json(one, raw)
         except msgspec.ValidationError as exc:  # the next shape may fit; the first one's error is reported
             first = first or exc
     assert first is not None
     raise first
 
 
+def decode_json(kind: Any, raw: bytes | str) -> Any:
+    """`raw` as `kind`, strictly; except that 3.0 is the integer 3 (JSON Schema's integers include it)."""
+    decoder = _decoders.get(kind)
+    if decoder is None:
+        decoder = _decoders[kind] = msgspec.json.Decoder(kind)
+    try:
+        return decoder.decode(raw)
+    except msgspec.ValidationError as exc:
+        if "got `float`" not in str(exc):
+            raise
+        try:  # the slow path, only for bodies that wrote a whole number with a fraction
+            return msgspec.convert(_whole_numbers(msgspec.json.decode(raw)), kind, strict=True)
+        except msgspec.ValidationError:
+            raise exc from None
+
+
+def _whole_numbers(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+        return int(value)
+    if isinstance(value, list):
+        return [_whole_numbers(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _whole_numbers(v) for k, v in value.items()}
+    return value
+
+
+_datetime_fields: dict[type, frozenset[str]] = {}
+
+
+def _datetimes_of(kind: type) -> frozenset[str]:
+    """The query Struct's fields that hold a date-time (by their encoded names)."""
+    found = _datetime_fields.get(kind)
+    if found is None:
+        found = frozenset(f.encode_name for f in msgspec.structs.fields(kind) if "datetime" in repr(f.type))
+        _datetime_fields[kind] = found
+    return found
+
+
 def decode_query(kind: type[S], request: Request) -> S:
     params: dict[str, Any] = {}
+    stamps = _datetimes_of(kind)
     for name, value in request.query_params.multi_items():
         if name in params:
             raise ApiError(400, "VALIDATION_ERROR", f"query parameter {name!r} given more than once")
-        params[name] = value
+        # Query strings are text: numbers and booleans are read from it (lax), but a date-time only from
+        # ISO 8601 text, never from a number of seconds (which the lax reading would take).
+        params[name] = msgspec.convert(value, datetime, strict=True) if name in stamps else value
     return msgspec.convert(params, kind, strict=False)
 
 

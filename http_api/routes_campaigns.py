@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -35,17 +35,16 @@ from msgspec import Meta
 
 from engine.campaigns.actions import ActionRefused, CampaignNotFound, apply_action
 from engine.campaigns.runner import EDITABLE_STATES, Progress, campaign_progress, placeholders
-from http_api.contacts_csv import csv_records, read_csv_upload, reject_nul
+from http_api.contacts_csv import CSV_TEXT, csv_records, read_csv_upload, reject_nul
 from http_api.envelopes import One, Page, PageQuery, one, page_of
 from http_api.errors import ApiError, not_found, validation_error
-from http_api.operations import Call, Operation, Reply
+from http_api.operations import Call, Operation, Reply, decode_json
 from http_api.pagination import decode_cursor, paginate
 from http_api.routes_contacts import RowId, path_id
-from http_api.schemas import Body, Request, Schedule, Sender, Variables
+from http_api.schemas import Body, CampaignSchedule, Request, Sender, Variables
 from routing.numbers import InvalidDestination, normalise_destination
 
 MAX_RECIPIENTS_PER_REQUEST = 100_000
-MAX_SCHEDULE_AHEAD = timedelta(days=30)
 CampaignState = Literal[
     "draft", "pending_approval", "approved", "rejected", "sending", "paused", "completed", "cancelled",
     "failed",
@@ -57,8 +56,8 @@ class CampaignIn(Request, frozen=True):
     from_: Sender = msgspec.field(name="from")
     body: Body
     send_rate: Annotated[float, Meta(gt=0, le=10_000, description="messages per second, at most")] = 10.0
-    schedule_at: Schedule | None = None  # the document's name
-    scheduled_at: Schedule | None = None  # the send endpoint's name, taken too
+    schedule_at: CampaignSchedule | None = None  # the document's name
+    scheduled_at: CampaignSchedule | None = None  # the send endpoint's name, taken too
 
 
 class ProgressOut(msgspec.Struct, frozen=True):
@@ -120,8 +119,7 @@ class RecipientsAdded(msgspec.Struct, frozen=True):
 
 
 class ScheduleIn(Request, frozen=True):
-    schedule_at: Schedule | None = None
-    scheduled_at: Schedule | None = None
+    schedule_at: CampaignSchedule  # in the past: as soon as approved
 
 
 class RejectIn(Request, frozen=True):
@@ -130,23 +128,19 @@ class RejectIn(Request, frozen=True):
 
 _COLUMNS = """id, name, source, body, send_rate, state, scheduled_at, created_at, updated_at, started_at,
 finished_at, reason, sandbox, reviewed_by, reviewed_at"""
-_list_decoder = msgspec.json.Decoder(
-    Annotated[list[RecipientIn], Meta(min_length=1, max_length=MAX_RECIPIENTS_PER_REQUEST)]
-)
-_object_decoders: dict[str, msgspec.json.Decoder[Any]] = {
-    "recipients": msgspec.json.Decoder(RecipientList),
-    "group_ids": msgspec.json.Decoder(GroupRecipients),
-}
+_RecipientArray = Annotated[list[RecipientIn], Meta(min_length=1, max_length=MAX_RECIPIENTS_PER_REQUEST)]
+_OBJECT_SHAPES: dict[str, type] = {"recipients": RecipientList, "group_ids": GroupRecipients}
 
 
 def _decode_recipients(text: str) -> list[RecipientIn] | GroupRecipients:
     """A plain list, {recipients: [...]} or {group_ids: [...]}, told apart by their first character/key."""
     stripped = text.lstrip()
     if stripped.startswith("["):
-        return _list_decoder.decode(text)
+        recipients: list[RecipientIn] = decode_json(_RecipientArray, text)
+        return recipients
     keys = msgspec.json.decode(text, type=dict[str, Any]) if stripped.startswith("{") else {}
     key = "recipients" if "recipients" in keys else "group_ids"
-    decoded = _object_decoders[key].decode(text)
+    decoded = decode_json(_OBJECT_SHAPES[key], text)
     if isinstance(decoded, RecipientList):
         return decoded.recipients
     assert isinstance(decoded, GroupRecipients)
@@ -173,8 +167,6 @@ def campaign_of(row: Any, progress: Progress | None = None) -> Campaign:
 
 def _schedule(*candidates: datetime | None) -> datetime | None:
     at = next((c for c in candidates if c is not None), None)
-    if at is not None and at - datetime.now(UTC) > MAX_SCHEDULE_AHEAD:
-        raise validation_error("schedule_at is more than 30 days ahead", field="schedule_at")
     return at
 
 
@@ -392,19 +384,14 @@ async def approve_campaign(call: Call) -> Reply:
     return await _act(call, "approve")
 
 
-_reject_decoder = msgspec.json.Decoder(RejectIn)
-
-
 async def reject_campaign(call: Call) -> Reply:
-    body = _reject_decoder.decode(call.raw) if call.raw.strip() else RejectIn()
+    body = decode_json(RejectIn, call.raw) if call.raw.strip() else RejectIn()
     return await _act(call, "reject", reason=body.reason or "rejected by the account admin")
 
 
 async def schedule_campaign(call: Call) -> Reply:
-    body = call.body_as(ScheduleIn)
-    at = _schedule(body.schedule_at, body.scheduled_at)
-    if at is None or at <= datetime.now(UTC):
-        raise validation_error("schedule_at must be a time in the future", field="schedule_at")
+    at = _schedule(call.body_as(ScheduleIn).schedule_at)
+    assert at is not None
     return await _act(call, "schedule", at)
 
 
@@ -431,7 +418,7 @@ OPERATIONS = [
               R, T, responses=_ONE),
     Operation("POST", "/v1/campaigns/{id}/recipients", add_recipients, "Upload recipient list", W, T,
               responses={200: One[RecipientsAdded]},
-              content={"application/json": _RECIPIENTS_BODY, "text/csv": {"type": "string"}},
+              content={"application/json": _RECIPIENTS_BODY, "text/csv": CSV_TEXT},
               description="JSON {recipients: [{to, variables}]}, a plain list of them, or {group_ids: [...]} "
               "(each contact's name, email, phone and custom fields become variables), or text/csv (phone or "
               "to column, the others variables). Allowed before the campaign starts, and while paused."),

@@ -42,7 +42,8 @@ from http_api.schemas import Phone, Request
 from routing.numbers import InvalidDestination, normalise_destination
 
 Tag = Annotated[str, Meta(pattern=r"^[^\x00,;]{1,64}$", description="a tag's name")]
-Email = Annotated[str, Meta(max_length=254, pattern=r"^$|^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+# Character classes spelt out (no \\s): Python and JSON Schema regular expressions differ on spaces.
+Email = Annotated[str, Meta(max_length=254, pattern=r"^$|^[^@\x00-\x20]+@[^@\x00-\x20]+\.[^@\x00-\x20]+$")]
 FieldValue = Annotated[str, Meta(max_length=1000, pattern=r"^[^\x00]*$")] | int | float | bool | None
 Fields = dict[Annotated[str, Meta(pattern=r"^[^\x00]{1,64}$")], FieldValue]
 RowId = Annotated[int, Meta(ge=1, le=2**63 - 1)]  # a bigserial: larger values would fail in the query
@@ -186,8 +187,8 @@ async def list_contacts(call: Call) -> Reply:
         param("c.tags @> {}::text[]", [t.strip() for t in q.tags.split(",") if t.strip()])
     if q.group_id is not None:
         param("c.id IN (SELECT contact_id FROM contact_group_members WHERE group_id = {})", q.group_id)
-    if q.phone is not None:
-        param("c.phone = {}", phone_digits(q.phone))
+    if q.phone is not None:  # a filter: a number no contact can have matches none
+        param("c.phone = {}", q.phone.lstrip("+"))
     total = await call.ctx.pool.fetchval(
         f"SELECT count(*) FROM contacts c WHERE {' AND '.join(where)}", *args
     )

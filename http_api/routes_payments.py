@@ -25,7 +25,7 @@ from msgspec import Meta
 from billing.money import from_minor, to_minor
 from engine.payments.invoice_pdf import InvoiceDocument, InvoiceLine, render_invoice_pdf
 from engine.payments.provider import InvalidEvent, PaymentError
-from engine.payments.service import InvalidAmount, NotConfigured, Payments
+from engine.payments.service import MAX_TOPUP_MINOR, MIN_TOPUP_MINOR, InvalidAmount, NotConfigured, Payments
 from http_api.envelopes import One, Page, PageQuery, one, page_of
 from http_api.errors import ApiError, not_found, validation_error
 from http_api.operations import Call, Operation, Reply
@@ -36,8 +36,12 @@ from http_api.routes_settings import profile_row
 from http_api.schemas import Request
 
 R, W, T = "billing.read", "billing.topup", "Billing"
-Minor = Annotated[int, Meta(ge=1, le=10**12, description="minor units (350 = 3.50)")]
-ReturnUrl = Annotated[str, Meta(max_length=2048, pattern=r"^$|^https?://[^\s\x00]+$")]
+DEFAULT_AUTO_TOPUP_MINOR = 2_000
+TopUpMinor = Annotated[
+    int,
+    Meta(ge=MIN_TOPUP_MINOR, le=MAX_TOPUP_MINOR, description="minor units (500 = 5.00), 500 to 1,000,000"),
+]
+ReturnUrl = Annotated[str, Meta(max_length=2048, pattern=r"^$|^https?://[^\x00-\x20]+$")]
 
 
 class InvoiceLineOut(msgspec.Struct, frozen=True):
@@ -62,7 +66,7 @@ class Invoice(msgspec.Struct, frozen=True):
 
 
 class CheckoutIn(Request, frozen=True):
-    amount: Minor
+    amount: TopUpMinor
     success_url: ReturnUrl = ""
     cancel_url: ReturnUrl = ""
 
@@ -80,7 +84,7 @@ class CheckoutOut(msgspec.Struct, frozen=True):
 class AutoTopUpIn(Request, frozen=True):
     enabled: bool
     threshold: Annotated[int, Meta(ge=0, le=10**12, description="top up when the balance falls below")] = 0
-    amount: Minor | None = None  # what to buy each time; required when enabling
+    amount: TopUpMinor | None = None  # what to buy each time; kept when left out (a new rule: 2000)
 
 
 class AutoTopUpOut(msgspec.Struct, frozen=True):
@@ -187,15 +191,7 @@ WHERE r.account_id = $1"""
 async def configure_auto_topup(call: Call) -> Reply:
     body = call.body_as(AutoTopUpIn)
     currency = (await account_balance(call)).currency
-    if body.enabled and body.amount is None:
-        raise validation_error("amount is required to enable auto top-up", field="amount")
-    settings = call.ctx.engine.settings.payments
-    if body.amount is not None and not settings.min_topup_minor <= body.amount <= settings.max_topup_minor:
-        raise validation_error(
-            f"amount must be between {settings.min_topup_minor} and {settings.max_topup_minor}",
-            field="amount",
-        )
-    amount = from_minor(body.amount or settings.min_topup_minor, currency)
+    amount = from_minor(body.amount or DEFAULT_AUTO_TOPUP_MINOR, currency)
     await call.ctx.pool.execute(
         """INSERT INTO auto_topup_rules (account_id, enabled, threshold, amount) VALUES ($1, $2, $3, $4)
         ON CONFLICT (account_id) DO UPDATE SET enabled = $2, threshold = $3,
@@ -222,8 +218,8 @@ async def stripe_webhook(call: Call) -> Reply:
     payments = _payments(call)
     try:
         outcome = await payments.handle_event(call.raw, call.request.headers.get("stripe-signature"))
-    except InvalidEvent as exc:
-        raise ApiError(400, "VALIDATION_ERROR", f"invalid Stripe event: {exc}") from None
+    except InvalidEvent as exc:  # the signature is the caller's credential: without a good one, who is it?
+        raise ApiError(401, "UNAUTHORIZED", f"invalid Stripe event: {exc}") from None
     except PaymentError as exc:  # Stripe retries the event later: nothing was settled
         raise ApiError(503, "SERVICE_UNAVAILABLE", str(exc)) from None
     return one(call, WebhookAck(True, outcome))

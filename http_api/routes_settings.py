@@ -37,15 +37,17 @@ from engine.senders.registry import SenderExists, request_sender, senders_of
 from http_api.envelopes import One, Page, PageQuery, offset_page, one, page_of
 from http_api.errors import ApiError, not_found, validation_error
 from http_api.operations import Call, Operation, Reply
+from http_api.routes_contacts import Email
 from http_api.schemas import Request, Sender
 
 PERMISSION, TAG = "settings.manage", "Settings"
 NoNul = r"^[^\x00]*$"
 Short = Annotated[str, Meta(max_length=200, pattern=NoNul)]
-Email = Annotated[str, Meta(max_length=254, pattern=r"^$|^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$")]
 _ZONES = frozenset(available_timezones())
+# The IANA zones this machine knows, listed in the schema (checked against the same set on the way in).
 Timezone = Annotated[
-    str, Meta(max_length=64, pattern=r"^[A-Za-z0-9_+\-/]{1,64}$", description="IANA, e.g. Europe/London")
+    str,
+    Meta(max_length=64, extra_json_schema={"enum": sorted(_ZONES)}, description="IANA, e.g. Europe/London"),
 ]
 Country = Annotated[str, Meta(pattern=r"^$|^[A-Z]{2}$", description="ISO 3166 alpha-2")]
 

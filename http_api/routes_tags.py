@@ -14,7 +14,7 @@ never touch anything but tags.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import msgspec
 from msgspec import Meta
@@ -24,7 +24,7 @@ from http_api.errors import ApiError, not_found, validation_error
 from http_api.operations import Call, Operation, Reply
 from http_api.pagination import decode_cursor, paginate
 from http_api.routes_contacts import _CONTACT, Contact, Deleted, RowId, Tag, contact_of, ensure_tags, path_id
-from http_api.schemas import Request
+from http_api.schemas import Request, one_of_fields
 
 R, W, T = "contacts.read", "contacts.write", "Contacts"
 Color = Annotated[str, Meta(pattern=r"^(#[0-9a-fA-F]{6})?$", description="#rrggbb, or empty")]
@@ -36,6 +36,10 @@ class TagIn(Request, frozen=True):
 
 
 class ContactTagIn(Request, frozen=True):
+    json_schema_extra: ClassVar[dict[str, object]] = one_of_fields(
+        ("tag_id", {"type": "integer"}), ("name", {"type": "string"})
+    )
+
     tag_id: RowId | None = None  # an existing tag, or:
     name: Tag | None = None  # a tag by name (created if the account has none by that name)
 

@@ -31,7 +31,7 @@ from http_api.schemas import Body, Request
 
 PERMISSION = "templates.manage"
 
-Name = Annotated[str, Meta(min_length=1, max_length=100, pattern=r"\S")]
+Name = Annotated[str, Meta(min_length=1, max_length=100, pattern=r"[^\x00-\x20]")]  # something visible
 Description = Annotated[str, Meta(max_length=500)]
 
 

@@ -42,7 +42,9 @@ EventName = Literal[
 Url = Annotated[
     str,
     Meta(
-        min_length=8, max_length=2048, pattern=r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[^\s\x00]*)?$",
+        min_length=8, max_length=2048,
+        pattern=r"^https?://[A-Za-z0-9.-]+(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]"
+        r"|6553[0-5]))?(/[^\x00-\x20]*)?$",
         description="http(s) URL that receives POSTs",
     ),
 ]  # fmt: skip

@@ -10,24 +10,22 @@ the curl example's `cost` as a number of units. This module must never do I/O.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 import msgspec
 from msgspec import Meta
 
 from http_api.envelopes import Cursor, PageSize
 from http_api.errors import Meta as RequestMeta
+from http_api.phone_pattern import E164_POSSIBLE
 
 MAX_BULK = 10_000
 MAX_VALIDITY_MINUTES = 10_080  # 7 days
 DEFAULT_VALIDITY_MINUTES = 2_880  # 48 h, as the reference API
 # 255 segments of UCS-2 hold 17,085 UTF-16 units: 8,000 characters fit whatever they are (an emoji is 2).
 MAX_BODY_CHARACTERS = 8_000
-E164 = r"^\+[1-9][0-9]{6,14}$"
-
-Phone = Annotated[
-    str, Meta(pattern=E164, extra_json_schema={"format": "e164"}, description="E.164, e.g. +447700900123")
-]
+# E.164: '+', a country code that exists, and a national number of a length its plan allows.
+Phone = Annotated[str, Meta(pattern=E164_POSSIBLE, description="E.164, e.g. +447700900123")]
 Sender = Annotated[
     str,
     Meta(
@@ -42,7 +40,10 @@ ClientRef = Annotated[str, Meta(max_length=64)]
 VariableName = Annotated[str, Meta(pattern=r"^[A-Za-z0-9_.\-]{1,64}$")]
 Variables = dict[VariableName, str | int | float]
 Validity = Annotated[int, Meta(ge=1, le=MAX_VALIDITY_MINUTES)]
-Schedule = Annotated[datetime, Meta(tz=True, description="ISO 8601 with offset; at most 30 days ahead")]
+Schedule = Annotated[datetime, Meta(tz=True, description="ISO 8601 with offset; at most 30 days ahead (422)")]
+CampaignSchedule = Annotated[
+    datetime, Meta(tz=True, description="ISO 8601 with offset; in the past: at once")
+]
 TemplateId = Annotated[int, Meta(ge=1, le=2**63 - 1)]
 # The document's statuses; the engine's finer ones are in `status_detail` (see messages.doc_status).
 DocStatus = Literal["queued", "sent", "delivered", "failed", "expired"]
@@ -65,7 +66,16 @@ class Money(msgspec.Struct, frozen=True):
     currency: str
 
 
+def one_of_fields(*spec: tuple[str, dict[str, object]]) -> dict[str, object]:
+    """A JSON schema saying exactly one of these fields is given, with a value (not null)."""
+    return {"oneOf": [{"required": [name], "properties": {name: schema}} for name, schema in spec]}
+
+
 class SendSms(Request, frozen=True):
+    json_schema_extra: ClassVar[dict[str, object]] = one_of_fields(
+        ("body", {"type": "string"}), ("template_id", {"type": "integer"})
+    )
+
     to: Phone
     from_: Sender = msgspec.field(name="from")
     body: Body | None = None  # the text, or:

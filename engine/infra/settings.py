@@ -124,10 +124,6 @@ class PaymentsSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Where Stripe Checkout sends the customer after paying (unless the request names another)."""
     checkout_cancel_url: str = "http://127.0.0.1:8080/checkout/cancel"
     """Where Stripe Checkout sends the customer who gives up."""
-    min_topup_minor: int = 500
-    """Smallest top-up a customer may buy, in minor units of the account's currency (500 = 5.00)."""
-    max_topup_minor: int = 1_000_000
-    """Largest top-up a customer may buy at once, in minor units (1,000,000 = 10,000.00)."""
     auto_topup_interval: float = 30.0
     """Seconds between looks at the balances of accounts with auto top-up (also woken by balance.low)."""
     seller: str = "smsengine"
@@ -135,8 +131,6 @@ class PaymentsSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     def __post_init__(self) -> None:
         _require(self.provider == "stripe", "payments.provider", 'only "stripe" is supported')
-        _require(0 < self.min_topup_minor <= self.max_topup_minor, "payments.min_topup_minor",
-                 "must be positive and at most payments.max_topup_minor")  # fmt: skip
         _require(self.auto_topup_interval > 0, "payments.auto_topup_interval", "must be positive")
 
 

@@ -38,8 +38,14 @@ class NotConfigured(Exception):
     """No payment provider is configured (payments.stripe_api_key is empty)."""
 
 
+# The smallest and largest top-up bought at once, in minor units of the account's currency (the HTTP
+# schema states the same bounds).
+MIN_TOPUP_MINOR = 500
+MAX_TOPUP_MINOR = 1_000_000
+
+
 class InvalidAmount(ValueError):
-    """A top-up outside payments.min_topup_minor .. max_topup_minor."""
+    """A top-up outside MIN_TOPUP_MINOR .. MAX_TOPUP_MINOR."""
 
 
 @dataclass(frozen=True)
@@ -113,10 +119,8 @@ class Payments:
     ) -> PaymentRow:
         provider = self._require()
         s = self.settings
-        if not s.min_topup_minor <= amount_minor <= s.max_topup_minor:
-            raise InvalidAmount(
-                f"a top-up is between {s.min_topup_minor} and {s.max_topup_minor} minor units"
-            )
+        if not MIN_TOPUP_MINOR <= amount_minor <= MAX_TOPUP_MINOR:
+            raise InvalidAmount(f"a top-up is between {MIN_TOPUP_MINOR} and {MAX_TOPUP_MINOR} minor units")
         async with self._pool.acquire() as conn:
             currency = (await balance(conn, account_id)).currency
             customer = await conn.fetchval(

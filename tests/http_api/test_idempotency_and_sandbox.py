@@ -27,11 +27,11 @@ async def test_same_key_same_body_replays_the_first_answer(api: Api) -> None:
     assert await api.stack.pool.fetchval("SELECT count(*) FROM messages") == 1
     # another body under the same key is refused, and sends nothing
     other = await api.client.post("/v1/sms/send", json=sms(body="Different"), headers=h)
-    assert other.status_code == 422 and other.json()["error"]["code"] == "IDEMPOTENCY_KEY_REUSED"
+    assert other.status_code == 409 and other.json()["error"]["code"] == "IDEMPOTENCY_KEY_REUSED"
     # the same key on another endpoint is another request too
     one = {"from": "A", "body": "x", "recipients": [{"to": "+447700900123"}]}
     r = await api.client.post("/v1/sms/bulk", json=one, headers=h)
-    assert r.status_code == 422
+    assert r.status_code == 409
     # keys are per account: B may use the same key for its own message
     theirs = await api.client.post(
         "/v1/sms/send", json=sms(), headers=api.other(**{"Idempotency-Key": "order-42"})

@@ -65,7 +65,7 @@ async def test_templates_unicode_and_validation_errors(api: Api) -> None:
     assert r.status_code == 400 and r.json()["error"]["code"] == "MESSAGE_TOO_LONG"
     far = (datetime.now(UTC) + timedelta(days=31)).isoformat()
     r = await api.client.post("/v1/sms/send", json=sms(scheduled_at=far), headers=h)
-    assert r.status_code == 400 and r.json()["error"]["details"]["field"] == "scheduled_at"
+    assert r.status_code == 422 and r.json()["error"]["details"]["field"] == "scheduled_at"
     soon = (datetime.now(UTC) + timedelta(days=2)).isoformat()
     r = await api.client.post("/v1/sms/send", json=sms(scheduled_at=soon, validity_minutes=60), headers=h)
     assert r.status_code == 202 and r.json()["data"]["scheduled_at"] is not None
