@@ -25,12 +25,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import asyncpg
+import msgspec
 import structlog
 
 from engine.infra.logging import configure_logging
@@ -72,6 +74,20 @@ async def _run(settings: Settings, urls: ServiceUrls, demo: bool) -> None:
     from http_api.server import serve_http
 
     redis = aioredis.Redis.from_url(urls.redis_url)
+    extras = contextlib.AsyncExitStack()
+    standin = None
+    if demo and not settings.payments.stripe_api_key:
+        # Stripe is a stand-in on loopback for the demo, as in the tests: checkout and top-ups work offline.
+        from engine.simulation.stripe_standin import StripeStandIn
+
+        standin = StripeStandIn()
+        served = await extras.enter_async_context(serve_http(standin.app(), "127.0.0.1", 0))
+        standin.base_url = f"http://127.0.0.1:{served.port}"
+        payments = msgspec.structs.replace(
+            settings.payments, stripe_api_key=standin.api_key, stripe_api_base=standin.base_url,
+            stripe_webhook_secret=standin.webhook_secret,
+        )  # fmt: skip
+        settings = msgspec.structs.replace(settings, payments=payments)
     try:
         # The HTTP server starts once the engine is up and stops before it (leaving the async with first).
         async with (
@@ -79,9 +95,13 @@ async def _run(settings: Settings, urls: ServiceUrls, demo: bool) -> None:
             serve_http(create_app(engine, redis), settings.http.host, settings.http.port) as http,
         ):
             base_url = f"http://{settings.http.host}:{http.port}"
+            if standin is not None:
+                standin.webhook_url = f"{base_url}/v1/billing/stripe/webhook"
             if demo_info is not None:
                 demo_info["smpp"]["port"] = engine.smpp_port
                 demo_info["http"]["base_url"] = base_url
+                if standin is not None:
+                    demo_info["stripe"] = {"base_url": standin.base_url}
                 path = write_demo_file(settings, demo_info)
                 print(f"demo account ready ({path}):", flush=True)
                 print(
@@ -106,6 +126,7 @@ async def _run(settings: Settings, urls: ServiceUrls, demo: bool) -> None:
             log.info("stopping: no new messages, draining")
     finally:
         await redis.aclose()
+        await extras.aclose()
         if simulator is not None:
             await simulator.stop()
 

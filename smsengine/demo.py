@@ -1,7 +1,8 @@
 """`smsengine run --demo`: a simulated carrier in-process, wired as an upstream with routes and rates,
 and a demo account with a balance, SMPP credentials and an API key, written to DATA_DIR/demo.json as
 
-    {"smpp": {"host", "port", "system_id", "password"}, "http": {"base_url", "api_key", "api_secret"}}
+    {"smpp": {"host", "port", "system_id", "password"}, "http": {"base_url", "api_key", "api_secret"},
+     "stripe": {"base_url"}}      (the local Stripe stand-in payments go to, unless [payments] names one)
 
 Provisioning is idempotent: a restart with the same data directory keeps the account, its balance and
 its credentials (read back from demo.json).

@@ -101,7 +101,9 @@ async def test_rejection_by_the_admin_or_the_operator_and_trusted_accounts(
     api: Api, database_url: str, tmp_path: Path
 ) -> None:
     c, h = api.client, api.headers()
-    admin = await api.new_key(permissions=["campaigns.approve"])
+    out = await cli(database_url, tmp_path, "apikeys", "create", "acme", "--permission", "campaigns.approve")
+    key, secret = (line.split()[1] for line in out.splitlines()[:2])  # the operator hands these over
+    admin = api.headers(key, secret)
     first = await _campaign(api)
     await c.post(f"/v1/campaigns/{first}/submit", headers=h)
     r = await c.post(f"/v1/campaigns/{first}/reject", json={"reason": "no opt-in proof"}, headers=admin)
