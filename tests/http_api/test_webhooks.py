@@ -209,3 +209,18 @@ async def test_test_delivery_and_balance_low(api: Api) -> None:
         assert low.json()["event"] == "balance.low" and verify(str(created["secret"]), low)
         assert low.json()["data"]["threshold"] == available - 1_000
         assert low.json()["data"]["available"] == available - 5_000
+
+
+async def test_the_documents_dlr_event_name_subscribes_to_every_delivery_report(api: Api) -> None:
+    async with receiver() as hook:
+        created = await create(api, hook.url, ["dlr"])
+        assert created["events"] == ["dlr"]
+        sent = await api.client.post("/v1/sms/send", json=sms(), headers=api.headers())
+        got = await hook.next()
+        assert verify(str(created["secret"]), got)
+        body = got.json()
+        # the document's DLR payload example, field for field
+        assert body["event"] == "message.delivered" and set(body) == {"id", "event", "created_at", "data"}
+        data = body["data"]
+        assert data["message_id"] == sent.json()["id"] and data["destination"] == "+447700900123"
+        assert data["carrier_status"] == "DELIVRD" and data["delivered_at"]
