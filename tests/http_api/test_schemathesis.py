@@ -30,6 +30,7 @@ def stack_options(standin: StripeStandIn) -> StackOptions:
     return StackOptions(settings={"payments": payments})
 
 
+@pytest.mark.timeout(1500)  # a few thousand requests: two minutes on the development machine
 async def test_schemathesis_finds_no_failure(api: Api, tmp_path: Path) -> None:
     command = [
         sys.executable, "-m", "schemathesis.cli", "--config-file", str(HERE / "schemathesis.toml"),
