@@ -227,16 +227,8 @@ async def _batch(call: Call, batch_id: uuid.UUID) -> Campaign:
     p.failed = row["rejected"]
     last = row["created_at"]
     for r in counts:
-        status, n = r["status"], int(r["n"])
         last = max(last, r["last"])
-        if status in ("queued", "sending"):
-            p.queued += n
-        elif status == "submitted":
-            p.sent += n
-        elif status == "delivered":
-            p.delivered += n
-        else:
-            p.failed += n
+        p.count(r["status"], int(r["n"]))
     open_ = p.queued + p.sent
     state: CampaignState = "sending" if open_ else "completed" if row["accepted"] else "failed"
     return Campaign(

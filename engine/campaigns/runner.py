@@ -109,6 +109,17 @@ class Progress:
         self.total = self.pending = self.queued = self.sent = self.delivered = self.failed = 0
         self.cancelled = 0
 
+    def count(self, status: str, n: int) -> None:
+        """Add `n` messages in `status` to the bucket it belongs to."""
+        if status in ("queued", "sending"):
+            self.queued += n
+        elif status == "submitted":
+            self.sent += n
+        elif status == "delivered":
+            self.delivered += n
+        else:
+            self.failed += n
+
 
 _RECIPIENT_COUNTS = """
 SELECT count(*) AS total,
@@ -132,15 +143,7 @@ async def campaign_progress(conn: asyncpg.Connection | Any, campaign_id: int) ->
     assert r is not None
     p.total, p.pending, p.cancelled, p.failed = r["total"], r["pending"], r["cancelled"], r["rejected"]
     for row in await conn.fetch(_MESSAGE_COUNTS, campaign_id):
-        status, n = row["status"], int(row["n"])
-        if status in ("queued", "sending"):
-            p.queued += n
-        elif status == "submitted":
-            p.sent += n
-        elif status == "delivered":
-            p.delivered += n
-        else:
-            p.failed += n
+        p.count(row["status"], int(row["n"]))
     return p
 
 
