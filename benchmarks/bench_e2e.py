@@ -1,35 +1,45 @@
-"""End to end with receipts: customer binds -> engine -> simulated carrier -> receipts back to customers.
+"""End to end with receipts: the ceiling, the engine in between, and their ratio, in one run.
 
     .venv/bin/python -m benchmarks.bench_e2e [--binds 4] [--window 100] [--messages 50000] [--rate 0]
+                                             [--demo] [--soak SECONDS] [--receipt-delay-ms 0]
 
-Three processes on one box, as the issue asks: the simulated carrier (`smsengine simulate-carrier`), the
-engine (`smsengine run`, durable path: group commit into PostgreSQL), and this load generator with
-`--binds` customer transceiver binds at `--window`. `--rate R` paces submissions at R msgs/s (for the
-latency target at 5,000 msgs/s); 0 sends as fast as the windows allow. Uses SMSENGINE_DATABASE_URL /
-SMSENGINE_REDIS_URL when set (a fresh database is created and dropped), embedded servers otherwise.
+Phases (each on a quiet machine, one after the other):
+1. **ceiling**: the load generator (benchmarks/e2e_loadgen.py: `--binds` transceivers at `--window`,
+   receipts requested) straight against the carrier simulator (`smsengine simulate-carrier`, its own
+   process): what this box does with no gateway and no durability at all;
+2. **engine**: the same load generator against `smsengine run` (its own process, durable path: group
+   commit into PostgreSQL), which forwards to the same simulator and returns every receipt;
+3. with `--demo`: the same load against `smsengine run --demo` (the simulator in the engine's process).
 
-Prints: accepted msgs/s, end-to-end msgs/s (receipts returned), submit_sm_resp p50/p99, receipts lost
-(must be 0), the engine's peak RSS.
+Prints per phase: accepted and end-to-end msgs/s, submit_sm_resp p50/p99, receipts lost (must be 0);
+for the engine: its CPU per message over the message's whole life (process CPU time / messages), the
+PostgreSQL CPU per message (all postgres processes, so only meaningful on a quiet machine), the row
+writes per message by table (pg_stat_user_tables), and its peak RSS. `--soak S` then keeps `--rate`
+going for S seconds and prints the engine's RSS every 30 s (flat is the goal). Uses
+SMSENGINE_DATABASE_URL / SMSENGINE_REDIS_URL when set (a fresh database is created and dropped),
+embedded servers otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import socket
-import statistics
 import sys
 import tempfile
-import time
 import uuid
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import uvloop
 
+from benchmarks.e2e_loadgen import LoadStats, run_load
 from engine.admin.provision import (
+    account_id_of,
     add_carrier,
     add_funds,
     create_account,
@@ -41,13 +51,10 @@ from engine.admin.provision import (
 from engine.carriers.link import CarrierConnection
 from engine.infra.schema import apply_migrations
 from engine.infra.services import provide_services
-from smpp.client import SmppClient
-from smpp.connection import SmppConnection
-from smpp.constants import CommandStatus, Tag
-from smpp.pdu import DeliverSm, Pdu, SubmitSm, SubmitSmResp
 
 ROOT = Path(__file__).resolve().parents[1]
 PREFIXES = [str(d) for d in range(1, 10)]
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -59,6 +66,36 @@ def free_port() -> int:
 def with_database(url: str, name: str) -> str:
     parts = urlsplit(url)
     return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of one process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU time of every postgres process on the machine (the server's, whoever it serves)."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if (entry / "comm").read_text().strip() in ("postgres", "postmaster"):
+                total += cpu_seconds(int(entry.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
+def rss_kb(pid: int, field: str = "VmRSS") -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 async def wait_for_line(process: asyncio.subprocess.Process, marker: bytes) -> None:
@@ -75,52 +112,34 @@ async def drain(process: asyncio.subprocess.Process) -> None:
         pass
 
 
-class Customer:
-    """Counts receipts for our ids; answers every deliver_sm at once."""
-
-    def __init__(self, ids: set[str], done: asyncio.Event, expected: list[int]) -> None:
-        self.ids, self.done, self.expected = ids, done, expected
-        self.receipts = 0
-        self.last = 0.0
-
-    def on_request(self, conn: SmppConnection, pdu: Pdu) -> None:
-        conn.respond(pdu, CommandStatus.ESME_ROK)
-        if isinstance(pdu, DeliverSm):
-            rid = pdu.tlvs.get(Tag.RECEIPTED_MESSAGE_ID)
-            if isinstance(rid, str) and rid in self.ids:
-                self.ids.discard(rid)
-                self.receipts += 1
-                self.last = time.perf_counter()
-                if self.expected and self.receipts >= self.expected[0]:
-                    self.done.set()
-
-    def on_bound(self, conn: SmppConnection) -> None:
-        pass
-
-    def on_closed(self, conn: SmppConnection, reason: str) -> None:
-        pass
+async def table_writes(pool: asyncpg.Pool) -> dict[str, tuple[int, int]]:
+    """Per table: (rows inserted + updated + deleted, of which HOT updates) so far."""
+    rows = await pool.fetch(
+        "SELECT relname, n_tup_ins + n_tup_upd + n_tup_del AS w, n_tup_hot_upd AS hot "
+        "FROM pg_stat_user_tables"
+    )
+    return {r["relname"]: (int(r["w"]), int(r["hot"])) for r in rows}
 
 
-def rss_peak_kb(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+def report(name: str, stats: LoadStats) -> None:
+    print(f"[{name}] accepted {stats.accepted} ({stats.refused} refused) {stats.accept_rate:,.0f} msgs/s; "
+          f"end to end {stats.receipts} receipts {stats.e2e_rate:,.0f} msgs/s; submit_sm_resp p50 "
+          f"{stats.p50 * 1000:.1f} ms p99 {stats.percentile(0.99) * 1000:.1f} ms; "
+          f"receipts lost {stats.accepted - stats.receipts}", flush=True)  # fmt: skip
 
 
-async def bench(args: argparse.Namespace, database_url: str, redis_url: str) -> None:
-    sim_port, smpp_port = free_port(), free_port()
-    env = dict(os.environ, SMSENGINE_LOG_LEVEL="warning")
+async def start_simulator(args: argparse.Namespace, env: dict[str, str]) -> tuple[Any, int]:
+    port = free_port()
     sim = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "engine.simulation.cli", "--port", str(sim_port), "--seed", "1",
+        sys.executable, "-m", "engine.simulation.cli", "--port", str(port), "--seed", "1",
+        "--receipt-delay-ms", str(args.receipt_delay_ms),
         env=env, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     await wait_for_line(sim, b"listening")
-    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
-    assert pool is not None
+    return sim, port
+
+
+async def provision(pool: asyncpg.Pool, args: argparse.Namespace, sim_port: int) -> None:
     async with pool.acquire() as conn:
         await apply_migrations(conn)
     await add_carrier(
@@ -133,109 +152,120 @@ async def bench(args: argparse.Namespace, database_url: str, redis_url: str) -> 
     await add_funds(pool, account, 10**15)
     await set_smpp_credentials(pool, account, "bench", "bench", max_binds=64, throughput=1_000_000)
     await set_prices(pool, account, flat_tariff(PREFIXES, 4_000))
+
+
+async def engine_phase(
+    name: str, args: argparse.Namespace, database_url: str, redis_url: str, env: dict[str, str],
+    sim_port: int | None,
+) -> LoadStats:  # fmt: skip
+    """One engine process (external simulator, or --demo with its own), measured under the load."""
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+    assert pool is not None
+    if sim_port is not None:
+        await provision(pool, args, sim_port)
+    smpp_port = free_port()
     data_dir = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
     engine_env = dict(env, SMSENGINE_DATABASE_URL=database_url, SMSENGINE_REDIS_URL=redis_url,
                       SMSENGINE_SMPP_PORT=str(smpp_port), SMSENGINE_HTTP_PORT="0",
                       SMSENGINE_DATA_DIR=str(data_dir))  # fmt: skip
+    command = ["--config", str(data_dir / "none.toml"), "run"] + (["--demo"] if sim_port is None else [])
     engine = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "smsengine.cli", "--config", str(data_dir / "none.toml"), "run",
+        sys.executable, "-m", "smsengine.cli", *command,
         env=engine_env, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     await wait_for_line(engine, b"smsengine running")
-    drains = [asyncio.create_task(drain(engine)), asyncio.create_task(drain(sim))]
-
-    ids: set[str] = set()
-    done = asyncio.Event()
-    expected: list[int] = []
-    customer = Customer(ids, done, expected)
-    clients = [
-        SmppClient(
-            "127.0.0.1",
-            smpp_port,
-            system_id="bench",
-            password="bench",
-            handler=customer,
-            window=args.window,
-            enquire_link_interval=None,
-        )
-        for _ in range(args.binds)
-    ]
-    for client in clients:
-        client.start()
-    for client in clients:
-        await asyncio.wait_for(client.wait_bound(), 30)
-
-    latencies: list[float] = []
-    accepted = refused = 0
-    next_index = 0
-    start = time.perf_counter()
-    last_resp = start
-
-    async def sender(client: SmppClient) -> None:
-        nonlocal accepted, refused, next_index, last_resp
-        while next_index < args.messages:
-            n = next_index
-            next_index += 1
-            if args.rate:
-                delay = start + n / args.rate - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-            pdu = SubmitSm(source_addr="Bench", source_addr_ton=5,
-                           destination_addr=f"44770{n % 10_000_000:07d}", dest_addr_ton=1, dest_addr_npi=1,
-                           registered_delivery=1,
-                           short_message=b"Your verification code is 492031.")  # fmt: skip
-            sent = time.perf_counter()
-            resp = await client.request(pdu)
-            now = time.perf_counter()
-            latencies.append(now - sent)
-            last_resp = now
-            if isinstance(resp, SubmitSmResp) and resp.command_status == CommandStatus.ESME_ROK:
-                accepted += 1
-                ids.add(resp.message_id)
-            else:
-                refused += 1
-
-    await asyncio.gather(*(sender(c) for c in clients for _ in range(args.window)))
-    expected.append(accepted)
-    if customer.receipts >= accepted:
-        done.set()
-    try:
-        await asyncio.wait_for(done.wait(), timeout=args.receipt_timeout)
-    except TimeoutError:
-        pass
-    accept_rate = accepted / (last_resp - start)
-    e2e_rate = customer.receipts / ((customer.last or time.perf_counter()) - start)
-    peak_kb = rss_peak_kb(engine.pid)
-    latencies.sort()
-    print(f"binds={args.binds} window={args.window} messages={args.messages} rate={args.rate or 'max'}")
-    print(f"accepted:           {accepted} ({refused} refused)   {accept_rate:,.0f} msgs/s")
-    print(f"end to end:         {customer.receipts} receipts back  {e2e_rate:,.0f} msgs/s")
-    print(f"submit_sm_resp:     p50 {statistics.median(latencies) * 1000:.1f} ms   "
-          f"p99 {latencies[int(len(latencies) * 0.99) - 1] * 1000:.1f} ms")  # fmt: skip
-    print(f"receipts lost:      {accepted - customer.receipts}")
-    print(f"engine peak RSS:    {peak_kb / 1024:.0f} MiB")
-    for client in clients:
-        await client.close()
-    for process in (engine, sim):
-        process.terminate()
-    await asyncio.gather(engine.wait(), sim.wait())
-    for task in drains:
-        task.cancel()
+    drainer = asyncio.create_task(drain(engine))
+    system_id = password = "bench"
+    if sim_port is None:
+        demo = json.loads((data_dir / "demo.json").read_text())
+        system_id, password = demo["smpp"]["system_id"], demo["smpp"]["password"]
+        await add_funds(pool, await account_id_of(pool, "demo"), 10**15, key=f"bench-{uuid.uuid4()}")
+    await asyncio.sleep(1.0)  # carrier binds come up after "running"
+    writes_before = await table_writes(pool)
+    cpu_before, pg_before = cpu_seconds(engine.pid), postgres_cpu_seconds()
+    stats = await run_load("127.0.0.1", smpp_port, binds=args.binds, window=args.window,
+                           messages=args.messages, rate=args.rate, system_id=system_id,
+                           password=password)  # fmt: skip
+    cpu_used, pg_used = cpu_seconds(engine.pid) - cpu_before, postgres_cpu_seconds() - pg_before
+    report(name, stats)
+    n = max(1, stats.accepted)
+    print(f"[{name}] engine CPU {cpu_used * 1e6 / n:.0f} us/message ({cpu_used:.1f} s); PostgreSQL CPU "
+          f"{pg_used * 1e6 / n:.0f} us/message; engine peak RSS {rss_kb(engine.pid, 'VmHWM') / 1024:.0f} MiB",
+          flush=True)  # fmt: skip
+    await asyncio.sleep(2.0)  # table statistics reach pg_stat_user_tables within a second or so
+    after = await table_writes(pool)
+    per_table = {}
+    for t, (w, hot) in after.items():
+        w0, hot0 = writes_before.get(t, (0, 0))
+        if w > w0:
+            per_table[t] = ((w - w0) / n, (hot - hot0) / n)
+    total = sum(w for w, _ in per_table.values())
+    detail = ", ".join(f"{t} {w:.2f} ({h:.2f} HOT)" for t, (w, h) in sorted(per_table.items()))
+    print(f"[{name}] row writes per message: {total:.2f} — {detail}", flush=True)
+    if args.soak and sim_port is not None:
+        await soak(args, engine.pid, smpp_port)
+    engine.terminate()
+    await engine.wait()
+    drainer.cancel()
     await pool.close()
+    return stats
+
+
+async def soak(args: argparse.Namespace, pid: int, port: int) -> None:
+    rate = args.rate or 5_000
+    print(f"[soak] {args.soak:.0f} s at {rate:,.0f} msgs/s: engine RSS every 30 s", flush=True)
+    load = asyncio.create_task(
+        run_load(
+            "127.0.0.1", port, binds=args.binds, window=args.window, messages=int(rate * args.soak), rate=rate
+        )
+    )
+    samples = []
+    while not load.done():
+        samples.append(rss_kb(pid) / 1024)
+        print(f"[soak] t={len(samples) * 30 - 30:4d} s RSS {samples[-1]:.0f} MiB", flush=True)
+        await asyncio.wait([load], timeout=30)
+    report("soak", load.result())
+    print(f"[soak] RSS min {min(samples):.0f} MiB, max {max(samples):.0f} MiB", flush=True)
+
+
+async def bench(args: argparse.Namespace, urls: Any) -> None:
+    env = dict(os.environ, SMSENGINE_LOG_LEVEL="warning")
+    print(f"binds={args.binds} window={args.window} messages={args.messages} rate={args.rate or 'max'} "
+          f"carrier={args.carrier_binds}x{args.carrier_window} receipt_delay={args.receipt_delay_ms} ms",
+          flush=True)  # fmt: skip
+    sim, sim_port = await start_simulator(args, env)
+    sim_drain = asyncio.create_task(drain(sim))
+    ceiling = None
+    if not args.skip_ceiling:
+        ceiling = await run_load("127.0.0.1", sim_port, binds=args.binds, window=args.window,
+                                 messages=args.messages, rate=args.rate)  # fmt: skip
+        report("ceiling", ceiling)
+    results: dict[str, LoadStats] = {}
+    for name, port in [("engine", sim_port)] + ([("demo", None)] if args.demo else []):
+        db = f"smsengine_bench_{uuid.uuid4().hex[:8]}"
+        admin = await asyncpg.connect(urls.database_url)
+        await admin.execute(f'CREATE DATABASE "{db}"')
+        try:
+            results[name] = await engine_phase(
+                name, args, with_database(urls.database_url, db), urls.redis_url, env, port
+            )
+        finally:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
+            await admin.close()
+    if ceiling is not None:
+        print(f"ratio engine/ceiling (end to end): {results['engine'].e2e_rate / ceiling.e2e_rate:.3f}")
+    if "demo" in results:
+        print(f"ratio demo/engine (end to end): {results['demo'].e2e_rate / results['engine'].e2e_rate:.3f}")
+    sim.terminate()
+    await sim.wait()
+    sim_drain.cancel()
 
 
 async def main_async(args: argparse.Namespace) -> None:
     base_db = os.environ.get("SMSENGINE_DATABASE_URL", "")
     base_redis = os.environ.get("SMSENGINE_REDIS_URL", "")
     with provide_services(base_db, base_redis, Path(tempfile.mkdtemp(prefix="bench-services-"))) as urls:
-        name = f"smsengine_bench_{uuid.uuid4().hex[:8]}"
-        admin = await asyncpg.connect(urls.database_url)
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            await bench(args, with_database(urls.database_url, name), urls.redis_url)
-        finally:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await admin.close()
+        await bench(args, urls)
 
 
 def main() -> None:
@@ -246,9 +276,14 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=100)
     parser.add_argument("--messages", type=int, default=50_000)
     parser.add_argument("--rate", type=float, default=0.0, help="msgs/s; 0: as fast as the windows allow")
-    parser.add_argument("--carrier-binds", type=int, default=2)
-    parser.add_argument("--carrier-window", type=int, default=200)
-    parser.add_argument("--receipt-timeout", type=float, default=120.0)
+    parser.add_argument("--carrier-binds", type=int, default=2, help="as the demo's carrier")
+    parser.add_argument("--carrier-window", type=int, default=100, help="as the demo's carrier")
+    parser.add_argument(
+        "--receipt-delay-ms", default="0", help="the simulator's receipt delay, e.g. 500-3000"
+    )
+    parser.add_argument("--demo", action="store_true", help="also measure `smsengine run --demo`")
+    parser.add_argument("--skip-ceiling", action="store_true")
+    parser.add_argument("--soak", type=float, default=0.0, help="seconds at --rate after the measurement")
     uvloop.run(main_async(parser.parse_args()))
 
 

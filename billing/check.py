@@ -75,7 +75,7 @@ ORDER BY c.account_id LIMIT {_LIST_LIMIT}
 _STATES = f"""
 WITH k AS (
     SELECT key, array_agg(kind ORDER BY kind) AS kinds, min(amount) AS lo, max(amount) AS hi
-    FROM billing_postings WHERE kind <> 'topup' GROUP BY key
+    FROM billing_postings WHERE kind <> 'topup' AND items IS NULL GROUP BY key
 )
 SELECT coalesce(r.message_ref, k.key) AS ref
 FROM billing_reservations r FULL JOIN k ON k.key = r.message_ref
@@ -102,6 +102,84 @@ UNION ALL
 (SELECT 'unreserved', p.ref FROM pending p WHERE NOT EXISTS (SELECT 1 FROM open o WHERE o.ref = p.ref)
  ORDER BY 2 LIMIT {limit})
 """
+
+
+# Items held elsewhere (billing/items.py): the caller's query lists them with the columns below; every
+# batched posting must equal the sum of the items naming its batch and group, and vice versa.
+_ITEMS_CTE = """
+it AS MATERIALIZED (
+    SELECT * FROM ({query}) AS q(ref, account_id, amount, country, reserve_carrier, settle_carrier,
+                                reserve_batch, settle_kind, settle_batch, refund_batch, final)
+)
+"""
+
+_ITEM_POSTINGS = f"""
+WITH {_ITEMS_CTE}, expected AS (
+    SELECT 'reserve'::text AS kind,
+           to_hex(reserve_batch) || ':' || account_id || ':' || coalesce(country, '') || ':'
+               || coalesce(reserve_carrier, '') AS key,
+           sum(amount) AS amount, count(*) AS n
+    FROM it WHERE reserve_batch IS NOT NULL GROUP BY 1, 2
+    UNION ALL
+    SELECT settle_kind::text,
+           to_hex(settle_batch) || ':' || account_id || ':' || coalesce(country, '') || ':'
+               || coalesce(settle_carrier, ''),
+           sum(amount), count(*)
+    FROM it WHERE settle_batch IS NOT NULL GROUP BY 1, 2
+    UNION ALL
+    SELECT 'refund',
+           to_hex(refund_batch) || ':' || account_id || ':' || coalesce(country, '') || ':'
+               || coalesce(settle_carrier, ''),
+           sum(amount), count(*)
+    FROM it WHERE refund_batch IS NOT NULL GROUP BY 1, 2
+), posted AS (
+    SELECT kind, key, amount, items FROM billing_postings WHERE items IS NOT NULL
+)
+SELECT coalesce(e.kind, p.kind) AS kind, coalesce(e.key, p.key) AS key, e.amount AS expected,
+       p.amount AS posted, e.n AS expected_items, p.items AS posted_items,
+       (SELECT count(*) FROM it) AS items_checked
+FROM expected e FULL JOIN posted p ON p.kind = e.kind AND p.key = e.key
+WHERE e.key IS NULL OR p.key IS NULL OR e.amount <> p.amount OR e.n <> p.items
+ORDER BY 2 LIMIT {{limit}}
+"""
+
+_ITEM_COUNT = f"WITH {_ITEMS_CTE} SELECT count(*) FROM it"
+
+# An item's own states must make sense: reserved before settled, refunded only after a capture, and no
+# longer held once it is final (a final item still holding money would keep it reserved for ever).
+_ITEM_STATES = f"""
+WITH {_ITEMS_CTE}
+SELECT ref::text AS ref FROM it
+WHERE reserve_batch IS NULL
+   OR (settle_batch IS NULL AND coalesce(final, false))
+   OR (settle_batch IS NOT NULL AND settle_kind NOT IN ('capture', 'release'))
+   OR (refund_batch IS NOT NULL AND settle_kind IS DISTINCT FROM 'capture')
+ORDER BY 1 LIMIT {{limit}}
+"""
+
+_RESERVED_WITH_ITEMS = f"""
+WITH {_ITEMS_CTE}, held AS (
+    SELECT account_id, sum(amount) AS held FROM it
+    WHERE reserve_batch IS NOT NULL AND settle_batch IS NULL GROUP BY account_id
+)
+SELECT c.account_id, r.balance AS reserved, coalesce(o.open_sum, 0) + coalesce(h.held, 0) AS open_sum
+FROM billing_customers c
+JOIN billing_ledger_accounts r ON r.id = c.reserved_id
+LEFT JOIN (SELECT account_id, sum(amount) AS open_sum FROM billing_reservations
+           WHERE state = 'open' GROUP BY account_id) o ON o.account_id = c.account_id
+LEFT JOIN held h ON h.account_id = c.account_id
+WHERE r.balance <> coalesce(o.open_sum, 0) + coalesce(h.held, 0)
+ORDER BY c.account_id LIMIT {{limit}}
+"""
+
+
+class ItemMismatch(msgspec.Struct, frozen=True):
+    kind: str
+    key: str  # the posting's key: batch:account:country:carrier
+    expected: int | None  # the items' sum; None: a posting no item names
+    posted: int | None  # None: items naming a posting that does not exist
+    expected_items: int | None
+    posted_items: int | None
 
 
 class BalanceMismatch(msgspec.Struct, frozen=True):
@@ -137,6 +215,9 @@ class LedgerReport(msgspec.Struct, frozen=True):
     messages_checked: int | None = None  # None: no pending-message source was given
     orphan_reservations: list[str] = msgspec.field(default_factory=list)
     unreserved_messages: list[str] = msgspec.field(default_factory=list)
+    items_checked: int | None = None  # None: no item source was given
+    item_mismatches: list[ItemMismatch] = msgspec.field(default_factory=list)
+    item_state_mismatches: list[str] = msgspec.field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -147,15 +228,22 @@ class LedgerReport(msgspec.Struct, frozen=True):
             or self.state_mismatches
             or self.orphan_reservations
             or self.unreserved_messages
+            or self.item_mismatches
+            or self.item_state_mismatches
             or any(t.cached or t.posted for t in self.currency_totals)
         )
 
 
-async def check_ledger(conn: Connection, pending_messages: PendingSource | None = None) -> LedgerReport:
+async def check_ledger(
+    conn: Connection, pending_messages: PendingSource | None = None, items: str | None = None
+) -> LedgerReport:
     """Check the ledger; `pending_messages` is a SQL query or async callable naming non-final messages.
 
     A query's first column is taken as the message ref (cast to text); it runs on `conn`, so it must only
-    read. Runs in the caller's transaction if there is one, else in a read-only REPEATABLE READ snapshot.
+    read. `items` is a SQL query listing the items of batched postings (billing/items.py) with the columns
+    (ref, account_id, amount, country, reserve_carrier, settle_carrier, reserve_batch, settle_kind,
+    settle_batch, refund_batch, final). Runs in the caller's transaction if there is one, else in a
+    read-only REPEATABLE READ snapshot.
     """
     async with AsyncExitStack() as stack:
         if not conn.is_in_transaction():
@@ -178,10 +266,35 @@ async def check_ledger(conn: Connection, pending_messages: PendingSource | None 
             for row in await conn.fetch(_BALANCES)
         ]
         cross = [row["id"] for row in await conn.fetch(_CROSS_CURRENCY)]
+        item_query = items.strip().rstrip(";") if items is not None else None
+        reserved_sql = (
+            _RESERVED
+            if item_query is None
+            else _RESERVED_WITH_ITEMS.format(query=item_query, limit=_LIST_LIMIT)
+        )
         reserved = [
             ReservedMismatch(row["account_id"], row["reserved"], int(row["open_sum"]))
-            for row in await conn.fetch(_RESERVED)
+            for row in await conn.fetch(reserved_sql)
         ]
+        items_checked: int | None = None
+        item_mismatches: list[ItemMismatch] = []
+        item_states: list[str] = []
+        if item_query is not None:
+            items_checked = int(await conn.fetchval(_ITEM_COUNT.format(query=item_query)))
+            item_mismatches = [
+                ItemMismatch(
+                    row["kind"], row["key"],
+                    None if row["expected"] is None else int(row["expected"]),
+                    None if row["posted"] is None else int(row["posted"]),
+                    None if row["expected_items"] is None else int(row["expected_items"]),
+                    row["posted_items"],
+                )
+                for row in await conn.fetch(_ITEM_POSTINGS.format(query=item_query, limit=_LIST_LIMIT))
+            ]  # fmt: skip
+            item_states = [
+                row["ref"]
+                for row in await conn.fetch(_ITEM_STATES.format(query=item_query, limit=_LIST_LIMIT))
+            ]
         states = [row["ref"] for row in await conn.fetch(_STATES)]
         messages: int | None = None
         orphans: list[str] = []
@@ -211,6 +324,9 @@ async def check_ledger(conn: Connection, pending_messages: PendingSource | None 
         messages_checked=messages,
         orphan_reservations=orphans,
         unreserved_messages=unreserved,
+        items_checked=items_checked,
+        item_mismatches=item_mismatches,
+        item_state_mismatches=item_states,
     )
 
 
@@ -279,5 +395,28 @@ def format_report(report: LedgerReport) -> str:
             )
         )
         out += [f"     message {ref}" for ref in report.unreserved_messages]
+    if report.items_checked is None:
+        out.append("skip batched postings against their items (no item source given)")
+    else:
+        out.append(
+            line(
+                not report.item_mismatches,
+                f"batched postings equal the sums of their items ({report.items_checked} items; "
+                f"{len(report.item_mismatches)} mismatches)",
+            )
+        )
+        out += [
+            f"     {m.kind} {m.key}: items sum to {m.expected} ({m.expected_items} items), "
+            f"posted {m.posted} ({m.posted_items} items)"
+            for m in report.item_mismatches
+        ]
+        out.append(
+            line(
+                not report.item_state_mismatches,
+                "every item is reserved, settled at most once, and no longer held once final "
+                f"({len(report.item_state_mismatches)} mismatches)",
+            )
+        )
+        out += [f"     item {ref}" for ref in report.item_state_mismatches]
     out.append("ledger OK" if report.ok else "ledger MISMATCH")
     return "\n".join(out)

@@ -43,7 +43,7 @@ _USAGE = """
 SELECT (date_trunc($2, created_at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC') AS period_start,
        CASE WHEN $5 THEN country END AS country,
        CASE WHEN $6 THEN carrier END AS carrier,
-       count(*) FILTER (WHERE kind = 'capture') AS messages,
+       coalesce(sum(coalesce(items, 1)) FILTER (WHERE kind = 'capture'), 0) AS messages,
        coalesce(sum(segments) FILTER (WHERE kind = 'capture'), 0) AS segments,
        coalesce(sum(amount) FILTER (WHERE kind = 'capture'), 0)
            - coalesce(sum(amount) FILTER (WHERE kind = 'refund'), 0) AS charged,
@@ -123,7 +123,7 @@ async def usage(
             period_start=row["period_start"],
             country=row["country"],
             carrier=row["carrier"],
-            messages=row["messages"],
+            messages=int(row["messages"]),
             segments=int(row["segments"]),
             charged=int(row["charged"]),
             cost=int(row["cost"]),

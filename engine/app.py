@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
 import ssl
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -22,13 +24,18 @@ import structlog
 from engine.campaigns.runner import CampaignRunner
 from engine.carriers.inbound import CarrierInbound
 from engine.carriers.link import CarrierConnection, CarrierLink
+from engine.carriers.receipts import ReceiptMatcher
 from engine.core.accept import Acceptor
 from engine.core.ids import MessageIdGenerator
 from engine.core.intake import CarrierProfile, Intake, PreparedMessage
 from engine.core.lifecycle import Lifecycle
+from engine.core.messages import SMS
 from engine.core.recovery import recover
 from engine.customers.smpp_front import CustomerSmpp
-from engine.dispatch.dispatcher import Dispatcher, DispatchJob
+from engine.dispatch.clock import LoopClock
+from engine.dispatch.dispatcher import Dispatcher
+from engine.dispatch.marks import DispatchMarks
+from engine.dispatch.sms import KIND, CarrierTarget
 from engine.infra.schema import apply_migrations
 from engine.infra.services import ServiceUrls
 from engine.infra.settings import Settings
@@ -44,22 +51,15 @@ from smpp.server import SmppServer, start_server
 
 log = structlog.get_logger("engine")
 
+_REGISTER_NODE = """
+INSERT INTO engine_nodes (node, host, pid) VALUES ($1, $2, $3)
+ON CONFLICT (node) DO UPDATE SET started_at = now(), heartbeat_at = now(), dispatched_upto = 0,
+    host = EXCLUDED.host, pid = EXCLUDED.pid
+"""
 
-def job_of(m: PreparedMessage) -> DispatchJob:
-    r = m.request
-    return DispatchJob(
-        message_id=m.id,
-        source=r.source,
-        source_ton=r.source_ton,
-        source_npi=r.source_npi,
-        destination=m.destination,
-        segments=m.segments,
-        route=m.route,
-        route_costs=m.route_costs,
-        parts=m.parts,
-        expires_at=r.expires_at,
-        scheduled_at=r.scheduled_at,
-    )
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    return None
 
 
 @dataclass
@@ -70,6 +70,8 @@ class Engine:
     links: dict[str, CarrierLink]
     lifecycle: Lifecycle
     dispatcher: Dispatcher
+    marks: DispatchMarks
+    matcher: ReceiptMatcher
     acceptor: Acceptor
     intake: Intake
     customers: CustomerSmpp
@@ -109,15 +111,18 @@ class Engine:
         numbers = self.opt_outs.setdefault(account_id, set())
         (numbers.add if opted_out else numbers.discard)(number)
 
-    def enqueue_committed(self, messages: Sequence[PreparedMessage]) -> None:
-        for m in messages:
-            self.dispatcher.enqueue(job_of(m))
+    @property
+    def busy(self) -> bool:
+        """Anything queued, in flight or not yet committed."""
+        return bool(
+            self.dispatcher.backlog or self.acceptor.pending or self.lifecycle.pending or self.marks.pending
+        )
 
     async def wait_idle(self, within: float) -> bool:
         """Wait until nothing is queued, in flight or uncommitted; False if that took longer than `within`."""
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
-            if not (self.dispatcher.backlog or self.acceptor.pending or self.lifecycle.pending):
+            if not self.busy:
                 return True
             await asyncio.sleep(0.05)
         return False
@@ -125,8 +130,14 @@ class Engine:
     @classmethod
     @contextlib.asynccontextmanager
     async def start(cls, settings: Settings, urls: ServiceUrls) -> AsyncIterator[Engine]:
+        # No reset query between uses of a connection: engine code never changes session state (no SET,
+        # LISTEN or session advisory lock on a pooled connection), and the reset would cost every group
+        # commit one more round trip. An open transaction is still rolled back on release.
         pool = await asyncpg.create_pool(
-            urls.database_url, min_size=settings.database.pool_min, max_size=settings.database.pool_max
+            urls.database_url,
+            min_size=settings.database.pool_min,
+            max_size=settings.database.pool_max,
+            reset=_keep_session,
         )
         assert pool is not None
         try:
@@ -148,74 +159,79 @@ class Engine:
         rows = await pool.fetch("SELECT * FROM carrier_connections WHERE enabled")
         configs = [CarrierConnection(**{k: r[k] for k in r.keys()}) for r in rows]
         profiles: dict[str, CarrierProfile] = {c.carrier: c.profile for c in configs}
-        # The parts call each other in a cycle (receipts -> forwarder -> customer binds -> forwarder);
-        # callbacks reach the others through the engine, bound once it exists.
-        ref: list[Engine] = []
-
-        def late() -> Engine:
-            return ref[0]
-
+        ids = MessageIdGenerator(node)
+        clock = LoopClock()
         webhooks = WebhookSender(pool)
         senders = SenderDirectory(pool)
         await senders.start()
-        lifecycle = Lifecycle(pool, on_deliveries=lambda d: late().forwarder.push(d), webhooks=webhooks)
+        matcher = ReceiptMatcher()
+        lifecycle = Lifecycle(pool, new_id=ids.next_id, webhooks=webhooks)
         links = {
             c.carrier: CarrierLink(
                 c,
-                lambda link, conn, pdu: late().inbound.on_deliver(link, conn, pdu),
-                lambda: late().refresh_health() if ref else None,
                 response_timeout=settings.smpp.response_timeout,
                 enquire_link_interval=settings.smpp.enquire_link_interval,
             )
             for c in configs
         }
-        dispatcher = Dispatcher(links, lifecycle)
+        marks = DispatchMarks(pool, ids, tables={KIND: "messages"})
+        targets = {name: CarrierTarget(link, matcher, clock) for name, link in links.items()}
+        dispatcher = Dispatcher(targets, {KIND: lifecycle}, marks, clock)
         acceptor = Acceptor(
-            pool, on_committed=lambda ms: late().enqueue_committed(ms), on_low_balance=webhooks.low_balance
+            pool,
+            schemas={PreparedMessage: SMS},
+            new_batch_id=ids.next_id,
+            on_job=dispatcher.enqueue,
+            on_low_balance=webhooks.low_balance,
         )
+        engine_ref: list[Engine] = []
         intake = Intake(
             routing=routing,
-            health=lambda: late().health(),
-            all_up=lambda: late().all_up,
+            health=lambda: engine_ref[0].health(),
+            all_up=lambda: engine_ref[0].all_up,
             profile=profiles.get,
-            is_opted_out=lambda a, n: late().is_opted_out(a, n),
-            ids=MessageIdGenerator(node),
+            is_opted_out=lambda a, n: engine_ref[0].is_opted_out(a, n),
+            ids=ids,
             sender_allowed=senders.allowed,
         )
-        customers = CustomerSmpp(
-            pool,
-            intake,
-            acceptor,
-            backlog=lambda: dispatcher.backlog,
-            on_receiver_bound=lambda account: late().forwarder.wake(account),
-        )
+        customers = CustomerSmpp(pool, intake, acceptor, backlog=lambda: dispatcher.backlog)
         forwarder = Forwarder(pool, customers.receiver)
         inbound = CarrierInbound(
             pool,
             lifecycle,
+            matcher,
+            new_id=ids.next_id,
             on_deliveries=forwarder.push,
-            on_opt_out=lambda a, n, o: late().set_opt_out(a, n, o),
+            on_opt_out=lambda a, n, o: engine_ref[0].set_opt_out(a, n, o),
             webhooks=webhooks,
         )
-        ref.append(
-            cls(settings, pool, routing, links, lifecycle, dispatcher, acceptor, intake, customers, forwarder,
-                inbound, node=node, webhooks=webhooks, senders=senders)
-        )  # fmt: skip
-        engine = ref[0]
+        # The one cycle of the parts (receipts -> deliveries -> customer binds -> deliveries), closed here.
+        lifecycle.on_deliveries = forwarder.push
+        customers.on_receiver_bound = forwarder.wake
+        engine = cls(settings, pool, routing, links, lifecycle, dispatcher, marks, matcher, acceptor, intake,
+                     customers, forwarder, inbound, node=node, webhooks=webhooks,
+                     senders=senders)  # fmt: skip
+        engine_ref.append(engine)
+        for link in links.values():
+            link.on_deliver = inbound.on_deliver
+            link.on_health_change = engine.refresh_health
         for row in await pool.fetch("SELECT account_id, number FROM opt_outs"):
             engine.set_opt_out(row["account_id"], row["number"], True)
         webhooks.start()
         lifecycle.start()
+        marks.start()
         acceptor.start()
         inbound.start()
         forwarder.start()
         for link in links.values():
             link.start()
         engine.refresh_health()
-        dispatcher.start()
         engine._tasks.append(asyncio.get_running_loop().create_task(routing.run()))
         await inbound.restore()
+        # Recovery reads every node's watermark before this node's row is (re)written: a node number
+        # taken again after 1,024 starts must not erase what its last holder had dispatched.
         engine.recovered = await recover(pool, dispatcher.enqueue)
+        await pool.execute(_REGISTER_NODE, node, socket.gethostname(), os.getpid())
         if engine.recovered:
             log.info("recovered messages", count=engine.recovered)
         # After recovery, so campaign messages committed before a restart are queued before new ones.
@@ -262,7 +278,8 @@ class Engine:
             await self.campaigns.close()  # before the acceptor: it submits through it
         await self.acceptor.close()
         await self.wait_idle(within=10.0)
-        await self.dispatcher.close()
+        self.dispatcher.close()
+        await self.marks.close()
         await self.lifecycle.close()
         await self.inbound.close()
         if self.webhooks is not None:

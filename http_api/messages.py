@@ -27,13 +27,13 @@ UCS2_DATA_CODING = 0x08
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_.\-]+)\s*\}\}")
 SANDBOX_PREFIX = "sandbox-msg-"  # the document's sandbox ids: "sandbox-msg-a1b2c3d4"
 
-# The document's five statuses for the engine's eight; filters take either vocabulary.
+# The document's five statuses for the engine's nine; filters take either vocabulary.
 DOC_STATUS: dict[str, DocStatus] = {
-    "queued": "queued", "sending": "queued", "submitted": "sent", "delivered": "delivered",
-    "undeliverable": "failed", "rejected": "failed", "failed": "failed", "expired": "expired",
+    "queued": "queued", "scheduled": "queued", "sending": "queued", "submitted": "sent",
+    "delivered": "delivered", "undeliverable": "failed", "rejected": "failed", "failed": "failed", "expired": "expired",
 }  # fmt: skip
 ENGINE_STATUSES = {
-    "queued": ("queued", "sending"),
+    "queued": ("queued", "scheduled", "sending"),
     "sent": ("submitted",),
     "failed": ("failed", "undeliverable", "rejected"),
 }
@@ -161,7 +161,7 @@ def message_out(row: Any, sandbox: bool) -> MessageOut:
 
 
 def message_detail(row: Any, events: list[Event], receipts: list[Receipt]) -> SmsDetail:
-    sandbox = row["channel"] == "http" and any(e.reason == "sandbox" for e in events)
+    sandbox = row["money"] == "none"  # never charged
     out = message_out(row, sandbox)
     return SmsDetail(
         **{f: getattr(out, f) for f in out.__struct_fields__},

@@ -6,9 +6,9 @@
                                                country: counts by final status, delivery rate, median and
                                                p90 seconds from accept to the carrier's receipt
 
-Both read `messages` (and `message_events` for receipt times) for the caller's account only; every
-query carries `account_id = $1`. This module must never write anything, nor show what a carrier charges
-us (cost, route).
+Both read `messages` (receipt times: final_at - created_at of messages finalised by a receipt) for the
+caller's account only; every query carries `account_id = $1`. This module must never write anything,
+nor show what a carrier charges us (cost, route).
 """
 
 from __future__ import annotations
@@ -137,8 +137,8 @@ async def message_report(call: Call) -> Reply:
     return reply
 
 
-# The receipt time of a message is that of its first 'receipt' event (engine.core.lifecycle writes one when a
-# receipt makes the message final); messages finalised otherwise (dispatch failures, sandbox) have none.
+# The receipt time of a message is its final_at when a receipt made it final (receipt_stat set); messages
+# finalised otherwise (dispatch failures, sandbox) have none.
 _STATS = """
 SELECT date_trunc($4, m.created_at, 'UTC') AS period_start, {country} AS country,
        count(*) AS total,
@@ -148,14 +148,13 @@ SELECT date_trunc($4, m.created_at, 'UTC') AS period_start, {country} AS country
        count(*) FILTER (WHERE m.status = 'rejected') AS rejected,
        count(*) FILTER (WHERE m.status = 'failed') AS failed,
        count(*) FILTER (WHERE m.final_at IS NULL) AS pending,
-       count(*) FILTER (WHERE m.status NOT IN ('queued', 'sending')) AS sent,
+       count(*) FILTER (WHERE m.status NOT IN ('queued', 'scheduled', 'sending')) AS sent,
        percentile_cont(0.5) WITHIN GROUP (ORDER BY r.seconds) AS median,
        percentile_cont(0.9) WITHIN GROUP (ORDER BY r.seconds) AS p90
 FROM messages m
 LEFT JOIN LATERAL (
-    SELECT extract(epoch FROM e.at - m.created_at)::float8 AS seconds FROM message_events e
-    WHERE e.message_id = m.id AND e.reason = 'receipt' AND m.final_at IS NOT NULL
-    ORDER BY e.at LIMIT 1
+    SELECT extract(epoch FROM m.final_at - m.created_at)::float8 AS seconds
+    WHERE m.final_at IS NOT NULL AND m.receipt_stat <> ''
 ) r ON true
 WHERE m.account_id = $1 AND m.created_at >= $2 AND m.created_at < $3
 GROUP BY 1, 2 ORDER BY 1, 2

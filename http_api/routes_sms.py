@@ -22,6 +22,7 @@ from billing.model import UnknownAccount
 from billing.money import to_minor
 from engine.core.intake import DEFAULT_PROFILE, PreparedMessage
 from engine.core.rejections import Reject, Rejected
+from engine.core.status import MoneyState, Status
 from http_api.envelopes import One, Page, one, page_of
 from http_api.errors import ApiError, Meta, not_found, validation_error
 from http_api.messages import (
@@ -58,21 +59,11 @@ from smpp.text import TextError, explain_text, national_languages_for_country
 
 MAX_DISPATCH_BACKLOG = 500_000  # as the SMPP front door: beyond it, 503 rather than growing memory
 
-_EVENTS = """SELECT message_id, at, status, reason, error_code FROM message_events
-WHERE message_id = $1 ORDER BY at"""
-_RECEIPTS = """
-SELECT p.part, p.carrier_message_id, p.status, r.stat, r.err, r.received_at
-FROM message_parts p
-LEFT JOIN LATERAL (SELECT stat, err, received_at FROM carrier_receipts
-                   WHERE matched_message_id = p.message_id AND matched_part = p.part
-                   ORDER BY id DESC LIMIT 1) r ON true
-WHERE p.message_id = $1 ORDER BY p.part
-"""
 _COLUMNS = """id, channel, status, destination, source, segments, encoding, price, currency, client_ref,
-batch_id, campaign_id, created_at, updated_at, scheduled_at, expires_at, final_at, error_code, reason"""
-# Sandbox messages are never charged; the accept path marks them with a 'sandbox' event.
-SANDBOX_FLAG = """EXISTS (SELECT 1 FROM message_events e WHERE e.message_id = messages.id
-    AND e.reason = 'sandbox') AS sandbox"""
+batch_id, campaign_id, created_at, updated_at, scheduled_at, expires_at, final_at, error_code, reason, money,
+submitted_at, carrier, carrier_ids, part_status, receipt_stat, receipt_err"""
+# Sandbox messages are never charged: the accept path stores them with money 'none'.
+SANDBOX_FLAG = "money = 'none' AS sandbox"
 
 
 def admit(ctx: ApiContext) -> None:
@@ -227,16 +218,36 @@ async def load_detail(ctx: ApiContext, account_id: int, message_id: int) -> SmsD
         )
         if row is None:
             return None
-        events = [
-            Event(e["at"], e["status"], e["reason"], e["error_code"])
-            for e in await conn.fetch(_EVENTS, message_id)
-        ]
-        receipts = [
-            Receipt(r["part"], r["carrier_message_id"], r["status"], r["stat"] or "", r["err"] or "",
-                    r["received_at"])
-            for r in await conn.fetch(_RECEIPTS, message_id)
-        ]  # fmt: skip
-    return message_detail(row, events, receipts)
+    return message_detail(row, history_of(row), receipts_of(row))
+
+
+def history_of(row: Any) -> list[Event]:
+    """A message's history, read off its row (the lean lifecycle writes no event rows)."""
+    sandbox = row["money"] == MoneyState.NONE
+    events = [Event(row["created_at"], "accepted", "sandbox" if sandbox else row["channel"], None)]
+    if row["submitted_at"] is not None:
+        events.append(Event(row["submitted_at"], Status.SUBMITTED.value, row["carrier"] or "", None))
+    if row["final_at"] is not None:
+        by = "sandbox" if sandbox else ("receipt" if row["receipt_stat"] else "dispatch")
+        events.append(Event(row["final_at"], row["status"], by, row["error_code"]))
+    return events
+
+
+def receipts_of(row: Any) -> list[Receipt]:
+    """One entry per part a carrier accepted: its id, its status, and the final receipt's words."""
+    ids = row["carrier_ids"] or []
+    states = row["part_status"] or []
+    out = []
+    for part, carrier_id in enumerate(ids):
+        status = states[part] if part < len(states) else row["status"]
+        if status == Status.QUEUED:
+            status = row["status"]
+        final = Status(status).final
+        out.append(
+            Receipt(part, carrier_id, status, row["receipt_stat"] if final else "",
+                    row["receipt_err"] if final else "", row["final_at"] if final else None)
+        )  # fmt: skip
+    return out
 
 
 async def get_sms(call: Call) -> Reply:

@@ -48,10 +48,27 @@ TemplateId = Annotated[int, Meta(ge=1, le=2**63 - 1)]
 # The document's statuses; the engine's finer ones are in `status_detail` (see messages.doc_status).
 DocStatus = Literal["queued", "sent", "delivered", "failed", "expired"]
 EngineStatus = Literal[
-    "queued", "sending", "submitted", "delivered", "undeliverable", "expired", "rejected", "failed"
+    "queued",
+    "scheduled",
+    "sending",
+    "submitted",
+    "delivered",
+    "undeliverable",
+    "expired",
+    "rejected",
+    "failed",
 ]
 StatusFilter = Literal[
-    "queued", "sent", "delivered", "failed", "expired", "sending", "submitted", "undeliverable", "rejected"
+    "queued",
+    "sent",
+    "delivered",
+    "failed",
+    "expired",
+    "scheduled",
+    "sending",
+    "submitted",
+    "undeliverable",
+    "rejected",
 ]
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections import deque
+from collections.abc import Callable
 from typing import Any, Protocol, cast
 
 import structlog
@@ -49,6 +50,11 @@ class RequestFailedError(SmppError):
         self.reason = reason
 
 
+ResponseCallback = Callable[["Pdu | RequestFailedError"], None]
+"""Called once with the response PDU (any command_status, or a generic_nack), or with the error that says
+why none will come. Runs inside the adapter: it must not block."""
+
+
 class ConnectionOwner(Protocol):
     """What the server or client wrapping a connection is told. Called synchronously; never block."""
 
@@ -69,7 +75,8 @@ class SmppConnection(asyncio.Protocol):
         self._owner = owner
         self._loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
-        self._waiters: dict[int, asyncio.Future[Pdu]] = {}
+        # A request we sent waits for its response as a future (request()) or a callback (send()).
+        self._waiters: dict[int, asyncio.Future[Pdu] | ResponseCallback] = {}
         self._slot_waiters: deque[asyncio.Future[None]] = deque()
         self._closed: asyncio.Future[str] = self._loop.create_future()
         self._timer: asyncio.TimerHandle | None = None
@@ -111,6 +118,29 @@ class SmppConnection(asyncio.Protocol):
         self._schedule_flush()
         self._rearm()
         return await future
+
+    @property
+    def free_slots(self) -> int:
+        """Requests that may be sent now without waiting for the window."""
+        session = self.session
+        if session.closed or self._slot_waiters:
+            return 0
+        return max(0, session.window - session.in_flight)
+
+    def send(self, pdu: Pdu, on_response: ResponseCallback) -> bool:
+        """Send a request now if the window has room; `on_response` gets its response or the failure.
+
+        The callback form of request() for the application's hot paths (no coroutine or future per PDU).
+        Returns False, sending nothing, when the window is full or the connection is closed.
+        Raises LocalProtocolError when the session state forbids the request."""
+        session = self.session
+        if session.closed or self._slot_waiters or session.in_flight >= session.window:
+            return False
+        sequence = session.send_request(pdu, self._loop.time())
+        self._waiters[sequence] = on_response
+        self._schedule_flush()
+        self._rearm()
+        return True
 
     async def _wait_for_slot(self) -> None:
         waiter: asyncio.Future[None] = self._loop.create_future()
@@ -232,10 +262,15 @@ class SmppConnection(asyncio.Protocol):
                 if type(event) is RequestReceived:
                     owner.on_request(self, event.pdu)
                 elif type(event) is ResponseReceived:
-                    future = waiters.pop(event.request.sequence_number, None)
-                    if future is not None and not future.done():
-                        future.set_result(event.response)
+                    waiter = waiters.pop(event.request.sequence_number, None)
                     self._release_slot()
+                    if waiter is None:
+                        pass
+                    elif isinstance(waiter, asyncio.Future):
+                        if not waiter.done():
+                            waiter.set_result(event.response)
+                    else:
+                        waiter(event.response)
                 elif type(event) is RequestFailed:
                     self._fail(event)
                 elif type(event) is Bound:
@@ -251,12 +286,16 @@ class SmppConnection(asyncio.Protocol):
         self._rearm()
 
     def _fail(self, event: RequestFailed) -> None:
-        future = self._waiters.pop(event.request.sequence_number, None)
-        if future is not None and not future.done():
-            future.set_exception(
-                RequestFailedError(f"{event.request.name}: {event.reason}", reason=event.reason)
-            )
+        waiter = self._waiters.pop(event.request.sequence_number, None)
         self._release_slot()
+        error = RequestFailedError(f"{event.request.name}: {event.reason}", reason=event.reason)
+        if waiter is None:
+            return
+        if isinstance(waiter, asyncio.Future):
+            if not waiter.done():
+                waiter.set_exception(error)
+        else:
+            waiter(error)
 
     def _release_slot(self) -> None:
         waiters = self._slot_waiters

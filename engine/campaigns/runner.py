@@ -45,6 +45,7 @@ import structlog
 from engine.core.accept import Acceptor
 from engine.core.intake import Intake, SubmitRequest
 from engine.core.rejections import Reject, Rejected
+from engine.core.status import Status
 from engine.outbox.webhooks import WebhookEvent, WebhookSender
 
 log = structlog.get_logger("engine.campaigns.runner")
@@ -111,11 +112,11 @@ class Progress:
 
     def count(self, status: str, n: int) -> None:
         """Add `n` messages in `status` to the bucket it belongs to."""
-        if status in ("queued", "sending"):
+        if status in (Status.QUEUED, Status.SENDING, Status.SCHEDULED):
             self.queued += n
-        elif status == "submitted":
+        elif status == Status.SUBMITTED:
             self.sent += n
-        elif status == "delivered":
+        elif status == Status.DELIVERED:
             self.delivered += n
         else:
             self.failed += n

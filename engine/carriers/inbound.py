@@ -1,9 +1,9 @@
 """What carriers send us: delivery receipts and mobile-originated (MO) messages.
 
-Receipts are parsed (receipted_message_id TLV, or the id in the Appendix B text; message_state TLV or
-the stat word; network_error_code), keyed with the carrier's id format, and handed to the lifecycle
-recorder; deliver_sm_resp goes back only after the receipt is durably stored, and a storage failure is
-answered with ESME_RX_T_APPN so the carrier redelivers it later.
+Receipts are parsed (engine/carriers/receipts.py), matched in memory when this process sent the part,
+and handed to the lifecycle; deliver_sm_resp goes back only after the receipt is durably applied (through
+a database outage, however long: the carrier's own window bounds how many wait). Intermediate receipts
+(ENROUTE, ACCEPTED) change nothing we keep and are acknowledged at once.
 
 MO: each part is stored (mo_parts) before it is acknowledged; parts are reassembled in memory (rebuilt
 from mo_parts after a restart); a whole message becomes a delivery owed to the account owning its
@@ -23,54 +23,21 @@ import asyncpg
 import msgspec
 import structlog
 
-from engine.carriers.id_formats import normalise
 from engine.carriers.link import CarrierLink
-from engine.core.group_commit import GroupCommitter
-from engine.core.lifecycle import Delivery, Lifecycle, ReceiptIn, insert_deliveries
+from engine.carriers.receipts import ReceiptIn, ReceiptMatcher, content_of, is_receipt, receipt_of
+from engine.core.group_commit import GroupCommitter, Policy
+from engine.core.lifecycle import Delivery, Lifecycle, insert_deliveries
 from engine.outbox.webhooks import WebhookEvent, WebhookSender
 from smpp.connection import SmppConnection
-from smpp.constants import MESSAGE_TYPE_MASK, CommandStatus, EsmClass, Tag
-from smpp.pdu import DataSm, DeliverSm, NetworkErrorCode, Pdu
-from smpp.receipt import parse_receipt
+from smpp.constants import CommandStatus, EsmClass, Tag
+from smpp.pdu import DataSm, DeliverSm, Pdu
 from smpp.text import InboundPart, MultipartReassembler, ReassembledMessage, SarInfo, decode_short_message
 
 log = structlog.get_logger("engine.inbound")
 
 STOP_WORDS = {"STOP", "UNSUBSCRIBE", "STOPALL", "CANCEL", "END", "QUIT"}
 START_WORDS = {"START", "UNSTOP", "SUBSCRIBE"}
-_RECEIPT_TYPES = {0x04, 0x08, 0x10, 0x20}  # SMSC receipt, SME ack, manual ack, intermediate notification
-
-
-def is_receipt(pdu: DeliverSm | DataSm) -> bool:
-    return (pdu.esm_class & MESSAGE_TYPE_MASK) in _RECEIPT_TYPES or Tag.RECEIPTED_MESSAGE_ID in pdu.tlvs
-
-
-def _content(pdu: DeliverSm | DataSm) -> bytes:
-    payload = pdu.tlvs.get(Tag.MESSAGE_PAYLOAD)
-    if isinstance(payload, bytes) and payload:
-        return payload
-    return pdu.short_message if isinstance(pdu, DeliverSm) else b""
-
-
-def receipt_of(link: CarrierLink, pdu: DeliverSm | DataSm) -> ReceiptIn:
-    parsed = parse_receipt(_content(pdu))
-    tlv_id = pdu.tlvs.get(Tag.RECEIPTED_MESSAGE_ID)
-    carrier_id = tlv_id if isinstance(tlv_id, str) and tlv_id else (parsed.message_id if parsed else None)
-    state = pdu.tlvs.get(Tag.MESSAGE_STATE)
-    if not isinstance(state, int):
-        state = int(parsed.state) if parsed is not None and parsed.state is not None else None
-    network = pdu.tlvs.get(Tag.NETWORK_ERROR_CODE)
-    # the TLV and the text may write the id differently: the TLV is the response's format, the text the
-    # receipt's, as configured per carrier
-    fmt = link.config.resp_id_format if isinstance(tlv_id, str) and tlv_id else link.config.dlr_id_format
-    return ReceiptIn(
-        carrier=link.name,
-        key=normalise(carrier_id, fmt) if carrier_id else "",
-        state=state,
-        network_error=network.error_code if isinstance(network, NetworkErrorCode) else None,
-        stat=(parsed.stat or "") if parsed else "",
-        err=(parsed.err or "") if parsed else "",
-    )
+_UDHI = int(EsmClass.UDHI)
 
 
 class MoIn(msgspec.Struct, frozen=True):
@@ -105,7 +72,9 @@ class CarrierInbound:
         self,
         pool: asyncpg.Pool,
         lifecycle: Lifecycle,
+        matcher: ReceiptMatcher,
         *,
+        new_id: Callable[[], int],
         on_deliveries: Callable[[list[Delivery]], None],
         on_opt_out: Callable[[int, str, bool], None] = lambda *_: None,
         webhooks: WebhookSender | None = None,
@@ -114,13 +83,20 @@ class CarrierInbound:
         self._webhooks = webhooks
         self._pool = pool
         self._lifecycle = lifecycle
+        self._matcher = matcher
+        self._new_id = new_id  # delivery ids
         self._on_deliveries = on_deliveries
         self._on_opt_out = on_opt_out
         self._reassembler = MultipartReassembler(reassembly_timeout)
         self._part_ids: dict[tuple[str, str, int], list[int]] = defaultdict(list)
-        self._mo: GroupCommitter[MoIn, int | None] = GroupCommitter(self._commit_mo, concurrency=1, name="mo")
+        # Policy.FAIL: an MO part that cannot be stored is refused to the carrier (ESME_RX_T_APPN), which
+        # keeps it and sends it again: the carrier is where it waits out an outage.
+        self._mo: GroupCommitter[MoIn, int | None] = GroupCommitter(
+            self._commit_mo, concurrency=1, policy=Policy.FAIL, name="mo"
+        )
         self._expiry: asyncio.Task[None] | None = None
         self.receipts = 0
+        self.intermediate_receipts = 0
         self.mo_messages = 0
 
     def start(self) -> None:
@@ -151,9 +127,24 @@ class CarrierInbound:
             return
         if is_receipt(pdu):
             self.receipts += 1
-            self._acknowledge_after(conn, pdu, self._lifecycle.submit(receipt_of(link, pdu)))
+            self._receipt(link, conn, pdu)
         else:
             self._mo_part(link, conn, pdu)
+
+    def _receipt(self, link: CarrierLink, conn: SmppConnection, pdu: DeliverSm | DataSm) -> None:
+        config = link.config
+        parsed = receipt_of(config.resp_id_format, config.dlr_id_format, pdu)
+        if parsed.status is None or not parsed.key:
+            # An intermediate receipt (ENROUTE, ACCEPTED, ...) changes nothing we keep, and one without any
+            # id can never be matched: acknowledged at once, so the carrier does not send it again.
+            self.intermediate_receipts += 1
+            conn.respond(pdu, CommandStatus.ESME_ROK)
+            return
+        receipt = ReceiptIn(
+            link.name, parsed.key, parsed.status, parsed.state, parsed.network_error, parsed.stat, parsed.err,
+            self._matcher.match(link.name, parsed.key),
+        )  # fmt: skip
+        self._lifecycle.post(receipt, _acknowledge(conn, pdu))
 
     def _acknowledge_after(self, conn: SmppConnection, pdu: Pdu, stored: asyncio.Future[Any]) -> None:
         def answer(f: asyncio.Future[Any]) -> None:
@@ -165,8 +156,8 @@ class CarrierInbound:
         stored.add_done_callback(answer)
 
     def _mo_part(self, link: CarrierLink, conn: SmppConnection, pdu: DeliverSm | DataSm) -> None:
-        content = _content(pdu)
-        udhi = bool(pdu.esm_class & EsmClass.UDHI)
+        content = content_of(pdu)
+        udhi = bool(pdu.esm_class & _UDHI)
         decoded = decode_short_message(content, pdu.data_coding, udhi=udhi)
         sar = _sar(pdu)
         if decoded.concatenation is None and sar is None:  # one part: the whole message
@@ -196,7 +187,7 @@ class CarrierInbound:
         self, carrier: str, source: str, destination: str, content: bytes, data_coding: int, esm_class: int,
         sar: SarInfo | None, part_id: int,
     ) -> None:  # fmt: skip
-        decoded = decode_short_message(content, data_coding, udhi=bool(esm_class & EsmClass.UDHI))
+        decoded = decode_short_message(content, data_coding, udhi=bool(esm_class & _UDHI))
         reference = (
             sar.reference if sar else (decoded.concatenation.reference if decoded.concatenation else 0)
         )
@@ -246,7 +237,7 @@ class CarrierInbound:
                     (r["number"], r["account_id"])
                     for r in await conn.fetch(_OWNERS, list({_digits(m.destination) for m in whole}))
                 )
-                owed: list[tuple[int, str, int | None, dict[str, Any]]] = []
+                owed: list[Delivery] = []
                 for m in whole:
                     account = owners.get(_digits(m.destination))
                     if account is None:
@@ -261,7 +252,7 @@ class CarrierInbound:
                         notice = {"number": m.source, "opted_out": opted_out, "keyword": keyword,
                                   "to": m.destination, "received_at": body["received_at"]}  # fmt: skip
                         events.append(WebhookEvent(account, "opt_out", notice))
-                    owed.append((account, "mo", None, body))
+                    owed.append(Delivery(self._new_id(), account, "mo", None, body))
                 for account, number, opted_out in opt_changes:
                     if opted_out:
                         await conn.execute(
@@ -288,6 +279,17 @@ class CarrierInbound:
         if emitted and self._webhooks is not None:
             self._webhooks.wake()
         return [results.get(id(m)) for m in batch]
+
+
+def _acknowledge(conn: SmppConnection, pdu: Pdu) -> Callable[[object, BaseException | None], None]:
+    """Answer the carrier once what it sent is durable (or that it is not: it sends it again later)."""
+
+    def answer(_: object, error: BaseException | None) -> None:
+        if error is not None:
+            log.error("inbound not stored; carrier will redeliver", error=repr(error))
+        conn.respond(pdu, CommandStatus.ESME_RX_T_APPN if error is not None else CommandStatus.ESME_ROK)
+
+    return answer
 
 
 def _sar(pdu: DeliverSm | DataSm) -> SarInfo | None:

@@ -1,9 +1,9 @@
 """Upstream carriers: each a set of SMPP client binds with one throughput cap and one health record.
 
 A `CarrierLink` owns `binds` self-healing SmppClients (transceivers, so receipts and MO come back on the
-same binds), a token bucket counting segments per second across them, and the health routing reads: bound
-or not, a recent error rate, a failover cooldown after a connection failure. Incoming deliver_sm (receipts
-and MO) are handed to the engine's callback with the link they came on.
+same binds) and the health routing reads: bound or not, a recent error rate, a failover cooldown after a
+connection failure. Its throughput budget is the dispatch target's (engine/dispatch/sms.py). Incoming
+deliver_sm (receipts and MO) are handed to `on_deliver` with the link they came on.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ import msgspec
 import structlog
 
 from engine.core.intake import CarrierProfile
-from engine.core.throttle import TokenBucket
 from routing.model import CarrierHealth
 from smpp.client import ClientState, SmppClient
 from smpp.connection import SmppConnection
+from smpp.constants import CommandStatus
 from smpp.pdu import Pdu
 from smpp.text import Carriage
 
@@ -70,7 +70,7 @@ class CarrierLink:
     def __init__(
         self,
         config: CarrierConnection,
-        on_deliver: DeliverCallback,
+        on_deliver: DeliverCallback | None = None,
         on_health_change: Callable[[], None] = lambda: None,
         *,
         response_timeout: float = 30.0,
@@ -81,13 +81,14 @@ class CarrierLink:
         self.config = config
         self.name = config.carrier
         self.profile = config.profile
-        self._on_deliver = on_deliver
-        self._on_health_change = on_health_change
+        self.on_deliver = on_deliver  # receipts and MO, with the link they came on
+        self.on_health_change = on_health_change
         self._clock = clock
-        self.bucket = TokenBucket(config.throughput, burst=max(1.0, config.throughput / 10), now=clock())
         self.error_rate = 0.0
         self.cooldown_until = 0.0
         self._next = 0
+        self._listeners: list[Callable[[], None]] = []
+        self._bound_count = 0
         self._bound_event = asyncio.Event()
         self.clients = [
             SmppClient(
@@ -119,7 +120,7 @@ class CarrierLink:
 
     @property
     def bound(self) -> int:
-        return sum(1 for c in self.clients if c.state is ClientState.BOUND)
+        return self._bound_count
 
     def health(self) -> CarrierHealth:
         return CarrierHealth(
@@ -131,9 +132,14 @@ class CarrierLink:
         before = self.error_rate >= 0.5
         self.error_rate += self.ERROR_DECAY * ((0.0 if ok else 1.0) - self.error_rate)
         if before != (self.error_rate >= 0.5):
-            self._on_health_change()
+            self.on_health_change()
+
+    def add_listener(self, listener: Callable[[], None]) -> None:
+        """Called whenever a bind comes up or goes down (the dispatch target pumps its queue)."""
+        self._listeners.append(listener)
 
     def _state_changed(self, state: ClientState) -> None:
+        self._bound_count = sum(1 for c in self.clients if c.state is ClientState.BOUND)
         if state is ClientState.BOUND:
             self._bound_event.set()
             self.cooldown_until = 0.0  # it is back: no reason to keep routing around it
@@ -141,9 +147,32 @@ class CarrierLink:
             self._bound_event.clear()
             if state is ClientState.DISCONNECTED:
                 self.cooldown_until = self._clock() + self.COOLDOWN
-        self._on_health_change()
+        self.on_health_change()
+        for listener in self._listeners:
+            listener()
 
     # ------------------------------------------------------------------------------ sending
+
+    def free_slots(self) -> int:
+        """Submits that may go now: free window slots over every bound bind."""
+        free = 0
+        for client in self.clients:
+            conn = client.connection
+            if conn is not None and client.state is ClientState.BOUND:
+                free += conn.free_slots
+        return free
+
+    def pick_with_slot(self) -> SmppConnection | None:
+        """The next bound connection with a free window slot, round robin; None when there is none."""
+        clients = self.clients
+        count = len(clients)
+        for _ in range(count):
+            client = clients[self._next % count]
+            self._next += 1
+            conn = client.connection
+            if conn is not None and client.state is ClientState.BOUND and conn.free_slots > 0:
+                return conn
+        return None
 
     def pick(self) -> SmppClient | None:
         """The next bound client, round robin; None when no bind is up."""
@@ -175,7 +204,10 @@ class CarrierLink:
     # ------------------------------------------------------------------------------ EsmeHandler
 
     def on_request(self, conn: SmppConnection, pdu: Pdu) -> None:
-        self._on_deliver(self, conn, pdu)
+        if self.on_deliver is None:  # nobody to store it yet: the carrier keeps it and sends it again
+            conn.respond(pdu, CommandStatus.ESME_RX_T_APPN)
+            return
+        self.on_deliver(self, conn, pdu)
 
     def on_bound(self, conn: SmppConnection) -> None:
         log.info("carrier bound", carrier=self.name, bound=self.bound)

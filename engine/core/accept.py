@@ -1,9 +1,12 @@
-"""Durable accept: reserve the price and store the message, many messages per transaction.
+"""Durable accept: store each item and hold its price, many items of any kind per transaction.
 
-`Acceptor.submit(prepared)` returns a future that resolves once the message is durably committed (None)
-or refused by the ledger (`Rejected`). Nothing is acknowledged to a customer before that future resolves:
-an OK (submit_sm_resp ROK, HTTP 202) means the message, its parts, its reservation and its first event
-are on disk. A batch is one transaction: the ledger's batch reservation, then COPY of the accepted rows.
+`Acceptor.submit(item)` returns a future that resolves once the item is durably committed (None) or
+refused by the ledger (`Rejected`); `post(item, on_done)` is the same with a callback. Nothing is
+acknowledged to a customer before that: an OK (submit_sm_resp ROK, HTTP 202) means the item's row (an SMS
+with its parts inline) and its reservation are on disk. A batch is one transaction: COPY of each kind's
+rows into its table (engine/core/job_schema.py), then the ledger's hold of the whole batch (one posting
+per account and group, billing.items), then — rarely — the removal of the rows the ledger refused.
+After the commit, every accepted item's job goes to dispatch. Writes per item: one row.
 """
 
 from __future__ import annotations
@@ -11,47 +14,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 
-from billing.model import LowBalance, Reservation, ReserveOutcome
-from billing.postings import reserve_batch
-from engine.core.group_commit import CommitQueueFull, GroupCommitter
-from engine.core.ids import format_id
-from engine.core.intake import PreparedMessage
+from billing.items import ItemHold, hold_items
+from billing.model import LowBalance, ReserveOutcome
+from engine.core.group_commit import CommitQueueFull, GroupCommitter, OnDone
+from engine.core.job_schema import JobSchema
 from engine.core.rejections import Reject, Rejected
-
-MESSAGE_COLUMNS = (
-    "id", "account_id", "channel", "system_id", "source", "source_ton", "source_npi", "destination",
-    "data_coding", "encoding", "segments", "registered_delivery", "status", "route", "route_costs",
-    "price", "cost", "currency", "country", "client_ref", "batch_id", "campaign_id", "scheduled_at",
-    "expires_at", "created_at", "updated_at", "final_at",
-)  # fmt: skip
-PART_COLUMNS = ("message_id", "part", "short_message", "esm_class", "data_coding", "sar", "payload")
-EVENT_COLUMNS = ("message_id", "at", "status", "reason")
-_FORGET = """
-WITH parts AS (DELETE FROM message_parts WHERE message_id = ANY($1::bigint[])),
-     events AS (DELETE FROM message_events WHERE message_id = ANY($1::bigint[]))
-DELETE FROM messages WHERE id = ANY($1::bigint[])
-"""
-
-
-def message_row(m: PreparedMessage, now: datetime) -> tuple[object, ...]:
-    r = m.request
-    # A sandbox message is final at once: delivered, so recovery and dispatch never look at it again.
-    status, final_at = ("delivered", now) if r.sandbox else ("queued", None)
-    return (
-        m.id, r.account_id, r.channel, r.system_id, r.source, r.source_ton, r.source_npi, m.destination,
-        m.data_coding, m.encoding, m.segments, r.registered_delivery, status, list(m.route),
-        list(m.route_costs), m.price, 0, m.currency, m.country, r.client_ref, r.batch_id, r.campaign_id,
-        r.scheduled_at, r.expires_at, now, now, final_at,
-    )  # fmt: skip
-
-
-def part_row(m: PreparedMessage, index: int) -> tuple[object, ...]:
-    p = m.parts[index]
-    sar = list(p.sar) if p.sar else None
-    return (m.id, index, p.short_message, p.esm_class, p.data_coding, sar, p.payload)
+from engine.dispatch.job import Job
 
 
 class Acceptor:
@@ -59,14 +31,18 @@ class Acceptor:
         self,
         pool: asyncpg.Pool,
         *,
-        on_committed: Callable[[Sequence[PreparedMessage]], None],
+        schemas: dict[type, JobSchema[Any]],
+        new_batch_id: Callable[[], int],
+        on_job: Callable[[Job], None],
         on_low_balance: Callable[[LowBalance], None] = lambda _: None,
         max_pending: int = 20_000,
     ) -> None:
         self._pool = pool
-        self._on_committed = on_committed
+        self._schemas = schemas  # item type -> its kind's schema (PreparedMessage -> SMS, ...)
+        self._new_batch_id = new_batch_id
+        self._on_job = on_job
         self._on_low_balance = on_low_balance
-        self._committer: GroupCommitter[PreparedMessage, Rejected | None] = GroupCommitter(
+        self._committer: GroupCommitter[Any, Rejected | None] = GroupCommitter(
             self._commit, max_pending=max_pending, concurrency=2, name="accept"
         )
 
@@ -74,71 +50,74 @@ class Acceptor:
     def pending(self) -> int:
         return self._committer.pending
 
+    @property
+    def committer(self) -> GroupCommitter[Any, Rejected | None]:
+        return self._committer
+
     def start(self) -> None:
         self._committer.start()
 
     async def close(self) -> None:
         await self._committer.close()
 
-    def submit(self, message: PreparedMessage) -> asyncio.Future[Rejected | None]:
+    def submit(self, item: Any) -> asyncio.Future[Rejected | None]:
+        self._schema(item)
         try:
-            return self._committer.submit(message)
+            return self._committer.submit(item)
         except CommitQueueFull as exc:
             raise Rejected(Reject.QUEUE_FULL, str(exc)) from None
 
-    async def _commit(self, batch: Sequence[PreparedMessage]) -> list[Rejected | None]:
+    def post(self, item: Any, on_done: OnDone[Rejected | None]) -> None:
+        """submit() for the SMPP front: `on_done(result, error)` runs right after the commit."""
+        self._schema(item)
+        try:
+            self._committer.post(item, on_done)
+        except CommitQueueFull as exc:
+            raise Rejected(Reject.QUEUE_FULL, str(exc)) from None
+
+    def _schema(self, item: Any) -> JobSchema[Any]:
+        schema = self._schemas.get(type(item))
+        if schema is None:
+            raise TypeError(f"no job schema for {type(item).__name__}")
+        return schema
+
+    async def _commit(self, batch: Sequence[Any]) -> list[Rejected | None]:
         now = datetime.now(UTC)
-        # Sandbox messages are never charged: no reservation, and the ledger never hears of them.
-        charged = [m for m in batch if not m.request.sandbox]
-        reservations = [
-            Reservation(format_id(m.id), m.request.account_id, m.amount, m.segments, m.country, m.route[0])
-            for m in charged
-        ]
+        batch_id = self._new_batch_id()
+        schemas = [self._schemas[type(item)] for item in batch]
+        by_table: dict[str, tuple[JobSchema[Any], list[tuple[object, ...]]]] = {}
+        holds: list[ItemHold] = []
+        charged: list[int] = []  # index in batch of each hold
+        for index, (item, schema) in enumerate(zip(batch, schemas, strict=True)):
+            by_table.setdefault(schema.table, (schema, []))[1].append(schema.row(item, now, batch_id))
+            hold = schema.hold(item)
+            if hold is not None:
+                holds.append(hold)
+                charged.append(index)
+        results: list[Rejected | None] = [None] * len(batch)
         async with self._pool.acquire() as conn, conn.transaction():
-            # Rows first, money last: the ledger locks the account's balance rows and every other
-            # transaction of that account waits on them until we commit, so take them as late as possible.
-            await conn.copy_records_to_table(
-                "messages", records=[message_row(m, now) for m in batch], columns=MESSAGE_COLUMNS
-            )
-            await conn.copy_records_to_table(
-                "message_parts",
-                records=[part_row(m, i) for m in charged for i in range(len(m.parts))],
-                columns=PART_COLUMNS,
-            )
-            await conn.copy_records_to_table(
-                "message_events",
-                records=[
-                    (m.id, now, s, "sandbox" if m.request.sandbox else m.request.channel)
-                    for m in batch
-                    for s in (("accepted", "delivered") if m.request.sandbox else ("accepted",))
-                ],
-                columns=EVENT_COLUMNS,
-            )
-            reserved = await reserve_batch(conn, reservations)
-            outcomes = iter(reserved.results)
-            results: list[Rejected | None] = []
-            accepted: list[PreparedMessage] = []
-            refused: list[int] = []
-            for message in batch:
-                if message.request.sandbox:
-                    results.append(None)
+            # Rows first, money last: the ledger locks the accounts' balance rows and every other
+            # transaction of those accounts waits on them until we commit, so take them as late as possible.
+            for table, (schema, rows) in by_table.items():
+                await conn.copy_records_to_table(table, records=rows, columns=schema.columns)
+            held = await hold_items(conn, batch_id, holds)
+            refused: dict[str, list[int]] = {}
+            for index, hold, outcome in zip(charged, holds, held.outcomes, strict=True):
+                if outcome is ReserveOutcome.ACCEPTED:
                     continue
-                result = next(outcomes)
-                if result.outcome is ReserveOutcome.ACCEPTED:
-                    accepted.append(message)
-                    results.append(None)
-                    continue
-                refused.append(message.id)
-                if result.outcome is ReserveOutcome.INSUFFICIENT:
-                    results.append(
-                        Rejected(Reject.INSUFFICIENT_BALANCE, f"{message.amount} micro-units needed")
-                    )
-                else:  # unknown account, or an id reserved twice (cannot happen with fresh ids)
-                    results.append(Rejected(Reject.SYSTEM_ERROR, f"ledger: {result.outcome.value}"))
-            if refused:  # rare: a refused message leaves no trace
-                await conn.execute(_FORGET, refused)
-        if accepted:  # sandbox messages never reach dispatch: nothing is sent
-            self._on_committed(accepted)
-        for low in reserved.low_balance:
+                schema = schemas[index]
+                refused.setdefault(schema.table, []).append(schema.item_id(batch[index]))
+                if outcome is ReserveOutcome.INSUFFICIENT:
+                    needed = f"{hold.amount} micro-units needed"
+                    results[index] = Rejected(Reject.INSUFFICIENT_BALANCE, needed)
+                else:  # an account the ledger does not know
+                    results[index] = Rejected(Reject.SYSTEM_ERROR, f"ledger: {outcome.value}")
+            for table, ids in refused.items():  # rare: a refused item leaves no trace
+                await conn.execute(f"DELETE FROM {table} WHERE id = ANY($1::bigint[])", ids)
+        # After the commit, never before: a batch retried (or split to isolate a bad item) does this once.
+        for item, schema, result in zip(batch, schemas, results, strict=True):
+            if result is None and (job := schema.job(item)) is not None:
+                self._on_job(job)
+        for low in held.low_balance:
             self._on_low_balance(low)
         return results

@@ -28,6 +28,10 @@ class MessageIdGenerator:
         self._last_ms = 0
         self._sequence = 0
 
+    @property
+    def node(self) -> int:
+        return self._node
+
     def next_id(self) -> int:
         now = int(time.time() * 1000) - EPOCH_MS
         if now > self._last_ms:
@@ -38,6 +42,13 @@ class MessageIdGenerator:
                 self._last_ms += 1
                 self._sequence = 0
         return (self._last_ms << (NODE_BITS + SEQUENCE_BITS)) | (self._node << SEQUENCE_BITS) | self._sequence
+
+    def ceiling(self, ahead_ms: int) -> int:
+        """The largest id this generator can hand out within the next `ahead_ms` milliseconds."""
+        ms = max(int(time.time() * 1000) - EPOCH_MS, self._last_ms) + ahead_ms
+        return (
+            (ms << (NODE_BITS + SEQUENCE_BITS)) | (self._node << SEQUENCE_BITS) | ((1 << SEQUENCE_BITS) - 1)
+        )
 
 
 def format_id(message_id: int) -> str:

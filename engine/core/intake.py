@@ -18,6 +18,7 @@ import phonenumbers
 
 from engine.core.destinations import normalise_cached
 from engine.core.ids import MessageIdGenerator
+from engine.core.parts import PartSpec
 from engine.core.rejections import Reject, Rejected
 from routing.live import LiveRoutingTable
 from routing.model import HealthSnapshot, NoRoute, RouteRequest
@@ -34,6 +35,8 @@ from smpp.text import (
     plan_binary,
     plan_text,
 )
+
+_UDHI = int(EsmClass.UDHI)  # a plain int: IntFlag arithmetic builds a Flag object per operation
 
 
 class SubmitRequest(msgspec.Struct, frozen=True, kw_only=True):
@@ -62,16 +65,6 @@ class SubmitRequest(msgspec.Struct, frozen=True, kw_only=True):
     expires_at: datetime | None = None
     # A test key or `X-Sandbox: true` (HTTP): stored as delivered, never reserved, never dispatched.
     sandbox: bool = False
-
-
-class PartSpec(msgspec.Struct, frozen=True, gc=False):
-    """One submit_sm's content towards the carrier."""
-
-    short_message: bytes
-    esm_class: int
-    data_coding: int
-    sar: tuple[int, int, int] | None = None  # (reference, total, seqnum)
-    payload: bool = False  # carried in message_payload instead of short_message
 
 
 class PreparedMessage(msgspec.Struct, kw_only=True):
@@ -205,7 +198,7 @@ class Intake:
         """(parts, billable segments, encoding name, data_coding) for the first-choice carrier."""
         if request.udh_passthrough and request.octets is not None:
             dc = request.data_coding or 0
-            part = PartSpec(request.octets, request.esm_class | EsmClass.UDHI, dc)
+            part = PartSpec(request.octets, request.esm_class | _UDHI, dc)
             return (part,), 1, "passthrough", dc
         try:
             if request.text is not None:
@@ -231,12 +224,12 @@ class Intake:
         except TextError as exc:
             raise Rejected(Reject.INVALID_TEXT, str(exc)) from None
         reference = self._references.allocate(destination) if plan.needs_reference else 0
-        esm = request.esm_class & ~int(EsmClass.UDHI)
+        esm = request.esm_class & ~_UDHI
         payload = plan.carriage is Carriage.PAYLOAD
         parts = tuple(
             PartSpec(
                 segment.short_message,
-                esm | (EsmClass.UDHI if segment.udhi else 0),
+                esm | (_UDHI if segment.udhi else 0),
                 plan.data_coding,
                 (segment.sar.reference, segment.sar.total, segment.sar.sequence) if segment.sar else None,
                 payload,

@@ -1,18 +1,24 @@
-"""A message's life after accept, written in batches: sending marks, carrier outcomes, receipts.
+"""A message's life after accept, written in batches: carrier outcomes, receipts, money, deliveries.
 
-Everything that changes a message after it was accepted goes through one `Lifecycle` group committer, so
-each change is durable before anyone relies on it, and many changes share one transaction:
+Everything that changes a message after it was accepted is an item of one of the lifecycle's lanes:
 
-- `mark_sending`: before a message goes to a carrier (awaited by the dispatcher: after a crash, a
-  message found 'sending' is sent again once, flagged possible_duplicate);
-- `submitted`: every part accepted by the carrier: record the carrier ids, capture the reservation;
-- `failed`: the message cannot be sent: final state, release (or capture what was sent);
-- `receipt`: a carrier receipt: stored, matched to its part, rolled up to the message, refunded by the
-  account's policy, and turned into a delivery owed to the customer.
+- `Submitted`: every part accepted by a carrier: carrier ids on the row, the reservation captured;
+- `Failed`: the message cannot be sent: final, its money released (or captured for parts that went);
+- `ReceiptIn` (engine/carriers/receipts.py): a carrier's final receipt: the part's status, rolled up to
+  the message, refunded by the account's policy, and a delivery owed to the customer.
 
-A receipt can arrive before its submit_sm_resp is recorded, or on another bind. Both the receipt and the
-submitted outcome take a transaction-scoped advisory lock on (carrier, key) before looking for each
-other, so whichever commits second always sees the first: nothing is left unmatched, without any sleep.
+Lanes: `lanes` group committers (Policy.RETRY: an outage is waited out, nothing is dropped), each with
+one batch in flight, so they commit on separate connections at once; a message's items always go to the
+same lane (by message id), so they apply in the order they happened. A receipt not matched in memory
+goes to a lane by its carrier key and is matched in `carrier_keys` (its INSERT ... ON CONFLICT meets the
+submit_sm_resp side whichever commits first); it may then change a message of another lane, which is
+safe because every change to a row is conditioned on what the row holds (final or not, money state).
+
+One batch is a handful of statements whatever its size: the carrier_keys upserts (only for what was not
+matched in memory), one UPDATE of every message changed (HOT unless it becomes final), the batch's
+postings (billing.items: one per kind and group), the deliveries owed, the webhook rows. The commonest
+path — a receipt that arrives while its submit_sm_resp is still waiting for its batch — writes the
+message row once for both and no carrier_keys row at all.
 """
 
 from __future__ import annotations
@@ -24,61 +30,31 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import msgspec
+import structlog
 
-from billing.model import Capture
+from billing.items import ItemSettle, Legs, refund_policies, settle_items
+from billing.model import Capture, PostingKind
 from billing.postings import capture_batch, refund_batch, release_batch
-from engine.core.group_commit import GroupCommitter
+from engine.carriers.receipts import ReceiptIn
+from engine.core.group_commit import GroupCommitter, OnDone, Policy
 from engine.core.ids import format_id
-from engine.outbox.webhooks import WebhookEvent, WebhookSender, message_event_name
-from smpp.constants import MessageState
-from smpp.receipt import state_of_stat
+from engine.core.status import MoneyState, Status, message_state, wants_receipt, webhook_event, worst
+from engine.dispatch.job import Job
+from engine.dispatch.sms import PartSubmitted, SmsJob
+from engine.outbox.webhooks import WebhookEvent, WebhookSender
 
 if TYPE_CHECKING:
     from billing.db import Connection
 
-FINAL_PART = {"delivered", "undeliverable", "expired", "rejected", "failed"}
-STATE_STATUS = {
-    MessageState.DELIVERED: "delivered",
-    MessageState.EXPIRED: "expired",
-    MessageState.DELETED: "rejected",
-    MessageState.UNDELIVERABLE: "undeliverable",
-    MessageState.REJECTED: "rejected",
-    MessageState.UNKNOWN: "failed",
-}
-STATUS_STATE = {
-    "delivered": MessageState.DELIVERED,
-    "expired": MessageState.EXPIRED,
-    "undeliverable": MessageState.UNDELIVERABLE,
-    "rejected": MessageState.REJECTED,
-    "failed": MessageState.UNDELIVERABLE,
-}
-# The worst part decides a multipart message's final state.
-_SEVERITY = ["delivered", "expired", "rejected", "failed", "undeliverable"]
+log = structlog.get_logger("engine.lifecycle")
 
-
-def roll_up(part_statuses: Sequence[str]) -> str | None:
-    """The message's final status when every part is final, else None."""
-    if any(s not in FINAL_PART for s in part_statuses):
-        return None
-    return max(part_statuses, key=_SEVERITY.index)
-
-
-class SendingMark(msgspec.Struct, frozen=True):
-    message_id: int
-    carrier: str
-
-
-class PartSubmitted(msgspec.Struct, frozen=True):
-    part: int
-    carrier: str
-    carrier_message_id: str
-    key: str
+_SEP = "\x1f"  # joins a message's carrier ids into one text (SMPP ids are C-strings: never contain it)
 
 
 class Submitted(msgspec.Struct, frozen=True):
     message_id: int
     route_index: int
-    cost: int  # what the carrier charges for all segments
+    cost: int  # what the carriers that took the parts charge, all segments
     carrier: str
     parts: tuple[PartSubmitted, ...]
     possible_duplicate: bool = False
@@ -86,168 +62,195 @@ class Submitted(msgspec.Struct, frozen=True):
 
 class Failed(msgspec.Struct, frozen=True):
     message_id: int
-    status: str  # failed | rejected | expired
+    status: Status  # failed | rejected | expired
     reason: str
     error_code: int | None = None
     charge_cost: int | None = None  # some parts went out: capture with this cost instead of releasing
+    carrier: str | None = None
 
 
-class ReceiptIn(msgspec.Struct, frozen=True):
-    carrier: str
-    key: str
-    state: int | None
-    network_error: int | None
-    stat: str
+class ReceiptNotice(msgspec.Struct, frozen=True, gc=False):
+    """What a customer is told about its message's end: on its bind, its callback or its webhooks."""
+
+    message_id: int
+    status: Status
     err: str
+    network_error: int | None
+    carrier_status: str
+    source: str
+    destination: str
+    segments: int
+    submitted_at: datetime
+    done_at: datetime
+    client_ref: str
+    channel: str
+    system_id: str
+
+    def body(self) -> dict[str, Any]:
+        """The JSON shape of callbacks and webhooks."""
+        return {
+            "message_id": format_id(self.message_id),
+            "status": self.status.value,
+            "message_state": int(message_state(self.status)),
+            "err": self.err,
+            "network_error": self.network_error,
+            "carrier_status": self.carrier_status,
+            "source": self.source,
+            "destination": self.destination,
+            "segments": self.segments,
+            "submitted_at": self.submitted_at.isoformat(),
+            "done_at": self.done_at.isoformat(),
+            "client_ref": self.client_ref,
+            "channel": self.channel,
+            "system_id": self.system_id,
+        }
 
 
 class Delivery(msgspec.Struct, frozen=True):
-    """Something owed to a customer (receipt or MO), as stored in `deliveries`."""
+    """Something owed to a customer (a receipt or an MO), as stored in `deliveries`.
+
+    A receipt refers to its message row and is not stored with a body: `notice` is read off the row (by
+    the commit that finalised it, or by the forwarder's sweeper); an MO carries its `body`."""
 
     id: int
     account_id: int
     kind: str
     message_id: int | None
-    body: dict[str, Any]
+    body: dict[str, Any] | None = None
+    notice: ReceiptNotice | None = None
+
+    def payload(self) -> dict[str, Any]:
+        if self.notice is not None:
+            return self.notice.body()
+        return self.body or {}
 
 
-Item = SendingMark | Submitted | Failed | ReceiptIn
+Item = Submitted | Failed | ReceiptIn
 
-_LOCK_KEYS = """
-SELECT pg_advisory_xact_lock(h) FROM (
-    SELECT DISTINCT hashtextextended(c || ':' || k, 0) AS h FROM unnest($1::text[], $2::text[]) AS t(c, k)
-    ORDER BY 1
-) s
+
+class _Change:
+    """What one batch does to one message row (fields None: left as they are)."""
+
+    __slots__ = ("by_receipt", "cap", "carrier", "cids", "cost", "dup", "err", "fin", "ner", "ps", "rel",
+                 "rer", "ri", "rsn", "rst", "st", "sub")  # fmt: skip
+
+    def __init__(self) -> None:
+        self.st: str | None = None
+        self.fin = False
+        self.sub = False
+        self.cids: str | None = None
+        self.carrier: str | None = None
+        self.cost: int | None = None
+        self.ri: int | None = None
+        self.dup = False
+        self.rsn: str | None = None
+        self.err: int | None = None
+        self.rst: str | None = None
+        self.rer: str | None = None
+        self.ner: int | None = None
+        self.ps: str | None = None
+        self.cap = False
+        self.rel = False
+        self.by_receipt = False
+
+    def as_json(self, message_id: int) -> dict[str, Any]:
+        return {
+            "id": message_id, "st": self.st, "fin": self.fin, "sub": self.sub, "cids": self.cids,
+            "car": self.carrier, "cost": self.cost, "ri": self.ri, "dup": self.dup, "rsn": self.rsn,
+            "err": self.err, "rst": self.rst, "rer": self.rer, "ner": self.ner, "ps": self.ps,
+            "cap": self.cap, "rel": self.rel,
+        }  # fmt: skip
+
+
+_SUBMITTED_KEYS = """
+INSERT INTO carrier_keys (carrier, key, message_id, part)
+SELECT carrier, key, message_id, part
+FROM json_to_recordset($1::json) AS t(carrier text, key text, message_id bigint, part smallint)
+ON CONFLICT (carrier, key) DO UPDATE SET
+    message_id = EXCLUDED.message_id, part = EXCLUDED.part, created_at = now(),
+    -- a receipt that came first stays; one left by an older message under a reused id does not
+    receipt_state = CASE WHEN carrier_keys.message_id IS NULL THEN carrier_keys.receipt_state END,
+    receipt_stat = CASE WHEN carrier_keys.message_id IS NULL THEN carrier_keys.receipt_stat END,
+    receipt_err = CASE WHEN carrier_keys.message_id IS NULL THEN carrier_keys.receipt_err END,
+    network_error = CASE WHEN carrier_keys.message_id IS NULL THEN carrier_keys.network_error END
+RETURNING carrier, key, message_id, part, receipt_state, receipt_stat, receipt_err, network_error
 """
 
-_MARK = """
-UPDATE messages SET status = 'sending', attempts = attempts + 1, updated_at = now()
-WHERE id = ANY($1::bigint[]) AND final_at IS NULL
+_RECEIPT_KEYS = """
+INSERT INTO carrier_keys (carrier, key, receipt_state, receipt_stat, receipt_err, network_error)
+SELECT carrier, key, state, stat, err, nerr
+FROM json_to_recordset($1::json)
+    AS t(carrier text, key text, state smallint, stat text, err text, nerr integer)
+ON CONFLICT (carrier, key) DO UPDATE SET
+    receipt_state = EXCLUDED.receipt_state, receipt_stat = EXCLUDED.receipt_stat,
+    receipt_err = EXCLUDED.receipt_err, network_error = EXCLUDED.network_error
+RETURNING carrier, key, message_id, part
 """
 
-_PARTS_SUBMITTED = """
-UPDATE message_parts p
-SET carrier = u.carrier, carrier_key = u.key, carrier_message_id = u.cid, status = 'submitted'
-FROM unnest($1::bigint[], $2::smallint[], $3::text[], $4::text[], $5::text[])
-    AS u(mid, part, carrier, key, cid)
-WHERE p.message_id = u.mid AND p.part = u.part AND p.status NOT IN ('delivered', 'undeliverable', 'expired',
-    'rejected', 'failed')
+_LOCK_PARTS = """
+SELECT id, segments, part_status FROM messages WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE
 """
 
-_MESSAGES_SUBMITTED = """
-UPDATE messages m
-SET status = 'submitted', cost = u.cost, route_index = u.ri,
-    possible_duplicate = m.possible_duplicate OR u.dup, updated_at = now()
-FROM unnest($1::bigint[], $2::bigint[], $3::smallint[], $4::bool[]) AS u(id, cost, ri, dup)
-WHERE m.id = u.id AND m.final_at IS NULL
+_APPLY = """
+WITH u AS MATERIALIZED (
+    SELECT * FROM json_to_recordset($1::json) AS t(id bigint, st text, fin bool, sub bool, cids text,
+        car text, cost bigint, ri smallint, dup bool, rsn text, err integer, rst text, rer text, ner integer,
+        ps text, cap bool, rel bool)
+)
+UPDATE messages m SET
+    status = CASE WHEN m.final_at IS NULL AND u.st IS NOT NULL THEN u.st ELSE m.status END,
+    final_at = CASE WHEN m.final_at IS NULL AND u.fin THEN now() ELSE m.final_at END,
+    submitted_at = CASE WHEN u.sub AND m.submitted_at IS NULL THEN now() ELSE m.submitted_at END,
+    carrier_ids = coalesce(string_to_array(u.cids, E'\\x1f'), m.carrier_ids),
+    carrier = coalesce(m.carrier, u.car, m.route[m.route_index + 1]),
+    cost = coalesce(u.cost, m.cost),
+    route_index = coalesce(u.ri, m.route_index),
+    possible_duplicate = m.possible_duplicate OR u.dup,
+    reason = coalesce(u.rsn, m.reason),
+    error_code = coalesce(u.err, m.error_code),
+    receipt_stat = coalesce(u.rst, m.receipt_stat),
+    receipt_err = coalesce(u.rer, m.receipt_err),
+    network_error = coalesce(u.ner, m.network_error),
+    part_status = coalesce(string_to_array(u.ps, ','), m.part_status),
+    money = CASE WHEN m.money = 'reserved' AND u.cap THEN 'captured'
+                 WHEN m.money = 'reserved' AND u.rel THEN 'released' ELSE m.money END,
+    settle_batch = CASE WHEN m.money = 'reserved' AND (u.cap OR u.rel) THEN $2 ELSE m.settle_batch END,
+    updated_at = now()
+FROM u WHERE m.id = u.id
+RETURNING m.id, m.account_id, m.amount, m.segments, m.country, m.carrier, m.cost, m.money,
+          m.settle_batch IS NOT DISTINCT FROM $2 AS settled, m.reserve_batch IS NULL AS legacy, m.status,
+          m.final_at, m.final_at = now() AS finalised, m.registered_delivery, m.source, m.destination,
+          m.created_at, m.client_ref, m.channel, m.system_id, m.receipt_err, m.receipt_stat,
+          m.network_error, m.campaign_id
 """
 
-_EVENTS = """
-INSERT INTO message_events (message_id, status, reason, error_code)
-SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::integer[])
+_REFUND = """
+UPDATE messages SET money = 'refunded', refund_batch = $2
+WHERE id = ANY($1::bigint[]) AND money = 'captured'
+RETURNING id, account_id, amount, segments, country, carrier, reserve_batch IS NULL AS legacy
 """
 
-_EARLY_RECEIPTS = """
-UPDATE carrier_receipts r SET matched_message_id = p.message_id, matched_part = p.part
-FROM message_parts p
-WHERE p.message_id = ANY($1::bigint[]) AND p.carrier_key IS NOT NULL
-  AND r.matched_message_id IS NULL AND r.carrier = p.carrier AND r.carrier_key = p.carrier_key
-RETURNING p.message_id, p.part, r.state, r.network_error, r.stat, r.err
-"""
-
-_INSERT_RECEIPTS = """
-INSERT INTO carrier_receipts (carrier, carrier_key, state, network_error, stat, err)
-SELECT * FROM unnest($1::text[], $2::text[], $3::smallint[], $4::integer[], $5::text[], $6::text[])
-RETURNING id
-"""
-
-_MATCH_RECEIPTS = """
-UPDATE carrier_receipts r SET matched_message_id = p.message_id, matched_part = p.part
-FROM message_parts p
-WHERE r.id = ANY($1::bigint[]) AND p.carrier = r.carrier AND p.carrier_key = r.carrier_key
-RETURNING p.message_id, p.part, r.state, r.network_error, r.stat, r.err
-"""
-
-_PART_FINAL = """
-UPDATE message_parts p SET status = u.status, error_code = u.err
-FROM unnest($1::bigint[], $2::smallint[], $3::text[], $4::integer[]) AS u(mid, part, status, err)
-WHERE p.message_id = u.mid AND p.part = u.part
-  AND p.status NOT IN ('delivered', 'undeliverable', 'expired', 'rejected', 'failed')
-"""
-
-_ROLL_UP = """
-SELECT m.id, m.account_id, m.channel, m.system_id, m.source, m.destination, m.registered_delivery,
-       m.segments, m.created_at, m.client_ref, array_agg(p.status ORDER BY p.part) AS parts
-FROM messages m JOIN message_parts p ON p.message_id = m.id
-WHERE m.id = ANY($1::bigint[]) AND m.final_at IS NULL
-GROUP BY m.id
-"""
-
-_FINALISE = """
-UPDATE messages m SET status = u.status, final_at = now(), updated_at = now(),
-    error_code = coalesce(u.err, m.error_code), reason = coalesce(u.reason, m.reason)
-FROM unnest($1::bigint[], $2::text[], $3::integer[], $4::text[]) AS u(id, status, err, reason)
-WHERE m.id = u.id AND m.final_at IS NULL
-RETURNING m.id, m.account_id, m.channel, m.system_id, m.source, m.destination, m.registered_delivery,
-          m.segments, m.created_at, m.client_ref, m.status, m.final_at
-"""
-
-_FAIL_PARTS = """
-UPDATE message_parts SET status = 'failed'
-WHERE message_id = ANY($1::bigint[]) AND status NOT IN ('submitted', 'delivered', 'undeliverable',
-    'expired', 'rejected', 'failed')
-"""
-
-_INSERT_DELIVERIES = """
-INSERT INTO deliveries (account_id, kind, message_id, body)
-SELECT * FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::jsonb[])
-RETURNING id, account_id, kind, message_id, body
-"""
+DELIVERY_COLUMNS = ("id", "account_id", "kind", "message_id", "body")
 
 _JSON = msgspec.json.Encoder()
 
 
-def _wants_receipt(registered_delivery: int, status: str) -> bool:
-    """SMPP 3.4 5.2.17: bits 1-0 = 01 receipt on any final outcome, 10 on failure only."""
-    wanted = registered_delivery & 0x03
-    return wanted == 1 or (wanted == 2 and status != "delivered")
+async def insert_deliveries(conn: Connection, deliveries: list[Delivery]) -> list[Delivery]:
+    """Store deliveries owed (ids given by the caller); a receipt's body stays on its message row."""
+    if deliveries:
+        await conn.copy_records_to_table(
+            "deliveries",
+            records=[
+                (d.id, d.account_id, d.kind, d.message_id, None if d.kind == "receipt" else _body(d))
+                for d in deliveries
+            ],
+            columns=DELIVERY_COLUMNS,
+        )
+    return deliveries
 
 
-async def insert_deliveries(
-    conn: Connection, rows: list[tuple[int, str, int | None, dict[str, Any]]]
-) -> list[Delivery]:
-    if not rows:
-        return []
-    records = await conn.fetch(
-        _INSERT_DELIVERIES,
-        [r[0] for r in rows],
-        [r[1] for r in rows],
-        [r[2] for r in rows],
-        [_JSON.encode(r[3]).decode() for r in rows],
-    )
-    return [
-        Delivery(r["id"], r["account_id"], r["kind"], r["message_id"], msgspec.json.decode(r["body"]))
-        for r in records
-    ]
-
-
-class _Money:
-    """Ledger work collected during a batch and applied at its end, in an order that is always valid:
-    a message captured in this batch may be refunded by a receipt in the same batch."""
-
-    def __init__(self) -> None:
-        self.captures: list[Capture] = []
-        self.releases: list[str] = []
-        self.refunds: list[str] = []
-        self.webhook_rows = 0  # not money, but per-batch too: wake the webhook sender after commit
-
-    async def apply(self, conn: Connection) -> None:
-        if self.captures:
-            await capture_batch(conn, self.captures)
-        if self.releases:
-            await release_batch(conn, self.releases)
-        if self.refunds:
-            await refund_batch(conn, self.refunds)
+def _body(delivery: Delivery) -> str:
+    return _JSON.encode(delivery.payload()).decode()
 
 
 class Lifecycle:
@@ -255,228 +258,287 @@ class Lifecycle:
         self,
         pool: asyncpg.Pool,
         *,
+        new_id: Callable[[], int],
         on_deliveries: Callable[[list[Delivery]], None] = lambda _: None,
         webhooks: WebhookSender | None = None,
-        concurrency: int = 2,
-        max_pending: int = 200_000,
+        lanes: int = 2,
     ) -> None:
         self._pool = pool
-        self._on_deliveries = on_deliveries
+        self._new_id = new_id  # batch ids and delivery ids: unique across nodes
+        self.on_deliveries = on_deliveries  # deliveries owed, after their commit (the forwarder)
         self._webhooks = webhooks
-        self._committer: GroupCommitter[Item, None] = GroupCommitter(
-            self._commit, concurrency=concurrency, max_pending=max_pending, name="lifecycle"
-        )
-        # Sending marks are awaited by dispatch before each send: they get their own transactions, which
-        # touch no ledger row and so never queue behind a capture.
-        self._marks: GroupCommitter[SendingMark, None] = GroupCommitter(
-            self._commit_marks, concurrency=2, max_pending=max_pending, name="sending-marks"
-        )
+        self._lanes: list[GroupCommitter[Item, None]] = [
+            GroupCommitter(self._commit, concurrency=1, policy=Policy.RETRY, name=f"lifecycle-{i}")
+            for i in range(lanes)
+        ]
+        self._legs: dict[int, Legs] = {}  # customers' ledger accounts (immutable), for settlements
+        self.receipts_stored = 0  # receipts stored without a message yet (they came first)
 
     def start(self) -> None:
-        self._committer.start()
-        self._marks.start()
+        for lane in self._lanes:
+            lane.start()
 
     async def close(self) -> None:
-        await self._marks.close()
-        await self._committer.close()
+        await asyncio.gather(*(lane.close() for lane in self._lanes))
 
     @property
     def pending(self) -> int:
-        return self._committer.pending + self._marks.pending
+        return sum(lane.pending for lane in self._lanes)
+
+    @property
+    def lanes(self) -> list[GroupCommitter[Item, None]]:
+        return self._lanes
+
+    def _lane(self, item: Item) -> GroupCommitter[Item, None]:
+        if isinstance(item, ReceiptIn):
+            key = item.ref.message_id if item.ref is not None else hash((item.carrier, item.key))
+        else:
+            key = item.message_id
+        return self._lanes[key % len(self._lanes)]
 
     def submit(self, item: Item) -> asyncio.Future[None]:
-        if isinstance(item, SendingMark):
-            return self._marks.submit(item)
-        return self._committer.submit(item)
+        return self._lane(item).submit(item)
 
-    async def _commit_marks(self, batch: Sequence[SendingMark]) -> list[None]:
-        await self._pool.execute(_MARK, [m.message_id for m in batch])
-        return [None] * len(batch)
+    def post(self, item: Item, on_done: OnDone[None] | None = None) -> None:
+        """submit() without a future: `on_done(None, error)` runs right after the commit, if given."""
+        self._lane(item).post(item, on_done)
 
-    # ------------------------------------------------------------------------------------- batch
+    # ------------------------------------------------------------------------------ OutcomeSink
+
+    def sent(self, job: Job) -> None:
+        assert isinstance(job, SmsJob)
+        parts = tuple(job.submitted[i] for i in sorted(job.submitted))
+        item = Submitted(job.id, job.route_index, job.charge(), job.target, parts, job.possible_duplicate)
+        self.post(item)  # owed, so retried until durable; an item refused for its data is logged there
+
+    def failed(self, job: Job, status: Status, reason: str, error_code: int | None) -> None:
+        charge = None
+        if isinstance(job, SmsJob) and job.submitted:  # some parts went out: they are charged
+            charge = job.charge()
+        carrier = job.route[min(job.route_index, len(job.route) - 1)] if job.route else None
+        self.post(Failed(job.id, status, reason, error_code, charge, carrier))
+
+    # ------------------------------------------------------------------------------ batch
 
     async def _commit(self, batch: Sequence[Item]) -> list[None]:
-        submitted = [i for i in batch if isinstance(i, Submitted)]
-        failed = [i for i in batch if isinstance(i, Failed)]
-        receipts = [i for i in batch if isinstance(i, ReceiptIn)]
+        batch_id = self._new_id()
+        changes: dict[int, _Change] = {}
+        # per message: part -> (status, receipt) of the final receipts this batch applies
+        finals: dict[int, dict[int, tuple[Status, ReceiptIn | asyncpg.Record]]] = {}
+        single: set[int] = set()  # messages known to have one part
+        keys: list[dict[str, Any]] = []
+        unmatched: list[ReceiptIn] = []
+        for item in batch:
+            if type(item) is Submitted:
+                ch = changes.get(item.message_id) or changes.setdefault(item.message_id, _Change())
+                ch.st, ch.sub, ch.ri, ch.cost, ch.carrier = (
+                    Status.SUBMITTED.value,
+                    True,
+                    item.route_index,
+                    item.cost,
+                    item.carrier,
+                )
+                ch.cids = _SEP.join(p.carrier_message_id for p in item.parts)
+                ch.dup = ch.dup or item.possible_duplicate
+                ch.cap = True
+                keys += [
+                    {"carrier": p.carrier, "key": p.key, "message_id": item.message_id, "part": p.part}
+                    for p in item.parts
+                    if p.ref is None or not p.ref.receipt_seen
+                ]
+            elif type(item) is Failed:
+                ch = changes.get(item.message_id) or changes.setdefault(item.message_id, _Change())
+                ch.st, ch.fin, ch.rsn, ch.err, ch.carrier = (
+                    item.status.value,
+                    True,
+                    item.reason,
+                    item.error_code,
+                    item.carrier,
+                )
+                if item.charge_cost is not None:
+                    ch.cap, ch.cost = True, item.charge_cost
+                else:
+                    ch.rel = True
+            elif isinstance(item, ReceiptIn) and item.ref is not None:  # matched in memory
+                ref = item.ref
+                finals.setdefault(ref.message_id, {})[ref.part] = (item.status, item)
+                if ref.segments == 1:
+                    single.add(ref.message_id)
+            else:
+                assert isinstance(item, ReceiptIn)
+                unmatched.append(item)
         deliveries: list[Delivery] = []
-        money = _Money()
+        emitted = 0
         async with self._pool.acquire() as conn, conn.transaction():
-            keys = [(p.carrier, p.key) for s in submitted for p in s.parts]
-            keys += [(r.carrier, r.key) for r in receipts]
             if keys:
-                await conn.execute(_LOCK_KEYS, [k[0] for k in keys], [k[1] for k in keys])
-            matched: list[asyncpg.Record] = []
-            if submitted:
-                matched += await self._record_submitted(conn, submitted, money)
-            if receipts:
-                matched += await self._record_receipts(conn, receipts)
-            if matched:
-                deliveries += await self._apply_receipts(conn, matched, money)
-            if failed:
-                deliveries += await self._record_failed(conn, failed, money)
-            # Money last: the ledger locks the accounts' balance rows until commit, and the accept path of
-            # the same accounts waits on them; everything above is done before taking them.
-            await money.apply(conn)
+                for row in await conn.fetch(_SUBMITTED_KEYS, _JSON.encode(keys).decode()):
+                    if row["receipt_state"] is not None:  # the receipt came before its submit_sm_resp
+                        self._add_db_receipt(finals, row, row)
+            if unmatched:
+                stored = await conn.fetch(
+                    _RECEIPT_KEYS,
+                    _JSON.encode([
+                        {"carrier": r.carrier, "key": r.key, "state": r.state, "stat": r.stat, "err": r.err,
+                         "nerr": r.network_error}
+                        for r in unmatched
+                    ]).decode(),
+                )  # fmt: skip
+                by_key = {(r.carrier, r.key): r for r in unmatched}
+                for row in stored:
+                    if row["message_id"] is None:
+                        self.receipts_stored += 1  # it waits in carrier_keys for its submit_sm_resp
+                    else:
+                        receipt = by_key[(row["carrier"], row["key"])]
+                        finals.setdefault(row["message_id"], {})[row["part"]] = (receipt.status, receipt)
+            if finals:
+                await self._roll_up(conn, finals, single, changes)
+            if changes:
+                deliveries, emitted = await self._apply(conn, batch_id, changes)
         if deliveries:
-            self._on_deliveries(deliveries)
-        if money.webhook_rows and self._webhooks is not None:
+            self.on_deliveries(deliveries)
+        if emitted and self._webhooks is not None:
             self._webhooks.wake()
         return [None] * len(batch)
 
-    async def _record_submitted(
-        self, conn: Connection, items: list[Submitted], money: _Money
-    ) -> list[asyncpg.Record]:
-        parts = [(s.message_id, p) for s in items for p in s.parts]
-        await conn.execute(
-            _PARTS_SUBMITTED,
-            [m for m, _ in parts],
-            [p.part for _, p in parts],
-            [p.carrier for _, p in parts],
-            [p.key for _, p in parts],
-            [p.carrier_message_id for _, p in parts],
-        )
-        ids = [s.message_id for s in items]
-        await conn.execute(
-            _MESSAGES_SUBMITTED,
-            ids,
-            [s.cost for s in items],
-            [s.route_index for s in items],
-            [s.possible_duplicate for s in items],
-        )
-        await conn.execute(
-            _EVENTS, ids, ["submitted"] * len(items), [s.carrier for s in items], [None] * len(items)
-        )
-        money.captures += [Capture(format_id(s.message_id), s.cost, s.carrier) for s in items]
-        return list(await conn.fetch(_EARLY_RECEIPTS, ids))
+    @staticmethod
+    def _add_db_receipt(
+        finals: dict[int, dict[int, tuple[Status, ReceiptIn | asyncpg.Record]]],
+        row: asyncpg.Record,
+        receipt: asyncpg.Record,
+    ) -> None:
+        from engine.core.status import status_of_receipt
 
-    async def _record_receipts(self, conn: Connection, items: list[ReceiptIn]) -> list[asyncpg.Record]:
-        rows = await conn.fetch(
-            _INSERT_RECEIPTS,
-            [r.carrier for r in items],
-            [r.key for r in items],
-            [r.state for r in items],
-            [r.network_error for r in items],
-            [r.stat for r in items],
-            [r.err for r in items],
-        )
-        return list(await conn.fetch(_MATCH_RECEIPTS, [r["id"] for r in rows]))
+        status = status_of_receipt(receipt["receipt_state"])
+        if status is not None:
+            finals.setdefault(row["message_id"], {})[row["part"]] = (status, receipt)
 
-    async def _apply_receipts(
-        self, conn: Connection, matched: list[asyncpg.Record], money: _Money
-    ) -> list[Delivery]:
-        finals = []
-        detail: dict[int, asyncpg.Record] = {}
-        for r in matched:
-            status = part_status_of(r["state"], r["stat"])
-            if status is not None:
-                finals.append((r["message_id"], r["part"], status, _err_int(r["err"])))
-                detail[r["message_id"]] = r
-        if not finals:
-            return []
-        await conn.execute(
-            _PART_FINAL,
-            [f[0] for f in finals],
-            [f[1] for f in finals],
-            [f[2] for f in finals],
-            [f[3] for f in finals],
-        )
-        rolled = await conn.fetch(_ROLL_UP, list({f[0] for f in finals}))
-        done: list[tuple[int, str, int | None, str | None]] = []
-        for row in rolled:
-            status = roll_up(row["parts"])
-            if status is not None:
-                receipt = detail[row["id"]]
-                done.append((row["id"], status, _err_int(receipt["err"]), None))
-        return await self._finalise(conn, done, receipts=detail, money=money)
-
-    async def _record_failed(self, conn: Connection, items: list[Failed], money: _Money) -> list[Delivery]:
-        ids = [f.message_id for f in items]
-        await conn.execute(_FAIL_PARTS, ids)
-        money.releases += [format_id(f.message_id) for f in items if f.charge_cost is None]
-        money.captures += [
-            Capture(format_id(f.message_id), f.charge_cost) for f in items if f.charge_cost is not None
-        ]
-        done: list[tuple[int, str, int | None, str | None]] = [
-            (f.message_id, f.status, f.error_code, f.reason) for f in items
-        ]
-        return await self._finalise(conn, done, receipts={}, money=money)
-
-    async def _finalise(
+    async def _roll_up(
         self,
         conn: Connection,
-        done: list[tuple[int, str, int | None, str | None]],
-        receipts: dict[int, asyncpg.Record],
-        money: _Money,
-    ) -> list[Delivery]:
-        if not done:
-            return []
-        rows = await conn.fetch(
-            _FINALISE, [d[0] for d in done], [d[1] for d in done], [d[2] for d in done], [d[3] for d in done]
-        )
-        if not rows:
-            return []
-        errors = {d[0]: d[2] for d in done}
-        await conn.execute(
-            _EVENTS,
-            [r["id"] for r in rows],
-            [r["status"] for r in rows],
-            ["receipt" if r["id"] in receipts else "dispatch" for r in rows],
-            [errors.get(r["id"]) for r in rows],
-        )
-        # refunds of undelivered messages: the ledger applies each account's refund policy
-        money.refunds += [
-            format_id(r["id"]) for r in rows if r["status"] != "delivered" and r["id"] in receipts
-        ]
-        owed = []
-        for r in rows:
-            if not _wants_receipt(r["registered_delivery"], r["status"]):
+        finals: dict[int, dict[int, tuple[Status, ReceiptIn | asyncpg.Record]]],
+        single: set[int],
+        changes: dict[int, _Change],
+    ) -> None:
+        """Turn the batch's final receipts into message changes: final when every part is."""
+        multi = [mid for mid in finals if mid not in single]
+        states: dict[int, list[str]] = {}
+        if multi:
+            for row in await conn.fetch(_LOCK_PARTS, sorted(multi)):
+                current: list[str] = list(row["part_status"] or [Status.QUEUED.value] * row["segments"])
+                if len(current) < row["segments"]:
+                    current += [Status.QUEUED.value] * (row["segments"] - len(current))
+                states[row["id"]] = current
+        for mid, parts in finals.items():
+            ch = changes.get(mid) or changes.setdefault(mid, _Change())
+            if mid in single:
+                status, receipt = parts[0] if 0 in parts else next(iter(parts.values()))
+                final: Status | None = status
+            else:
+                known = states.get(mid)
+                if known is None:
+                    continue  # no such message (a key reused after its message was purged)
+                for part, (status, _receipt) in parts.items():
+                    if 0 <= part < len(known):
+                        known[part] = status.value
+                ch.ps = ",".join(known)
+                part_states = [Status(s) for s in known]
+                final = worst(part_states) if all(s.final for s in part_states) else None
+                receipt = parts[max(parts)][1]
+            if final is None:
                 continue
-            receipt = receipts.get(r["id"])
-            owed.append((r["account_id"], "receipt", r["id"], receipt_body(r, receipt)))
-        if self._webhooks is not None:  # every final message, whatever registered_delivery asked for
-            hooked = self._webhooks.directory.may_have  # no body built for accounts without webhooks
-            events = [
-                WebhookEvent(r["account_id"], message_event_name(r["status"]),
-                             receipt_body(r, receipts.get(r["id"])), r["final_at"])
-                for r in rows if hooked(r["account_id"])
-            ]  # fmt: skip
-            money.webhook_rows += await self._webhooks.emit(conn, events)
-        return await insert_deliveries(conn, owed)
+            ch.st, ch.fin, ch.by_receipt, ch.cap = final.value, True, True, True
+            ch.rst, ch.rer, ch.ner = _receipt_fields(receipt)
+
+    async def _apply(
+        self, conn: Connection, batch_id: int, changes: dict[int, _Change]
+    ) -> tuple[list[Delivery], int]:
+        rows = await conn.fetch(
+            _APPLY, _JSON.encode([ch.as_json(mid) for mid, ch in changes.items()]).decode(), batch_id
+        )
+        settlements: list[ItemSettle] = []
+        legacy: dict[PostingKind, list[Capture]] = {}
+        refund_wanted: list[asyncpg.Record] = []
+        finalised: list[asyncpg.Record] = []
+        for row in rows:
+            if row["settled"]:
+                kind = PostingKind.RELEASE if row["money"] == MoneyState.RELEASED else PostingKind.CAPTURE
+                _settle(settlements, legacy, kind, row)
+            if row["finalised"]:
+                finalised.append(row)
+                ch = changes[row["id"]]
+                if ch.by_receipt and row["status"] != Status.DELIVERED:
+                    refund_wanted.append(row)
+        if refund_wanted:  # the ledger's policy per account says whether undelivered messages are refunded
+            policy = await refund_policies(conn, sorted({r["account_id"] for r in refund_wanted}))
+            ids = [r["id"] for r in refund_wanted if policy.get(r["account_id"])]
+            if ids:
+                for row in await conn.fetch(_REFUND, ids, batch_id):
+                    _settle(settlements, legacy, PostingKind.REFUND, row)
+        # Money last: the ledger locks the accounts' balance rows until commit, and the accept path of the
+        # same accounts waits on them; everything above is done before taking them.
+        if settlements:
+            await settle_items(conn, batch_id, settlements, legs=self._legs)
+        for kind, captures in legacy.items():  # messages reserved one by one, before batched postings
+            if kind is PostingKind.CAPTURE:
+                await capture_batch(conn, captures)
+            elif kind is PostingKind.RELEASE:
+                await release_batch(conn, [c.message_ref for c in captures])
+            else:
+                await refund_batch(conn, [c.message_ref for c in captures])
+        return await self._owed(conn, finalised)
+
+    async def _owed(self, conn: Connection, finalised: list[asyncpg.Record]) -> tuple[list[Delivery], int]:
+        """Receipts owed to customers (on their binds or callbacks) and webhook events, for final messages."""
+        if not finalised:
+            return [], 0
+        owed = []
+        events = []
+        hooked = self._webhooks.directory.may_have if self._webhooks is not None else None
+        for row in finalised:
+            status = _STATUS[row["status"]]
+            wanted = wants_receipt(row["registered_delivery"], status)
+            if not wanted and (hooked is None or not hooked(row["account_id"])):
+                continue
+            notice = receipt_notice(row)
+            if wanted:
+                owed.append(Delivery(self._new_id(), row["account_id"], "receipt", row["id"], notice=notice))
+            if hooked is not None and hooked(row["account_id"]):  # whatever registered_delivery asked for
+                event = WebhookEvent(row["account_id"], webhook_event(status), notice.body(), row["final_at"])
+                events.append(event)
+        emitted = await self._webhooks.emit(conn, events) if self._webhooks is not None and events else 0
+        return await insert_deliveries(conn, owed), emitted
 
 
-def part_status_of(state: int | None, stat: str) -> str | None:
-    """The final part status a receipt reports, None for an intermediate one (ENROUTE, ACCEPTED)."""
-    if state is not None:
-        try:
-            return STATE_STATUS.get(MessageState(state))
-        except ValueError:
-            return None
-    parsed = state_of_stat(stat)
-    return STATE_STATUS.get(parsed) if parsed is not None else None
+def _settle(
+    settlements: list[ItemSettle],
+    legacy: dict[PostingKind, list[Capture]],
+    kind: PostingKind,
+    row: asyncpg.Record,
+) -> None:
+    if row["legacy"]:
+        legacy.setdefault(kind, []).append(Capture(format_id(row["id"]), row.get("cost"), row["carrier"]))
+        return
+    settlements.append(
+        ItemSettle(
+            kind, row["account_id"], row["amount"], row["segments"], row["country"] or "",
+            row["carrier"] or "", (row.get("cost") or 0) if kind is PostingKind.CAPTURE else 0,
+        )
+    )  # fmt: skip
 
 
-def _err_int(err: str | None) -> int | None:
-    return int(err) if err and err.isdigit() else None
+def _receipt_fields(receipt: ReceiptIn | asyncpg.Record) -> tuple[str, str, int | None]:
+    if isinstance(receipt, ReceiptIn):
+        return receipt.stat, receipt.err, receipt.network_error
+    return receipt["receipt_stat"] or "", receipt["receipt_err"] or "", receipt["network_error"]
 
 
-def receipt_body(row: asyncpg.Record, receipt: asyncpg.Record | None) -> dict[str, Any]:
-    """What the customer is told, on its bind or its callback."""
-    final_at: datetime = row["final_at"] or datetime.now(UTC)
-    return {
-        "message_id": format_id(row["id"]),
-        "status": row["status"],
-        "message_state": int(STATUS_STATE.get(row["status"], MessageState.UNKNOWN)),
-        "err": (receipt["err"] if receipt is not None else "") or "000",
-        # seed 001 hook: the carrier's own stat, shown to webhooks as carrier_status (engine.outbox.webhooks)
-        "stat": receipt["stat"] if receipt is not None else "",
-        "network_error": receipt["network_error"] if receipt is not None else None,
-        "source": row["source"],
-        "destination": row["destination"],
-        "segments": row["segments"],
-        "submitted_at": row["created_at"].isoformat(),
-        "done_at": final_at.isoformat(),
-        "client_ref": row["client_ref"],
-        "channel": row["channel"],
-        "system_id": row["system_id"],
-    }
+_STATUS = {s.value: s for s in Status}  # row text -> enum, without Enum.__call__ per message
+
+
+def receipt_notice(row: asyncpg.Record) -> ReceiptNotice:
+    """A final message row (as _APPLY returns it, or the forwarder's sweep reads it) as its notice."""
+    return ReceiptNotice(
+        row["id"], _STATUS[row["status"]], row["receipt_err"] or "000", row["network_error"],
+        row["receipt_stat"] or "", row["source"], row["destination"], row["segments"], row["created_at"],
+        row["final_at"] or datetime.now(UTC), row["client_ref"], row["channel"], row["system_id"],
+    )  # fmt: skip

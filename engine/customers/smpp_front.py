@@ -32,6 +32,7 @@ from smpp.session_table import State
 from smpp.text import decode_short_message
 
 log = structlog.get_logger("engine.smpp")
+_UDHI = int(EsmClass.UDHI)  # a plain int: IntFlag arithmetic builds a Flag object per operation
 
 _RECEIVING = {State.BOUND_RX, State.BOUND_TRX}
 _STATE_OF_STATUS = {
@@ -65,7 +66,7 @@ class CustomerSmpp:
         self._acceptor = acceptor
         self._backlog = backlog
         self._max_backlog = max_backlog
-        self._on_receiver_bound = on_receiver_bound
+        self.on_receiver_bound = on_receiver_bound
         self._binds: dict[SmppConnection, _Bind] = {}
         self._receivers: dict[int, list[SmppConnection]] = defaultdict(list)
         self._next: dict[int, int] = defaultdict(int)
@@ -118,7 +119,7 @@ class CustomerSmpp:
         log.info("customer bound", system_id=bind.system_id, state=conn.state.name)
         if conn.state in _RECEIVING:
             self._receivers[bind.account_id].append(conn)
-            self._on_receiver_bound(bind.account_id)
+            self.on_receiver_bound(bind.account_id)
 
     def on_closed(self, conn: SmppConnection, reason: str) -> None:
         bind = self._binds.pop(conn, None)
@@ -162,7 +163,7 @@ class CustomerSmpp:
             content = short_message
         else:
             raise Rejected(Reject.INVALID_TEXT, "message_payload is malformed")
-        udhi = bool(pdu.esm_class & EsmClass.UDHI)
+        udhi = bool(pdu.esm_class & _UDHI)
         try:
             expires = parse_smpp_time(getattr(pdu, "validity_period", ""), now)
         except InvalidSmppTime as exc:
@@ -211,23 +212,22 @@ class CustomerSmpp:
             self._admit(bind)
             destination = SmeAddress(pdu.dest_addr_ton, pdu.dest_addr_npi, pdu.destination_addr)
             prepared = self._intake.prepare(self._request(bind, pdu, destination), time.time())
-            future = self._acceptor.submit(prepared)
         except Rejected as exc:
             self._refuse(conn, bind, pdu, exc)
             return
 
-        def answer(f: asyncio.Future[Rejected | None]) -> None:
-            error = f.exception() if not f.cancelled() else Rejected(Reject.SYSTEM_ERROR, "cancelled")
+        def answer(result: Rejected | None, error: BaseException | None) -> None:
             if error is not None:
-                result: Rejected | None = Rejected(Reject.SYSTEM_ERROR, f"commit failed: {error!r}")
-            else:
-                result = f.result()
+                result = Rejected(Reject.SYSTEM_ERROR, f"commit failed: {error!r}")
             if result is None:
                 conn.respond(pdu, CommandStatus.ESME_ROK, message_id=format_id(prepared.id))
             else:
                 self._refuse(conn, bind, pdu, result)
 
-        future.add_done_callback(answer)
+        try:
+            self._acceptor.post(prepared, answer)
+        except Rejected as exc:
+            self._refuse(conn, bind, pdu, exc)
 
     def _refuse(self, conn: SmppConnection, bind: _Bind, pdu: Pdu, rejected: Rejected) -> None:
         log.info(

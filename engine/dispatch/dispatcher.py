@@ -1,271 +1,313 @@
-"""Dispatch: accepted messages out to their carriers, in order per destination, with retry and failover.
+"""The one dispatch loop: accepted jobs out to their targets, in order per lane, with retry and failover.
 
-Each carrier gets `binds × window` workers: as many messages in flight as its windows hold, and no task
-per message. A destination has at most one message in flight (its "lane"): a message waiting on a
-throttle backoff is never overtaken by a later one to the same number. Before a message is sent it is
-durably marked 'sending' (so a crash resends it once, flagged possible_duplicate).
+Jobs of every kind come here after their durable accept (or from recovery). For each job, in order:
 
-Outcomes, per part:
-- ROK: the carrier id is kept; when every part is in, the message is recorded submitted (capture).
-- ESME_RTHROTTLED / ESME_RMSGQFUL, or no answer: back off and retry the same carrier (a message that
-  got no answer is flagged possible_duplicate); after `max_retries`, fail over.
-- An error that says the carrier, not the message, is at fault (system error, submit failed, bind
-  problems, vendor codes): fail over to the next carrier of the route.
-- Anything else (bad destination, bad source, bad length): the message is rejected, its money released.
+1. **Schedule**: a job with `not_before` in the future waits on a timer, outside any lane.
+2. **Lane**: at most one job per (kind, lane key) is past this point — the next message to the same
+   number waits behind the one in flight, through its retries and failovers, so nothing overtakes it.
+3. **Target queue**: the lane's head waits in its target's FIFO queue until the target is up, has
+   capacity (window slots), its rate limit allows (`throttle`), and the job's dispatch mark is durable
+   (engine/dispatch/marks.py). A job that expires while it waits is final as expired, never sent.
+4. **Attempt**: the target starts it and reports one `Attempt`. Sent and Reject are final (the sink
+   makes them durable); Retry puts the job back at the head of its queue after a backoff (the lane stays
+   held, so order is kept), up to `max_retries`, then fails over; Failover moves it to the next target
+   of its route, or fails it when there is none. A target down for longer than `bind_wait` hands its
+   queued jobs that have another target to it; the last target of a route is waited for.
+
+Everything is driven by callbacks and the injected clock — no task per job or per worker — so the
+loop's own cost per job is a few dictionary and deque operations, and tests drive it with a manual clock.
+This module must never decide what a job means (that is its kind and its sink), nor do I/O itself.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections import deque
-from collections.abc import Callable
-from datetime import UTC, datetime
+from collections.abc import Mapping
+from functools import partial
 
-import msgspec
 import structlog
 
-from engine.carriers.id_formats import normalise
-from engine.carriers.link import CarrierLink
-from engine.core.intake import PartSpec
-from engine.core.lifecycle import Failed, Lifecycle, PartSubmitted, SendingMark, Submitted
-from smpp.client import NotBound
-from smpp.connection import RequestFailedError
-from smpp.constants import CommandStatus as S
-from smpp.constants import Tag
-from smpp.errors import LocalProtocolError
-from smpp.pdu import SubmitSm, SubmitSmResp, TlvValue
+from engine.core.status import Status
+from engine.dispatch.clock import Clock, Timer
+from engine.dispatch.job import Attempt, Failover, Job, OutcomeSink, Reject, Retry, Sent, Target
+from engine.dispatch.marks import Marks
 
-log = structlog.get_logger("engine.dispatch.dispatcher")
+log = structlog.get_logger("engine.dispatch")
 
-RETRY_SAME_CARRIER = {S.ESME_RTHROTTLED, S.ESME_RMSGQFUL}
-# The message itself is wrong: another carrier would refuse it too.
-PERMANENT = {
-    S.ESME_RINVDSTADR, S.ESME_RINVSRCADR, S.ESME_RINVMSGLEN, S.ESME_RINVDSTTON, S.ESME_RINVDSTNPI,
-    S.ESME_RINVSRCTON, S.ESME_RINVSRCNPI, S.ESME_RINVESMCLASS, S.ESME_RINVPARLEN, S.ESME_RINVOPTPARAMVAL,
-    S.ESME_RINVEXPIRY, S.ESME_RINVSCHED,
-}  # fmt: skip
+# The watermark moves to cover what a target will start before its next advance could be durable: this
+# many times its in-flight limit beyond the head of its queue (at least _MIN_HORIZON jobs).
+_HORIZON = 4
+_MIN_HORIZON = 256
 
 
-class DispatchJob(msgspec.Struct, kw_only=True):
-    """A message on its way out; lives in memory between accept (or recovery) and its outcome."""
+class _Queue:
+    __slots__ = ("down_since", "failover_timer", "jobs", "paused_until", "target", "timer")
 
-    message_id: int
-    source: str
-    source_ton: int
-    source_npi: int
-    destination: str
-    segments: int
-    route: tuple[str, ...]
-    route_costs: tuple[int, ...]
-    parts: tuple[PartSpec, ...]
-    route_index: int = 0
-    submitted: dict[int, PartSubmitted] = {}
-    possible_duplicate: bool = False
-    expires_at: datetime | None = None
-    scheduled_at: datetime | None = None
-
-    @property
-    def carrier(self) -> str:
-        return self.route[self.route_index]
-
-
-class _CarrierQueue:
-    def __init__(self, link: CarrierLink) -> None:
-        self.link = link
-        self.queue: asyncio.Queue[DispatchJob] = asyncio.Queue()
-        self.lanes: dict[str, deque[DispatchJob]] = {}
+    def __init__(self, target: Target) -> None:
+        self.target = target
+        self.jobs: deque[Job] = deque()
+        self.paused_until = 0.0
+        self.timer: Timer | None = None
+        self.down_since: float | None = None
+        self.failover_timer: Timer | None = None
 
 
 class Dispatcher:
     def __init__(
         self,
-        links: dict[str, CarrierLink],
-        lifecycle: Lifecycle,
+        targets: Mapping[str, Target],
+        sinks: Mapping[str, OutcomeSink],
+        marks: Marks,
+        clock: Clock,
         *,
         max_retries: int = 8,
-        bind_wait: float = 5.0,
         backoff: tuple[float, float] = (0.05, 5.0),
-        clock: Callable[[], float] = time.monotonic,
+        bind_wait: float = 5.0,
     ) -> None:
-        self._carriers = {name: _CarrierQueue(link) for name, link in links.items()}
-        self._lifecycle = lifecycle
-        self._max_retries = max_retries
-        self._bind_wait = bind_wait
-        self._backoff = backoff
+        self._queues = {name: _Queue(target) for name, target in targets.items()}
+        self._sinks = dict(sinks)  # job kind -> where its outcomes are made durable
+        self._marks = marks
         self._clock = clock
-        self._workers: list[asyncio.Task[None]] = []
-        self._scheduled: list[asyncio.TimerHandle] = []
-        self.backlog = 0  # jobs accepted and not yet finished with
+        self._max_retries = max_retries
+        self._backoff = backoff
+        self._bind_wait = bind_wait
+        self._lanes: dict[tuple[str, str], deque[Job]] = {}
+        self._scheduled: dict[int, Timer] = {}
+        self._pumping: set[str] = set()
+        self._closed = False
+        self.backlog = 0  # jobs accepted and not yet final
+        self.sent = 0
+        self.failed = 0
+        for name, queue in self._queues.items():
+            queue.target.set_listener(partial(self.pump, name))
+        marks.add_listener(self.pump_all)
 
-    def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        for name, cq in self._carriers.items():
-            config = cq.link.config
-            for i in range(min(1000, config.binds * config.window_size)):
-                self._workers.append(loop.create_task(self._worker(cq), name=f"dispatch-{name}-{i}"))
+    def add_target(self, target: Target) -> None:
+        """A target that appears at run time (a social account connected after start)."""
+        if target.name in self._queues:
+            raise ValueError(f"target {target.name!r} exists")
+        self._queues[target.name] = _Queue(target)
+        target.set_listener(partial(self.pump, target.name))
 
-    async def close(self) -> None:
-        for handle in self._scheduled:
-            handle.cancel()
-        for task in self._workers:
-            task.cancel()
-        await asyncio.gather(*self._workers, return_exceptions=True)
+    def add_sink(self, kind: str, sink: OutcomeSink) -> None:
+        """Where outcomes of another job kind go (each kind registers its own before its first job)."""
+        self._sinks[kind] = sink
 
-    def enqueue(self, job: DispatchJob) -> None:
+    def has_target(self, name: str) -> bool:
+        return name in self._queues
+
+    # ------------------------------------------------------------------------------------ intake
+
+    def enqueue(self, job: Job) -> None:
+        """A job accepted (or recovered): it goes out when its turn comes."""
         self.backlog += 1
+        self._admit(job)
+
+    def _admit(self, job: Job) -> None:
+        if job.not_before is not None:
+            delay = job.not_before - self._clock.wall()
+            if delay > 0:
+                self._scheduled[job.id] = self._clock.call_at(
+                    self._clock.now() + delay, lambda: self._due(job)
+                )
+                return
+        key = (job.kind, job.lane)
+        waiting = self._lanes.get(key)
+        if waiting is not None:  # a job of this lane is in flight: wait behind it
+            waiting.append(job)
+            return
+        self._lanes[key] = deque()
         self._route(job)
 
-    def _route(self, job: DispatchJob) -> None:
-        if job.scheduled_at is not None:
-            delay = (job.scheduled_at - datetime.now(UTC)).total_seconds()
-            if delay > 0:
-                job.scheduled_at = None
-                self._scheduled.append(asyncio.get_running_loop().call_later(delay, self._route, job))
-                return
-        while job.route_index < len(job.route) and job.carrier not in self._carriers:
-            job.route_index += 1  # a carrier without a connection configured: skip it
+    def _due(self, job: Job) -> None:
+        self._scheduled.pop(job.id, None)
+        job.not_before = None
+        self._admit(job)
+
+    def _route(self, job: Job) -> None:
+        """Into the queue of the job's current target (skipping targets that are not configured)."""
+        while job.route_index < len(job.route) and job.target not in self._queues:
+            job.route_index += 1
         if job.route_index >= len(job.route):
-            self._finish(job, Failed(job.message_id, "failed", "no carrier of the route is connected"))
+            self._fail(job, Status.FAILED, "no target of the route is configured", None)
             return
-        self._carriers[job.carrier].queue.put_nowait(job)
+        self._queues[job.target].jobs.append(job)
+        self.pump(job.target)
 
-    def _finish(self, job: DispatchJob, outcome: Submitted | Failed) -> None:
-        self.backlog -= 1
-        self._lifecycle.submit(outcome).add_done_callback(_log_failure)
+    # ------------------------------------------------------------------------------------ sending
 
-    # ---------------------------------------------------------------------------------------- worker
+    def pump_all(self) -> None:
+        for name in self._queues:
+            self.pump(name)
 
-    async def _worker(self, cq: _CarrierQueue) -> None:
-        while True:
-            job = await cq.queue.get()
-            lane = cq.lanes.get(job.destination)
-            if lane is not None:  # a message to this number is in flight: wait behind it
-                lane.append(job)
-                continue
-            destination = job.destination
-            lane = cq.lanes[destination] = deque()
-            try:
-                while True:
-                    try:
-                        await self._send(cq.link, job)
-                    except Exception as exc:  # never lose the worker, nor the message: try it again later
-                        log.error("dispatch error", message=job.message_id, error=repr(exc))
-                        asyncio.get_running_loop().call_later(1.0, self._route, job)
-                    if not lane:
-                        break
-                    job = lane.popleft()
-            finally:
-                del cq.lanes[destination]
+    def pump(self, name: str) -> None:
+        """Start every job of this target's queue that may start now."""
+        if name in self._pumping:
+            return  # called back from inside the loop below, which looks again before it stops
+        self._pumping.add(name)
+        try:
+            self._pump(self._queues[name])
+        finally:
+            self._pumping.discard(name)
 
-    async def _send(self, link: CarrierLink, job: DispatchJob) -> None:
-        if job.expires_at is not None and job.expires_at <= datetime.now(UTC):
-            self._finish(job, Failed(job.message_id, "expired", "validity period passed before sending"))
-            return
-        await self._lifecycle.submit(SendingMark(job.message_id, link.name))
-        for index, part in enumerate(job.parts):
-            if index in job.submitted:
-                continue
-            verdict = await self._send_part(link, job, index, part)
-            if verdict == "failover":
-                job.route_index += 1
-                if job.route_index < len(job.route):
-                    self._route(job)
-                else:
-                    self._fail(job, "failed", "every carrier of the route failed", None)
+    def _pump(self, queue: _Queue) -> None:
+        jobs, target, clock = queue.jobs, queue.target, self._clock
+        while jobs and not self._closed:
+            now = clock.now()
+            if queue.paused_until > now:
+                self._wake_at(queue, queue.paused_until)
                 return
-            if verdict != "ok":
-                return  # _send_part recorded the failure
-        cost = job.route_costs[job.route_index] * job.segments
-        self._finish(
-            job,
-            Submitted(
-                job.message_id, job.route_index, cost, link.name, tuple(job.submitted.values()),
-                job.possible_duplicate,
-            ),
-        )  # fmt: skip
-
-    def _fail(self, job: DispatchJob, status: str, reason: str, error: int | None) -> None:
-        # parts already accepted by a carrier went out: charge them, at that carrier's cost
-        sent = list(job.submitted.values())
-        charge = None
-        if sent:
-            charge = sum(job.route_costs[job.route.index(p.carrier)] for p in sent)
-        self._finish(job, Failed(job.message_id, status, reason, error, charge))
-
-    async def _send_part(self, link: CarrierLink, job: DispatchJob, index: int, part: PartSpec) -> str:
-        pdu = _submit_sm(job, part)
-        delay = self._backoff[0]
-        for _attempt in range(self._max_retries + 1):
-            wait = link.bucket.take(self._clock())
+            if not target.up():
+                self._target_down(queue, now)
+                return
+            queue.down_since = None
+            job = jobs[0]
+            if job.expires_at is not None and job.expires_at <= clock.wall():
+                jobs.popleft()
+                self._fail(job, Status.EXPIRED, "validity period passed before sending", None)
+                continue
+            if not self._marks.covered(job):
+                if not self._marks.in_hand(job):
+                    self._marks.request(job, self._horizon(queue))
+                return  # pumped again when the mark is durable
+            if target.capacity() <= 0:
+                return  # the target wakes us when a slot frees up
+            wait = target.throttle(job, now)
             if wait > 0:
-                await asyncio.sleep(wait)
-            client = link.pick()
-            if client is None:
-                if await link.wait_bound(self._bind_wait):
-                    continue
-                if job.route_index + 1 < len(job.route):
-                    return "failover"
-                # the last carrier of the route: the message waits for it rather than fail
-                await link.wait_bound(3600.0)
-                continue
-            try:
-                resp = await client.request(pdu)
-            except (NotBound, RequestFailedError) as exc:
-                # no answer: the carrier may have the message; if we send it again it is a possible duplicate
-                if isinstance(exc, RequestFailedError):
-                    job.possible_duplicate = True
-                link.note(False)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self._backoff[1])
-                continue
-            except LocalProtocolError as exc:
-                self._fail(job, "rejected", f"cannot be sent: {exc}", None)
-                return "rejected"
-            status = resp.command_status
-            if status == S.ESME_ROK and isinstance(resp, SubmitSmResp):
-                link.note(True)
-                carrier_id = resp.message_id
-                job.submitted[index] = PartSubmitted(
-                    index, link.name, carrier_id, normalise(carrier_id, link.config.resp_id_format)
+                self._wake_at(queue, now + wait)
+                return
+            jobs.popleft()
+            target.start(job, self._done)
+
+    def _horizon(self, queue: _Queue) -> int:
+        """The highest job id the watermark should cover: what this queue will send next."""
+        count = max(_MIN_HORIZON, queue.target.in_flight_limit * _HORIZON)
+        top = 0
+        for i, job in enumerate(queue.jobs):
+            if i >= count:
+                break
+            if not job.needs_mark and job.id > top:
+                top = job.id
+        return top
+
+    def _wake_at(self, queue: _Queue, when: float) -> None:
+        if queue.timer is not None:
+            queue.timer.cancel()
+        name = queue.target.name
+        queue.timer = self._clock.call_at(when, lambda: self._timer_fired(name))
+
+    def _timer_fired(self, name: str) -> None:
+        self._queues[name].timer = None
+        self.pump(name)
+
+    def _target_down(self, queue: _Queue, now: float) -> None:
+        if queue.down_since is None:
+            queue.down_since = now
+        if now - queue.down_since < self._bind_wait:
+            if queue.failover_timer is None:
+                name = queue.target.name
+                queue.failover_timer = self._clock.call_at(
+                    queue.down_since + self._bind_wait, lambda: self._down_too_long(name)
                 )
-                return "ok"
-            if status in RETRY_SAME_CARRIER:
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self._backoff[1])
-                continue
-            link.note(False)
-            if status in PERMANENT:
-                self._fail(job, "rejected", f"carrier {link.name} refused it: 0x{status:08X}", status)
-                return "rejected"
-            return "failover"
-        return "failover"
+            return
+        # Down for too long: jobs with another target go there; the others wait for this one.
+        stay: deque[Job] = deque()
+        moved: list[Job] = []
+        while queue.jobs:
+            job = queue.jobs.popleft()
+            (moved if job.route_index + 1 < len(job.route) else stay).append(job)
+        queue.jobs = stay
+        for job in moved:
+            self._next_target(job, f"{queue.target.name} has had no bind for {self._bind_wait:g} s")
 
+    def _down_too_long(self, name: str) -> None:
+        queue = self._queues[name]
+        queue.failover_timer = None
+        self.pump(name)
 
-def _submit_sm(job: DispatchJob, part: PartSpec) -> SubmitSm:
-    tlvs: dict[int, TlvValue] = {}
-    short_message = part.short_message
-    if part.sar is not None:
-        ref, total, seq = part.sar
-        tlvs = {Tag.SAR_MSG_REF_NUM: ref, Tag.SAR_TOTAL_SEGMENTS: total, Tag.SAR_SEGMENT_SEQNUM: seq}
-    if part.payload or len(short_message) > 254:
-        tlvs[Tag.MESSAGE_PAYLOAD] = short_message
-        short_message = b""
-    return SubmitSm(
-        source_addr_ton=job.source_ton,
-        source_addr_npi=job.source_npi,
-        source_addr=job.source,
-        dest_addr_ton=1,
-        dest_addr_npi=1,
-        destination_addr=job.destination,
-        esm_class=part.esm_class,
-        registered_delivery=1,  # always: the engine tracks every message to its end
-        data_coding=part.data_coding,
-        short_message=short_message,
-        tlvs=tlvs,
-    )
+    # ------------------------------------------------------------------------------------ outcomes
 
+    def _done(self, job: Job, attempt: Attempt) -> None:
+        freed = job.target
+        if type(attempt) is Sent:
+            self.sent += 1
+            self.backlog -= 1
+            self._sinks[job.kind].sent(job)
+            self._release(job)
+        elif type(attempt) is Retry:
+            self._retry(job, attempt)
+        elif type(attempt) is Failover:
+            self._next_target(job, attempt.reason, attempt.error_code)
+        elif type(attempt) is Reject:
+            self._fail(job, attempt.status, attempt.reason, attempt.error_code)
+        else:  # pragma: no cover - the Attempt union is closed
+            raise TypeError(f"not an attempt: {attempt!r}")
+        self.pump(freed)
 
-def _log_failure(future: asyncio.Future[None]) -> None:
-    if not future.cancelled() and future.exception() is not None:
-        log.error("lifecycle write failed", error=repr(future.exception()))
+    def _retry(self, job: Job, attempt: Retry) -> None:
+        job.attempts += 1
+        if attempt.possible_duplicate:
+            job.possible_duplicate = True
+        if job.attempts > self._max_retries:
+            self._next_target(job, f"{job.attempts - 1} retries: {attempt.reason}")
+            return
+        delay = attempt.delay
+        if delay is None:
+            delay = min(self._backoff[0] * 2 ** (job.attempts - 1), self._backoff[1])
+        queue = self._queues[job.target]
+        now = self._clock.now()
+        if attempt.pause_target:
+            queue.paused_until = max(queue.paused_until, now + delay)
+            queue.jobs.appendleft(job)  # first again once the pause is over; its lane is still held
+            self._wake_at(queue, queue.paused_until)
+        else:
+            self._clock.call_at(now + delay, lambda: self._requeue(job))
+
+    def _requeue(self, job: Job) -> None:
+        if self._closed:
+            return
+        self._queues[job.target].jobs.appendleft(job)
+        self.pump(job.target)
+
+    def _next_target(self, job: Job, reason: str, error_code: int | None = None) -> None:
+        job.route_index += 1
+        job.attempts = 0
+        if job.route_index >= len(job.route):
+            self._fail(job, Status.FAILED, f"every target of the route failed; last: {reason}", error_code)
+            return
+        log.info("failover", job=job.id, to=job.target, reason=reason)
+        self._route(job)
+
+    def _fail(self, job: Job, status: Status, reason: str, error_code: int | None) -> None:
+        self.failed += 1
+        self.backlog -= 1
+        self._sinks[job.kind].failed(job, status, reason, error_code)
+        self._release(job)
+
+    def _release(self, job: Job) -> None:
+        """The job is final: the next one of its lane may go."""
+        key = (job.kind, job.lane)
+        waiting = self._lanes.get(key)
+        if waiting is None:
+            return
+        if waiting:
+            self._route(waiting.popleft())
+        else:
+            del self._lanes[key]
+
+    # ------------------------------------------------------------------------------------ lifetime
+
+    def queued(self, name: str) -> int:
+        queue = self._queues.get(name)
+        return len(queue.jobs) if queue is not None else 0
+
+    def close(self) -> None:
+        """Stop starting jobs (attempts in flight still report); cancel timers."""
+        self._closed = True
+        for timer in self._scheduled.values():
+            timer.cancel()
+        self._scheduled.clear()
+        for queue in self._queues.values():
+            for t in (queue.timer, queue.failover_timer):
+                if t is not None:
+                    t.cancel()

@@ -145,6 +145,50 @@ class LogSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         _require(self.format in {"console", "json"}, "log.format", "must be console or json")
 
 
+class SocialSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    x_api_base_url: str = "https://api.x.com"
+    """Base URL of the X API v2 (the X simulator's URL in tests and the demo)."""
+    x_authorize_url: str = "https://x.com/i/oauth2/authorize"
+    """Where users approve an X app (OAuth 2.0 authorization code with PKCE)."""
+    x_token_url: str = ""
+    """X's OAuth 2.0 token endpoint. Empty: x_api_base_url + /2/oauth2/token."""
+    x_client_id: str = ""
+    """OAuth 2.0 client id of the deployment's X app (customers may bring their own: BYOK)."""
+    x_client_secret: str = ""
+    """Its client secret; empty for a public client (then PKCE alone protects the code)."""
+    x_redirect_uri: str = ""
+    """The callback URL registered with the X app, to which X sends users back with a code."""
+    x_scopes: str = (
+        "tweet.read tweet.write tweet.moderate.write users.read like.read like.write dm.read dm.write "
+        "offline.access"
+    )
+    """Space-separated OAuth 2.0 scopes requested when connecting an X account (offline.access: refresh)."""
+    bluesky_service_url: str = "https://bsky.social"
+    """The Bluesky PDS (entryway) accounts sign in to; each account keeps the PDS its session names."""
+    bluesky_chat_proxy: str = "did:web:api.bsky.chat#bsky_chat"
+    """atproto-proxy header value for chat.bsky.* calls (DMs), as the Bluesky chat service requires."""
+    encryption_keys: str = ""
+    """Key ring sealing tokens and app secrets: "id:base64url(32 bytes)" entries, comma-separated, the first
+    seals. Empty: read encryption_key_file."""
+    encryption_key_file: str = ""
+    """File holding the key ring text (one entry a line). Empty: data_dir/social-keys.txt, created on first
+    start with one fresh key."""
+    refresh_margin_seconds: float = 300.0
+    """Access tokens expiring within this many seconds are refreshed before use."""
+    request_timeout_seconds: float = 30.0
+    """Timeout of each platform API request."""
+    oauth_state_ttl_seconds: float = 600.0
+    """How long a started account connection (OAuth state, PKCE verifier) waits for its callback."""
+
+    def __post_init__(self) -> None:
+        for name in ("x_api_base_url", "bluesky_service_url"):
+            url = getattr(self, name)
+            _require(url.startswith(("http://", "https://")), f"social.{name}", "must be an http(s) URL")
+        _require(self.refresh_margin_seconds >= 0, "social.refresh_margin_seconds", "must not be negative")
+        _require(self.request_timeout_seconds > 0, "social.request_timeout_seconds", "must be positive")
+        _require(self.oauth_state_ttl_seconds > 0, "social.oauth_state_ttl_seconds", "must be positive")
+
+
 class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     data_dir: str = ".data"
     """Directory for the embedded servers' data, demo credentials and other local state."""
@@ -155,6 +199,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     log: LogSettings = msgspec.field(default_factory=LogSettings)
     portal: PortalSettings = msgspec.field(default_factory=PortalSettings)
     payments: PaymentsSettings = msgspec.field(default_factory=PaymentsSettings)
+    social: SocialSettings = msgspec.field(default_factory=SocialSettings)
 
     @property
     def data_path(self) -> Path:

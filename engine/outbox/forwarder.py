@@ -1,30 +1,37 @@
 """Receipts and MO out to customers: on one of their RX/TRX binds, or to their callback URL.
 
 Deliveries are rows of `deliveries`, written in the same transaction as the receipt or MO that caused
-them. Fresh ones are pushed here in memory and attempted at once; a sweeper picks up what is due from
-the table (retries, anything left by a restart), and an account's receiving bind coming up triggers a
-sweep for that account. A delivery counts as done only on deliver_sm_resp ROK or a 2xx callback; then
-it is marked delivered. Failures back off (5 s, 30 s, 5 min, then every 15 min); nothing is dropped.
+them. Fresh ones are pushed here in memory after that commit and sent at once; a sweeper picks up what
+is due from the table (retries, anything left by a restart; a receipt's body is rebuilt from its message
+row, as the lifecycle built it), and an account's receiving bind coming up triggers a sweep for that
+account. A delivery counts as done only on deliver_sm_resp ROK or a 2xx callback; then its row is
+deleted (in batches). Failures back off (5 s, 30 s, 5 min, then every 15 min); nothing is dropped.
+
+On a bind, deliveries go out with the connection's callback API (no task per delivery): while the
+customer's window is full they wait in a per-account queue, in order, and go as answers free slots.
+Callback URLs are POSTed by a bounded number of tasks.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections import deque
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from typing import Any
 
 import asyncpg
 import httpx
 import structlog
 
-from engine.core.group_commit import GroupCommitter
-from engine.core.lifecycle import Delivery
+from engine.core.group_commit import GroupCommitter, Policy
+from engine.core.ids import format_id
+from engine.core.lifecycle import Delivery, ReceiptNotice, receipt_notice
+from engine.core.status import message_state
 from smpp.connection import RequestFailedError, SmppConnection
-from smpp.constants import CommandStatus, EsmClass, MessageState, Tag
+from smpp.constants import CommandStatus, EsmClass, Tag
 from smpp.errors import SmppError
-from smpp.pdu import DeliverSm, NetworkErrorCode, TlvValue
+from smpp.pdu import DeliverSm, NetworkErrorCode, Pdu, TlvValue
 from smpp.receipt import format_receipt
 from smpp.text import plan_text
 
@@ -32,15 +39,17 @@ log = structlog.get_logger("engine.outbox.forwarder")
 
 BACKOFF = (5.0, 30.0, 300.0, 900.0)
 _DUE = """
-SELECT id, account_id, kind, message_id, body FROM deliveries
-WHERE status = 'pending' AND next_attempt <= now() AND account_id = ANY($1::bigint[])
-  AND NOT (id = ANY($2::bigint[]))
-ORDER BY id LIMIT $3
+SELECT d.id AS delivery_id, d.account_id AS delivery_account, d.kind, d.message_id, d.body,
+       m.id, m.status, m.final_at, m.registered_delivery, m.source, m.destination, m.created_at,
+       m.client_ref, m.channel, m.system_id, m.receipt_err, m.receipt_stat, m.network_error, m.segments
+FROM deliveries d LEFT JOIN messages m ON d.kind = 'receipt' AND m.id = d.message_id
+WHERE d.status = 'pending' AND d.next_attempt <= now() AND d.account_id = ANY($1::bigint[])
+  -- a fresh one was pushed in memory by the commit that wrote it: only retries and leftovers here
+  AND (d.attempts > 0 OR d.created_at < now() - make_interval(secs => $4))
+  AND NOT (d.id = ANY($2::bigint[]))
+ORDER BY d.id LIMIT $3
 """
-_DELIVERED = """
-UPDATE deliveries SET status = 'delivered', delivered_at = now(), attempts = attempts + 1
-WHERE id = ANY($1::bigint[])
-"""
+_DELIVERED = "DELETE FROM deliveries WHERE id = ANY($1::bigint[])"
 # $2: the backoff table; the n-th failure waits BACKOFF[n] (the last one repeats)
 _RETRY_LATER = """
 UPDATE deliveries d SET attempts = d.attempts + 1, last_error = u.err,
@@ -49,26 +58,30 @@ FROM unnest($1::bigint[], $4::text[]) AS u(id, err) WHERE d.id = u.id
 """
 
 
-def receipt_pdu(body: dict[str, Any]) -> DeliverSm:
+_RECEIPT_ESM = int(EsmClass.DELIVERY_RECEIPT)
+
+
+def receipt_pdu(notice: ReceiptNotice) -> DeliverSm:
     """The deliver_sm a customer receives for one of its messages: our id, Appendix B text, TLVs."""
-    state = MessageState(body["message_state"])
+    state = message_state(notice.status)
+    our_id = format_id(notice.message_id)
     text = format_receipt(
-        body["message_id"],
+        our_id,
         state,
-        submit_date=datetime.fromisoformat(body["submitted_at"]),
-        done_date=datetime.fromisoformat(body["done_at"]),
-        err=int(body["err"]) if str(body["err"]).isdigit() else 0,
+        submit_date=notice.submitted_at,
+        done_date=notice.done_at,
+        err=int(notice.err) if notice.err.isdigit() else 0,
         submitted=1,
     )
-    tlvs: dict[int, TlvValue] = {Tag.RECEIPTED_MESSAGE_ID: body["message_id"], Tag.MESSAGE_STATE: int(state)}
-    if body.get("network_error") is not None:
-        tlvs[Tag.NETWORK_ERROR_CODE] = NetworkErrorCode(3, int(body["network_error"]))
+    tlvs: dict[int, TlvValue] = {Tag.RECEIPTED_MESSAGE_ID: our_id, Tag.MESSAGE_STATE: int(state)}
+    if notice.network_error is not None:
+        tlvs[Tag.NETWORK_ERROR_CODE] = NetworkErrorCode(3, notice.network_error)
     return DeliverSm(
         source_addr_ton=1,
         source_addr_npi=1,
-        source_addr=body["destination"],
-        destination_addr=body["source"],
-        esm_class=EsmClass.DELIVERY_RECEIPT,
+        source_addr=notice.destination,
+        destination_addr=notice.source,
+        esm_class=_RECEIPT_ESM,
         short_message=text.encode("ascii", "replace"),
         tlvs=tlvs,
     )
@@ -99,7 +112,26 @@ def mo_pdu(body: dict[str, Any]) -> DeliverSm:
     )
 
 
+def delivery_pdu(delivery: Delivery) -> DeliverSm:
+    if delivery.notice is not None:
+        return receipt_pdu(delivery.notice)
+    return mo_pdu(delivery.body or {})
+
+
+def delivery_of_row(row: asyncpg.Record) -> Delivery | None:
+    """A delivery read back from the table; None for a receipt whose message is gone."""
+    if row["kind"] != "receipt":
+        return Delivery(row["delivery_id"], row["delivery_account"], row["kind"], None, _json(row["body"]))
+    if row["id"] is None or row["final_at"] is None:
+        return None
+    return Delivery(
+        row["delivery_id"], row["delivery_account"], "receipt", row["id"], notice=receipt_notice(row)
+    )
+
+
 class Forwarder:
+    FRESH = 10.0  # seconds a delivery is left to the in-memory push before the sweeper takes it
+
     def __init__(
         self,
         pool: asyncpg.Pool,
@@ -108,6 +140,7 @@ class Forwarder:
         http: httpx.AsyncClient | None = None,
         sweep_interval: float = 2.0,
         max_in_flight: int = 20_000,
+        max_callbacks: int = 64,
     ) -> None:
         self._pool = pool
         self._receiver = receiver
@@ -116,12 +149,14 @@ class Forwarder:
         self._max_in_flight = max_in_flight
         self._callbacks: dict[int, str] = {}
         self._in_flight: set[int] = set()
+        self._queued: dict[int, deque[Delivery]] = {}  # per account: waiting for a window slot
         self._wake = asyncio.Event()
-        self._wake_accounts: set[int] = set()
+        self._woken: set[int] = set()  # accounts whose receiver bound: everything they are owed, fresh too
         self._tasks: list[asyncio.Task[None]] = []
         self._attempts: set[asyncio.Task[None]] = set()
+        self._http_slots = asyncio.Semaphore(max_callbacks)
         self._done: GroupCommitter[tuple[int, bool, str], None] = GroupCommitter(
-            self._record, concurrency=1, name="deliveries"
+            self._record, concurrency=1, policy=Policy.RETRY, name="deliveries"
         )
         self.delivered = 0
         self.failed_attempts = 0
@@ -140,13 +175,19 @@ class Forwarder:
         await self._done.close()
         await self._http.aclose()
 
+    @property
+    def pending(self) -> int:
+        """Deliveries being attempted or waiting for a window slot, and acknowledgements not yet recorded."""
+        return len(self._in_flight) + self._done.pending
+
     async def refresh_callbacks(self) -> None:
         rows = await self._pool.fetch("SELECT id, callback_url FROM accounts WHERE callback_url <> ''")
         self._callbacks = {r["id"]: r["callback_url"] for r in rows}
 
     def wake(self, account_id: int) -> None:
         """A receiving bind of this account came up: deliver what waits for it now."""
-        self._wake_accounts.add(account_id)
+        self._drain(account_id)
+        self._woken.add(account_id)
         self._wake.set()
 
     def push(self, deliveries: Sequence[Delivery]) -> None:
@@ -161,38 +202,88 @@ class Forwarder:
         return account_id in self._callbacks or self._receiver(account_id) is not None
 
     def _start(self, delivery: Delivery) -> None:
-        if delivery.id in self._in_flight or not self._reachable(delivery.account_id):
+        if delivery.id in self._in_flight:
+            return
+        account = delivery.account_id
+        conn = self._receiver(account)
+        if conn is None and account not in self._callbacks:
             return  # stays pending until a bind comes up (wake) or the sweeper retries
         self._in_flight.add(delivery.id)
-        task = asyncio.get_running_loop().create_task(self._attempt(delivery))
-        self._attempts.add(task)
-        task.add_done_callback(self._attempts.discard)
+        if conn is None:
+            task = asyncio.get_running_loop().create_task(self._post(delivery))
+            self._attempts.add(task)
+            task.add_done_callback(self._attempts.discard)
+            return
+        queued = self._queued.get(account)
+        if queued:  # others of this account wait for a slot: keep their order
+            queued.append(delivery)
+        elif not self._send(conn, delivery):
+            self._queued.setdefault(account, deque()).append(delivery)
 
-    async def _attempt(self, delivery: Delivery) -> None:
-        ok, error = False, ""
+    def _send(self, conn: SmppConnection, delivery: Delivery) -> bool:
         try:
-            conn = self._receiver(delivery.account_id)
-            if conn is not None:
-                pdu = receipt_pdu(delivery.body) if delivery.kind == "receipt" else mo_pdu(delivery.body)
-                resp = await conn.request(pdu)
-                ok = resp.command_status == CommandStatus.ESME_ROK
-                error = "" if ok else f"deliver_sm_resp 0x{resp.command_status:08X}"
-            elif (url := self._callbacks.get(delivery.account_id)) is not None:
-                event = _event_name(delivery)
-                response = await self._http.post(url, json={"event": event, "data": delivery.body})
+            pdu = delivery_pdu(delivery)
+        except (KeyError, ValueError, TypeError) as exc:  # a body we cannot turn into a PDU: retry later
+            self._finish(delivery, False, f"cannot build deliver_sm: {exc!r}")
+            return True
+        try:
+            return conn.send(pdu, lambda resp: self._answered(delivery, resp))
+        except SmppError as exc:
+            self._finish(delivery, False, repr(exc))
+            return True
+
+    def _answered(self, delivery: Delivery, resp: Pdu | RequestFailedError) -> None:
+        if isinstance(resp, RequestFailedError):
+            self._finish(delivery, False, repr(resp))
+        else:
+            ok = resp.command_status == CommandStatus.ESME_ROK
+            self._finish(delivery, ok, "" if ok else f"deliver_sm_resp 0x{resp.command_status:08X}")
+        self._drain(delivery.account_id)
+
+    def _drain(self, account_id: int) -> None:
+        queued = self._queued.get(account_id)
+        if not queued:
+            return
+        conn = self._receiver(account_id)
+        while queued:
+            if conn is None:  # the account's binds are gone: the sweeper tries again later
+                for delivery in queued:
+                    self._in_flight.discard(delivery.id)
+                queued.clear()
+                break
+            if not self._send(conn, queued[0]):
+                break  # window full again: the next answer drains more
+            queued.popleft()
+        if not queued:
+            self._queued.pop(account_id, None)
+
+    async def _post(self, delivery: Delivery) -> None:
+        ok, error = False, ""
+        url = self._callbacks.get(delivery.account_id)
+        try:
+            if url is not None:
+                async with self._http_slots:
+                    response = await self._http.post(
+                        url, json={"event": _event_name(delivery), "data": delivery.payload()}
+                    )
                 ok = 200 <= response.status_code < 300
                 error = "" if ok else f"callback answered {response.status_code}"
-        except (SmppError, RequestFailedError, httpx.HTTPError, OSError) as exc:
+        except (httpx.HTTPError, OSError) as exc:
             error = repr(exc)
-        try:
-            await self._done.submit((delivery.id, ok, error))
-        finally:
+        self._finish(delivery, ok, error)
+
+    def _finish(self, delivery: Delivery, ok: bool, error: str) -> None:
+        def recorded(_: None, failure: BaseException | None) -> None:
             self._in_flight.discard(delivery.id)
-        if ok:
-            self.delivered += 1
-        else:
-            self.failed_attempts += 1
-        self._progress.set()
+            if failure is not None:
+                return
+            if ok:
+                self.delivered += 1
+            else:
+                self.failed_attempts += 1
+            self._progress.set()
+
+        self._done.post((delivery.id, ok, error), recorded)
 
     async def wait_delivered(self, count: int) -> None:
         """Until `count` deliveries have been acknowledged by customers and recorded as such."""
@@ -203,6 +294,9 @@ class Forwarder:
     async def _record(self, batch: Sequence[tuple[int, bool, str]]) -> list[None]:
         ok = [i for i, success, _ in batch if success]
         failed = [(i, e) for i, success, e in batch if not success]
+        if not failed:  # the common case: one statement, its own transaction
+            await self._pool.execute(_DELIVERED, ok)
+            return [None] * len(batch)
         async with self._pool.acquire() as conn, conn.transaction():
             if ok:
                 await conn.execute(_DELIVERED, ok)
@@ -217,41 +311,55 @@ class Forwarder:
         return [None] * len(batch)
 
     async def _sweeper(self) -> None:
-        await self.refresh_callbacks()
         rounds = 0
         while True:
+            try:
+                if rounds % 5 == 0:
+                    await self.refresh_callbacks()
+                rounds += 1
+                woken, self._woken = self._woken, set()
+                if woken:
+                    await self.sweep(fresh=0.0, only=woken)
+                await self.sweep()
+            except (asyncpg.PostgresError, OSError) as exc:
+                log.warning("delivery sweep failed", error=repr(exc))
             try:
                 async with asyncio.timeout(self._sweep_interval):
                     await self._wake.wait()
             except TimeoutError:
                 pass
             self._wake.clear()
-            self._wake_accounts.clear()
-            rounds += 1
-            try:
-                if rounds % 5 == 0:
-                    await self.refresh_callbacks()
-                await self.sweep()
-            except (asyncpg.PostgresError, OSError) as exc:
-                log.warning("delivery sweep failed", error=repr(exc))
 
-    async def sweep(self) -> int:
-        """Attempt every due delivery of a reachable account; return how many were started."""
-        accounts = [a for a in await self._accounts_with_pending() if self._reachable(a)]
+    async def sweep(self, *, fresh: float | None = None, only: set[int] | None = None) -> int:
+        """Attempt every due delivery of a reachable account; return how many were started.
+
+        Deliveries younger than `fresh` seconds (default FRESH) that were never attempted are left to the
+        in-memory push of the commit that wrote them; `only` limits the sweep to some accounts."""
+        fresh = self.FRESH if fresh is None else fresh
+        accounts = [a for a in await self._accounts_with_pending(fresh) if self._reachable(a)]
+        if only is not None:
+            accounts = [a for a in accounts if a in only]
         if not accounts or len(self._in_flight) >= self._max_in_flight:
             return 0
         rows = await self._pool.fetch(
-            _DUE, accounts, list(self._in_flight), self._max_in_flight - len(self._in_flight)
+            _DUE, accounts, list(self._in_flight), self._max_in_flight - len(self._in_flight), fresh
         )
+        orphans = []
         for row in rows:
-            self._start(
-                Delivery(row["id"], row["account_id"], row["kind"], row["message_id"], _json(row["body"]))
-            )
+            delivery = delivery_of_row(row)
+            if delivery is None:
+                orphans.append(row["delivery_id"])
+            else:
+                self._start(delivery)
+        if orphans:  # receipts of messages that no longer exist: nothing left to tell anyone
+            await self._pool.execute(_DELIVERED, orphans)
         return len(rows)
 
-    async def _accounts_with_pending(self) -> list[int]:
+    async def _accounts_with_pending(self, fresh: float) -> list[int]:
         rows = await self._pool.fetch(
-            "SELECT DISTINCT account_id FROM deliveries WHERE status = 'pending' AND next_attempt <= now()"
+            "SELECT DISTINCT account_id FROM deliveries WHERE status = 'pending' AND next_attempt <= now() "
+            "AND (attempts > 0 OR created_at < now() - make_interval(secs => $1))",
+            fresh,
         )
         return [r["account_id"] for r in rows]
 
@@ -259,7 +367,7 @@ class Forwarder:
 def _event_name(delivery: Delivery) -> str:
     if delivery.kind == "mo":
         return "message.received"
-    status = delivery.body.get("status")
+    status = delivery.notice.status.value if delivery.notice is not None else None
     return {"delivered": "message.delivered", "expired": "message.expired"}.get(str(status), "message.failed")
 
 

@@ -98,7 +98,7 @@ def document_payload(event: str, data: dict[str, Any]) -> dict[str, Any]:
     return {
         **data,
         "destination": destination if destination.startswith("+") else "+" + destination,
-        "carrier_status": data.get("stat") or _STAT_OF_STATUS.get(status, "UNKNOWN"),
+        "carrier_status": data.get("carrier_status") or _STAT_OF_STATUS.get(status, "UNKNOWN"),
         "delivered_at": data.get("done_at") if status == "delivered" else None,
     }
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from engine.core.parts import decode_parts
 from engine.infra.settings import HttpSettings
 from tests.http_api.conftest import Api
 from tests.http_api.test_contacts import eventually, extended
@@ -116,9 +117,9 @@ async def test_json_and_group_recipients_are_validated_deduplicated_and_all_sent
     assert done["progress"] == {"total": 3, "pending": 0, "queued": 0, "sent": 0, "delivered": 3, "failed": 0,
                                 "cancelled": 0}  # fmt: skip
     texts = await capi.stack.pool.fetch(
-        "SELECT m.destination, p.short_message FROM messages m JOIN message_parts p ON p.message_id = m.id "
-        "WHERE m.campaign_id = $1 ORDER BY m.destination", campaign)  # fmt: skip
-    assert [(r["destination"], bytes(r["short_message"])) for r in texts] == [
+        "SELECT destination, parts FROM messages WHERE campaign_id = $1 ORDER BY destination", campaign
+    )
+    assert [(r["destination"], decode_parts(r["parts"])[0].short_message) for r in texts] == [
         ("447700900601", b"Hi Ann, code 1"),
         ("447700900611", b"Hi Bob, code 7"),
         ("447700900621", b"Hi Di, code 5"),

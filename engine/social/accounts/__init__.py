@@ -1,0 +1,1 @@
+"""Connected platform accounts: sealed storage (store, sealing) and sessions with refreshing tokens."""

@@ -1,0 +1,1 @@
+"""One subpackage per platform, each implementing engine.social.connector.PlatformConnector."""

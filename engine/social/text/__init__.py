@@ -1,0 +1,1 @@
+"""Platform text limits, counted exactly: X's weighted length (twitter-text v3), Bluesky's graphemes."""
