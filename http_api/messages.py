@@ -30,7 +30,8 @@ SANDBOX_PREFIX = "sandbox-msg-"  # the document's sandbox ids: "sandbox-msg-a1b2
 # The document's five statuses for the engine's nine; filters take either vocabulary.
 DOC_STATUS: dict[str, DocStatus] = {
     "queued": "queued", "scheduled": "queued", "sending": "queued", "submitted": "sent",
-    "delivered": "delivered", "undeliverable": "failed", "rejected": "failed", "failed": "failed", "expired": "expired",
+    "delivered": "delivered", "undeliverable": "failed", "rejected": "failed", "failed": "failed",
+    "expired": "expired",
 }  # fmt: skip
 ENGINE_STATUSES = {
     "queued": ("queued", "scheduled", "sending"),
