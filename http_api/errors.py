@@ -93,6 +93,12 @@ _SENDER_FIELDS = frozenset({"from", "sender_id"})
 _TEXT_FIELDS = frozenset({"body", "message"})
 
 
+_FORMATS = {
+    "INVALID_PHONE_NUMBER": "not an E.164 number: '+', a country code, then a national number of its length",
+    "INVALID_SENDER_ID": "a sender ID is up to 11 letters, digits and spaces (a letter at least), or a number",
+}
+
+
 def field_code(field: str, message: str) -> str:
     """The document's code for a schema error: a phone, a sender or a text that is wrong has its own."""
     name = field.rsplit(".", 1)[-1]
@@ -116,7 +122,10 @@ def error_response(exc: BaseException, request_id: str) -> Response:
         message, _, where = str(exc).rpartition(" - at `")
         field = where.rstrip("`") if message else ""
         details = {"field": field} if field else {}
-        return envelope(400, field_code(field, message), message or str(exc), request_id, details)
+        code = field_code(field, message)
+        if code != "VALIDATION_ERROR" and "regex" in message:  # the pattern is the schema's to show, not this
+            message = _FORMATS[code]
+        return envelope(400, code, message or str(exc), request_id, details)
     if isinstance(exc, msgspec.DecodeError):
         return envelope(400, "VALIDATION_ERROR", f"malformed JSON: {exc}", request_id)
     log.exception("unhandled error", request_id=request_id, exc_info=exc)
