@@ -95,7 +95,7 @@ _TEXT_FIELDS = frozenset({"body", "message"})
 
 _FORMATS = {
     "INVALID_PHONE_NUMBER": "not an E.164 number: '+', a country code, then a national number of its length",
-    "INVALID_SENDER_ID": "a sender ID is up to 11 letters, digits and spaces (a letter at least), or a number",
+    "INVALID_SENDER_ID": "a sender ID is 1-11 letters, digits and spaces (a letter at least), or a number",
 }
 
 
