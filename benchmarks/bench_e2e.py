@@ -106,10 +106,12 @@ async def wait_for_line(process: asyncio.subprocess.Process, marker: bytes) -> N
                 raise RuntimeError(f"process exited before printing {marker!r}")
 
 
-async def drain(process: asyncio.subprocess.Process) -> None:
+async def drain(process: asyncio.subprocess.Process, keep: list[str] | None = None) -> None:
+    """Read a child's output; keep its 'pipeline stats' line (group commit batch sizes) if asked."""
     assert process.stdout is not None
-    while await process.stdout.readline():
-        pass
+    while line := await process.stdout.readline():
+        if keep is not None and b"pipeline stats" in line:
+            keep.append(line.decode(errors="replace").strip())
 
 
 async def table_writes(pool: asyncpg.Pool) -> dict[str, tuple[int, int]]:
@@ -165,16 +167,17 @@ async def engine_phase(
         await provision(pool, args, sim_port)
     smpp_port = free_port()
     data_dir = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
-    engine_env = dict(env, SMSENGINE_DATABASE_URL=database_url, SMSENGINE_REDIS_URL=redis_url,
-                      SMSENGINE_SMPP_PORT=str(smpp_port), SMSENGINE_HTTP_PORT="0",
-                      SMSENGINE_DATA_DIR=str(data_dir))  # fmt: skip
+    engine_env = dict(env, SMSENGINE_LOG_LEVEL="info", SMSENGINE_DATABASE_URL=database_url,
+                      SMSENGINE_REDIS_URL=redis_url, SMSENGINE_SMPP_PORT=str(smpp_port),
+                      SMSENGINE_HTTP_PORT="0", SMSENGINE_DATA_DIR=str(data_dir))  # fmt: skip
     command = ["--config", str(data_dir / "none.toml"), "run"] + (["--demo"] if sim_port is None else [])
     engine = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "smsengine.cli", *command,
         env=engine_env, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     await wait_for_line(engine, b"smsengine running")
-    drainer = asyncio.create_task(drain(engine))
+    stats_lines: list[str] = []
+    drainer = asyncio.create_task(drain(engine, stats_lines))
     system_id = password = "bench"
     if sim_port is None:
         demo = json.loads((data_dir / "demo.json").read_text())
@@ -207,6 +210,8 @@ async def engine_phase(
     engine.terminate()
     await engine.wait()
     drainer.cancel()
+    for line in stats_lines:
+        print(f"[{name}] {line}", flush=True)
     await pool.close()
     return stats
 

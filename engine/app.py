@@ -17,6 +17,7 @@ import ssl
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import asyncpg
 import structlog
@@ -26,6 +27,7 @@ from engine.carriers.inbound import CarrierInbound
 from engine.carriers.link import CarrierConnection, CarrierLink
 from engine.carriers.receipts import ReceiptMatcher
 from engine.core.accept import Acceptor
+from engine.core.group_commit import GroupCommitter
 from engine.core.ids import MessageIdGenerator
 from engine.core.intake import CarrierProfile, Intake, PreparedMessage
 from engine.core.lifecycle import Lifecycle
@@ -36,6 +38,7 @@ from engine.dispatch.clock import LoopClock
 from engine.dispatch.dispatcher import Dispatcher
 from engine.dispatch.marks import DispatchMarks
 from engine.dispatch.sms import KIND, CarrierTarget
+from engine.identity.service import Identity
 from engine.infra.schema import apply_migrations
 from engine.infra.services import ServiceUrls
 from engine.infra.settings import Settings
@@ -82,10 +85,12 @@ class Engine:
     campaigns: CampaignRunner | None = None
     senders: SenderDirectory | None = None  # approved sender IDs, asked by intake (engine/senders)
     payments: Payments | None = None  # checkout, settling, auto top-up (engine/payments)
+    identity: Identity | None = None  # people who sign in: users, tokens, mail (engine/identity/service.py)
     node: int = 0
     recovered: int = 0
     opt_outs: dict[int, set[str]] = field(default_factory=dict)
     _health: HealthSnapshot = field(default_factory=lambda: HealthSnapshot({}))
+    _all_up: HealthSnapshot | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
@@ -101,7 +106,9 @@ class Engine:
     @property
     def all_up(self) -> HealthSnapshot:
         """Every connected carrier counted healthy: the fallback when none is (see Intake)."""
-        return HealthSnapshot({name: CarrierHealth(bound=True) for name in self.links})
+        if self._all_up is None:  # built once: during an outage every message asks for it
+            self._all_up = HealthSnapshot({name: CarrierHealth(bound=True) for name in self.links})
+        return self._all_up
 
     def is_opted_out(self, account_id: int, number: str) -> bool:
         numbers = self.opt_outs.get(account_id)
@@ -144,11 +151,13 @@ class Engine:
             async with pool.acquire() as conn:
                 await apply_migrations(conn)
                 node = int(await conn.fetchval("SELECT nextval('engine_node_seq')"))
-            engine = await cls._assemble(settings, pool, node)
-            try:
-                yield engine
-            finally:
-                await engine._stop()
+            async with Identity.start(settings, pool) as identity:  # users, tokens, mail: stops last
+                engine = await cls._assemble(settings, pool, node)
+                engine.identity = identity
+                try:
+                    yield engine
+                finally:
+                    await engine._stop()
         finally:
             await pool.close()
 
@@ -181,7 +190,7 @@ class Engine:
             pool,
             schemas={PreparedMessage: SMS},
             new_batch_id=ids.next_id,
-            on_job=dispatcher.enqueue,
+            on_jobs=dispatcher.enqueue_many,
             on_low_balance=webhooks.low_balance,
         )
         engine_ref: list[Engine] = []
@@ -270,7 +279,28 @@ class Engine:
         log.info("smpp server listening", host=settings.smpp.host, port=engine.smpp_port, node=node)
         return engine
 
+    def commit_stats(self) -> dict[str, dict[str, float]]:
+        """Per committer: batches, items, items per batch (what the group commits did since start)."""
+        committers: list[GroupCommitter[Any, Any]] = [
+            self.acceptor.committer,
+            *self.lifecycle.lanes,
+            self.marks.committer,
+        ]
+        out = {}
+        for c in committers:
+            out[c.name] = {
+                "batches": c.batches,
+                "items": c.committed,
+                "per_batch": round(c.committed / c.batches, 1) if c.batches else 0.0,
+                "retries": c.retries,
+                "isolated": c.isolated,
+            }
+        return out
+
     async def _stop(self) -> None:
+        log.info("pipeline stats", committers=self.commit_stats(), dispatched=self.dispatcher.sent,
+                 failed=self.dispatcher.failed, matched_in_memory=self.matcher.matched,
+                 receipts_stored_first=self.lifecycle.receipts_stored)  # fmt: skip
         self.customers.accepting = False
         if self.server is not None:
             await self.server.close()  # unbinds customers; their in-flight submits are answered first

@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from engine.app import Engine
 from engine.infra.settings import HttpSettings
 from http_api import (
+    routes_auth,
     routes_billing,
     routes_bulk,
     routes_campaigns,
@@ -63,6 +64,7 @@ from http_api.surfaces import ApiV1Dispatcher
 ROUTE_MODULES: tuple[ModuleType, ...] = (
     routes_sms, routes_bulk, routes_billing, routes_payments, routes_keys, routes_webhooks, routes_settings,
     routes_reports, routes_templates, routes_campaigns, routes_tags, routes_contacts, routes_sandbox,
+    routes_auth,
 )  # fmt: skip
 
 _HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE"}
@@ -139,12 +141,14 @@ def create_app(
     """The API for `engine`; `prefix` (default settings.redis.prefix) namespaces its Redis keys."""
     http = settings or engine.settings.http
     key_prefix = engine.settings.redis.prefix if prefix is None else prefix
+    identity = engine.identity
+    assert identity is not None, "Engine.start() sets engine.identity"
     ctx = ApiContext(
         engine=engine,
         redis=redis,
         prefix=key_prefix,
         settings=http,
-        auth=Authenticator(engine.pool, cache_seconds=http.auth_cache_seconds),
+        auth=Authenticator(engine.pool, identity, engine.settings.auth),
         limiter=RateLimiter(redis, key_prefix),
         idempotency=IdempotencyStore(engine.pool),
     )

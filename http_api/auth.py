@@ -1,29 +1,44 @@
-"""Who is calling: API key authentication, permissions and the sandbox switch.
+"""Who is calling: every kind of credential resolved to one `Principal`, and the sandbox switch.
 
-Credentials come in either of two forms (both documented in /docs):
+Credentials come in any of three forms (all documented in /docs):
 
-    X-API-Key: sk_live_...            and  X-API-Secret: <secret>
-    Authorization: Bearer sk_live_...:<secret>     (key and secret joined by one colon)
+    X-API-Key: bsms_live_...          and  X-API-Secret: sk_live_...
+    Authorization: Bearer bsms_live_...:sk_live_...   (key and secret joined by one colon)
+    Authorization: Bearer eyJ...                       (an access token from /v1/auth/login: a user)
 
-The key is looked up in `api_keys` (kept in memory for `http.auth_cache_seconds`; a revocation made
-through this process drops the entry at once), and the HMAC of the presented secret is compared with the
-stored one in constant time. A test key (`sk_test_`) or the header `X-Sandbox: true` makes the request a
-sandbox one: messages are stored as delivered, never reach a carrier and are never charged.
+API keys: secrets are stored as Argon2id hashes, slow to check on purpose. A verified (key, secret) pair
+is kept in memory — as an HMAC of the secret under a key of this process, never the secret — for
+`auth.key_cache_seconds`, at most `auth.key_cache_size` of them; a revocation, permission change or
+deletion reaches every process through the revocation feed (engine/identity/revocations.py) within
+`auth.revocation_poll_seconds`. Keys stored with the older HMAC hash verify too, and are re-hashed with
+Argon2id at their first use.
 
-This module must never log or store a secret, and never tells a caller whether a key exists.
+Users: the access token is verified (RS256) and its session checked (engine/identity/sessions.py); the
+user's role gives the permissions. A test key (`bsms_test_`, or any key made as a test key) or the
+header `X-Sandbox: true` makes the request a sandbox one: messages are stored as delivered, never reach
+a carrier and are never charged.
+
+This module must never log or store a secret or a token, and never tells a caller whether a key exists.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
-import time
+import secrets
 from collections.abc import Iterable
 
 import asyncpg
 import msgspec
 from starlette.requests import Request
 
-from engine.admin.provision import api_secret_hash
+from engine.identity.cache import ExpiringCache
+from engine.identity.errors import InvalidToken
+from engine.identity.hashing import hash_secret_async, verify_secret_async
+from engine.identity.service import Identity
+from engine.identity.sessions import SessionState
+from engine.identity.tokens import looks_like_jwt
+from engine.infra.settings import AuthSettings
 from http_api.errors import ApiError
 
 PERMISSIONS = (
@@ -35,6 +50,18 @@ PERMISSIONS = (
 # approving a campaign is the account admin's (or the operator's) word, not any sender's.
 # Keys holding them are issued by the operator (CLI / provisioning); the API never mints one.
 OPERATOR_PERMISSIONS = frozenset({"billing.write", "campaigns.approve"})
+
+# What a signed-in user may do, by role (engine/identity/users.py): owners and admins run the account
+# (and are the account admins who approve its campaigns), members send and read but manage no
+# credentials or webhooks.
+ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
+    "owner": frozenset({"*", "campaigns.approve"}),
+    "admin": frozenset({"*", "campaigns.approve"}),
+    "member": frozenset({
+        "sms.send", "sms.read", "billing.read", "reports.read", "templates.manage", "contacts.read",
+        "contacts.write", "campaigns.read", "campaigns.write",
+    }),
+}  # fmt: skip
 
 _KEY_SQL = """SELECT key, account_id, secret_hash, live, permissions, revoked_at, rate_limit, rate_burst
 FROM api_keys WHERE key = $1"""
@@ -54,42 +81,61 @@ class ApiKey(msgspec.Struct, frozen=True):
 
 
 class Principal(msgspec.Struct, frozen=True):
-    """The authenticated caller of one request."""
+    """The authenticated caller of one request: an API key or a signed-in user, of one account."""
 
-    key: ApiKey
+    account_id: int
+    permissions: frozenset[str]
+    live: bool
     sandbox: bool
+    key: ApiKey | None = None
+    user: SessionState | None = None
 
     @property
-    def account_id(self) -> int:
-        return self.key.account_id
+    def rate_subject(self) -> str:
+        """The token bucket this caller draws from."""
+        return self.key.key if self.key is not None else f"user:{self.user.user_id if self.user else '?'}"
+
+    @property
+    def rate_limit(self) -> float | None:
+        return self.key.rate_limit if self.key is not None else None
+
+    @property
+    def rate_burst(self) -> int | None:
+        return self.key.rate_burst if self.key is not None else None
 
     def allows(self, permission: str) -> bool:
-        perms = self.key.permissions
+        perms = self.permissions
         return permission in perms or ("*" in perms and permission not in OPERATOR_PERMISSIONS)
 
     def require(self, permission: str | None) -> None:
         if permission is not None and not self.allows(permission):
-            raise ApiError(403, "FORBIDDEN", f"this API key lacks the {permission!r} permission")
+            who = "this API key lacks" if self.key is not None else "this user's role lacks"
+            raise ApiError(403, "FORBIDDEN", f"{who} the {permission!r} permission")
 
 
-def _unauthorized(message: str) -> ApiError:
-    return ApiError(401, "UNAUTHORIZED", message, headers={"WWW-Authenticate": 'Bearer realm="smsengine"'})
+def unauthorized(message: str, *, token_error: bool = False) -> ApiError:
+    challenge = 'Bearer realm="smsengine"' + (', error="invalid_token"' if token_error else "")
+    return ApiError(401, "UNAUTHORIZED", message, headers={"WWW-Authenticate": challenge})
 
 
-def credentials_of(request: Request) -> tuple[str, str]:
+def credentials_of(request: Request) -> tuple[str, str] | str:
+    """(key, secret) for an API key, or the access token (a JWT) of a user."""
     headers = request.headers
     key, secret = headers.get("x-api-key"), headers.get("x-api-secret")
     if key is not None or secret is not None:
         if not key or not secret:
-            raise _unauthorized("both X-API-Key and X-API-Secret are required")
+            raise unauthorized("both X-API-Key and X-API-Secret are required")
         return key, secret
     authorization = headers.get("authorization")
     if authorization is None:
-        raise _unauthorized("missing credentials: X-API-Key and X-API-Secret, or Authorization: Bearer")
+        raise unauthorized("missing credentials: X-API-Key and X-API-Secret, or Authorization: Bearer")
     scheme, _, token = authorization.partition(" ")
-    key, sep, secret = token.strip().partition(":")
+    token = token.strip()
+    if scheme.lower() == "bearer" and looks_like_jwt(token):
+        return token
+    key, sep, secret = token.partition(":")
     if scheme.lower() != "bearer" or not sep or not key or not secret:
-        raise _unauthorized("Authorization must be 'Bearer <key>:<secret>'")
+        raise unauthorized("Authorization must be 'Bearer <access token>' or 'Bearer <key>:<secret>'")
     return key, secret
 
 
@@ -98,44 +144,80 @@ def is_sandbox_header(value: str | None) -> bool:
 
 
 class Authenticator:
-    def __init__(self, pool: asyncpg.Pool, *, cache_seconds: float) -> None:
+    def __init__(self, pool: asyncpg.Pool, identity: Identity, settings: AuthSettings) -> None:
         self._pool = pool
-        self._ttl = cache_seconds
-        self._cache: dict[str, tuple[float, ApiKey | None]] = {}
+        self._identity = identity
+        # key -> (HMAC of the verified secret under this process' own key, the key's row)
+        self._verified: ExpiringCache[str, tuple[bytes, ApiKey]] = ExpiringCache(
+            settings.key_cache_size, settings.key_cache_seconds
+        )
+        self._pepper = secrets.token_bytes(32)
+        identity.revocations.subscribe(self._on_revoked)
 
-    async def lookup(self, key: str) -> ApiKey | None:
-        now = time.monotonic()
-        cached = self._cache.get(key)
-        if cached is not None and cached[0] > now:
-            return cached[1]
-        row = await self._pool.fetchrow(_KEY_SQL, key) if len(key) <= 64 else None
-        found = None
-        if row is not None:
-            found = ApiKey(
-                key=row["key"],
-                account_id=row["account_id"],
-                secret_hash=row["secret_hash"],
-                live=row["live"],
-                permissions=frozenset(row["permissions"]),
-                revoked=row["revoked_at"] is not None,
-                rate_limit=row["rate_limit"],
-                rate_burst=row["rate_burst"],
-            )
-        if len(self._cache) > 100_000:  # unknown keys must not grow memory without bound
-            self._cache.clear()
-        self._cache[key] = (now + self._ttl, found)
-        return found
+    def _on_revoked(self, kind: str, subject: str) -> None:
+        if kind == "key":
+            self._verified.drop(subject)
 
     def forget(self, keys: Iterable[str]) -> None:
+        """Drop keys at once on this process (others follow within a poll interval)."""
         for key in keys:
-            self._cache.pop(key, None)
+            self._verified.drop(key)
+        self._identity.revocations.wake()
+
+    async def lookup(self, key: str) -> ApiKey | None:
+        row = await self._pool.fetchrow(_KEY_SQL, key) if len(key) <= 64 else None
+        if row is None:
+            return None
+        return ApiKey(
+            key=row["key"],
+            account_id=row["account_id"],
+            secret_hash=row["secret_hash"],
+            live=row["live"],
+            permissions=frozenset(row["permissions"]),
+            revoked=row["revoked_at"] is not None,
+            rate_limit=row["rate_limit"],
+            rate_burst=row["rate_burst"],
+        )
+
+    async def verify_key(self, key: str, secret: str) -> ApiKey:
+        digest = hmac.new(self._pepper, secret.encode(), hashlib.sha256).digest()
+        cached = self._verified.get(key)
+        if cached is not None and hmac.compare_digest(cached[0], digest):
+            return cached[1]
+        # A revocation applied while this check runs may concern the row read below: then it is not cached.
+        seen = self._identity.revocations.seen
+        found = await self.lookup(key)
+        # An unknown key costs a (dummy) Argon2id check too, so the answer takes as long either way.
+        ok, rehash = await verify_secret_async(secret, found.secret_hash if found else None)
+        if found is None or not ok or found.revoked:
+            raise unauthorized("invalid or revoked API key")
+        if rehash:  # a hash from before Argon2id (or weaker parameters): replace it, same secret
+            new_hash = await hash_secret_async(secret)
+            await self._pool.execute(
+                "UPDATE api_keys SET secret_hash = $3 WHERE key = $1 AND secret_hash = $2",
+                key,
+                found.secret_hash,
+                new_hash,
+            )
+            found = msgspec.structs.replace(found, secret_hash=new_hash)
+        if self._identity.revocations.seen == seen:
+            self._verified.put(key, (digest, found))
+        return found
+
+    async def user_session(self, token: str) -> SessionState:
+        try:
+            return await self._identity.authenticate(token)
+        except InvalidToken as exc:
+            raise unauthorized(str(exc), token_error=True) from exc
 
     async def authenticate(self, request: Request) -> Principal:
-        key, secret = credentials_of(request)
-        found = await self.lookup(key)
-        # The hash is computed even for an unknown key, so the answer takes the same time either way.
-        presented = api_secret_hash(secret)
-        if found is None or not hmac.compare_digest(presented, found.secret_hash) or found.revoked:
-            raise _unauthorized("invalid or revoked API key")
-        sandbox = not found.live or is_sandbox_header(request.headers.get("x-sandbox"))
-        return Principal(found, sandbox)
+        credentials = credentials_of(request)
+        sandbox_header = is_sandbox_header(request.headers.get("x-sandbox"))
+        if isinstance(credentials, str):
+            session = await self.user_session(credentials)
+            permissions = ROLE_PERMISSIONS.get(session.role, frozenset())
+            return Principal(session.account_id, permissions, True, sandbox_header, user=session)
+        found = await self.verify_key(*credentials)
+        return Principal(
+            found.account_id, found.permissions, found.live, not found.live or sandbox_header, key=found
+        )

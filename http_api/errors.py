@@ -8,6 +8,7 @@ Exceptions, as a tree (translated at one boundary, `error_response`, by the oper
 
     ApiError                     raised by handlers and the auth, limit and idempotency layers
     engine.core.rejections.Rejected   the accept path refused a message: its Reject carries status and code
+    engine.identity.errors.IdentityError  sign-in refused: mapped by `identity_error` (401, 409, 429 ...)
     msgspec.ValidationError      a body or query that does not match its schema -> 400 VALIDATION_ERROR
     msgspec.DecodeError          malformed JSON -> 400 VALIDATION_ERROR
     anything else                500 INTERNAL_ERROR, logged with the request id; never shown to the client
@@ -25,6 +26,7 @@ import structlog
 from starlette.responses import Response
 
 from engine.core.rejections import Rejected
+from engine.identity import errors as identity
 
 log = structlog.get_logger("http_api")
 
@@ -111,8 +113,40 @@ def field_code(field: str, message: str) -> str:
     return "VALIDATION_ERROR"
 
 
+def identity_error(exc: identity.IdentityError) -> ApiError:
+    """The document's answer to a refused sign-in (its error table: 401 UNAUTHORIZED, ACCOUNT_LOCKED ...).
+
+    ACCOUNT_LOCKED is listed twice (401 "locked after repeated failed logins", 429 "temporarily locked (5
+    failed logins)"): the failed login that locks answers 401, every attempt while the lock holds 429
+    with Retry-After, so both rows hold and a client that backs off on 429 waits for the lock to end.
+    """
+    message = str(exc)
+    bearer = {"WWW-Authenticate": 'Bearer realm="smsengine", error="invalid_token"'}
+    if isinstance(exc, identity.AccountLocked):
+        details = {"locked_until": exc.locked_until.isoformat(), "retry_after": exc.retry_after}
+        retry = {"Retry-After": str(exc.retry_after)}
+        return ApiError(401 if exc.just_locked else 429, "ACCOUNT_LOCKED", message, details, retry)
+    if isinstance(exc, identity.InvalidCredentials):
+        return ApiError(
+            401, "UNAUTHORIZED", message, headers={"WWW-Authenticate": 'Bearer realm="smsengine"'}
+        )
+    if isinstance(exc, identity.InvalidToken):
+        return ApiError(401, "UNAUTHORIZED", message, headers=bearer)
+    if isinstance(exc, identity.EmailTaken):
+        return ApiError(409, "CONFLICT", message, {"field": "email"})
+    if isinstance(exc, identity.WeakPassword):
+        return ApiError(400, "VALIDATION_ERROR", message, {"field": "password"})
+    if isinstance(exc, identity.SignupClosed | identity.NotAUser):
+        return ApiError(403, "FORBIDDEN", message)
+    if isinstance(exc, identity.ProviderError):
+        return ApiError(503, "SERVICE_UNAVAILABLE", message, {"configured": exc.configured})
+    return ApiError(400, "VALIDATION_ERROR", message)
+
+
 def error_response(exc: BaseException, request_id: str) -> Response:
     """The envelope for any exception raised while answering a request."""
+    if isinstance(exc, identity.IdentityError):
+        exc = identity_error(exc)
     if isinstance(exc, ApiError):
         return envelope(exc.status, exc.code, exc.message, request_id, exc.details, exc.headers)
     if isinstance(exc, Rejected):

@@ -24,9 +24,11 @@ REF = "#/components/schemas/{name}"
 _PATH_PARAM = re.compile(r"\{(\w+)\}")
 
 AUTH_DESCRIPTION = (
-    "Send `X-API-Key: sk_live_...` and `X-API-Secret: <secret>` on every request, or "
-    "`Authorization: Bearer <key>:<secret>` (the key and the secret joined by one colon). "
-    "Test keys (`sk_test_...`) and the header `X-Sandbox: true` run in the sandbox: messages are answered "
+    "Send `X-API-Key: bsms_live_...` and `X-API-Secret: sk_live_...` on every request, or "
+    "`Authorization: Bearer <key>:<secret>` (the key and the secret joined by one colon), or "
+    "`Authorization: Bearer <access token>` (an RS256 JWT from POST /v1/auth/login, valid 15 minutes; "
+    "POST /v1/auth/refresh renews it; public keys at /.well-known/jwks.json). "
+    "Test keys (`bsms_test_...`) and the header `X-Sandbox: true` run in the sandbox: messages are answered "
     "as delivered, never reach a carrier and are never charged. Permissions: sms.send, sms.read, "
     "billing.read, billing.topup, reports.read, keys.manage, webhooks.manage, templates.manage, "
     "contacts.read/.write, campaigns.read/.write, settings.manage, or * for all of these; billing.write "
@@ -42,13 +44,13 @@ AUTH_DESCRIPTION = (
 _ENVELOPE = '{"error": {"code", "message", "details"}, "meta": {"request_id"}}'
 _ERRORS = {
     "400": "VALIDATION_ERROR, INVALID_PHONE_NUMBER, INVALID_SENDER_ID, MESSAGE_TOO_LONG",
-    "401": "UNAUTHORIZED",
+    "401": "UNAUTHORIZED, ACCOUNT_LOCKED",
     "403": "FORBIDDEN",
     "404": "NOT_FOUND",
     "409": "CONFLICT (duplicate resource, state conflict, Idempotency-Key still running), "
     "IDEMPOTENCY_KEY_REUSED",
     "422": "INSUFFICIENT_BALANCE, OPT_OUT, BLACKLISTED, NO_ROUTE",
-    "429": "RATE_LIMITED",
+    "429": "RATE_LIMITED, ACCOUNT_LOCKED",
     "500": "INTERNAL_ERROR",
     "503": "SERVICE_UNAVAILABLE",
 }
@@ -88,9 +90,6 @@ def _responses(op: Operation, ref_of: dict[Any, Any], error_ref: dict[str, Any])
         content = {media: {"schema": {"type": "string"}}} if media else _json(ref_of[kind])
         responses[str(status)] = {"description": kind.__name__, "content": content}
     errors = dict(_ERRORS) | (_BODY_ERRORS if op.has_body else {})
-    if op.public:  # authenticated by its own signature (401 when it does not verify), never rate limited
-        errors.pop("403")
-        errors.pop("429")
     for code, codes in errors.items():
         existing = responses.get(code)
         if existing is None:
@@ -124,9 +123,7 @@ def openapi_document(operations: Sequence[Operation], *, title: str = "smsengine
             "operationId": op.operation_id,
             "summary": op.summary,
             "tags": [op.tag],
-            "security": [{"StripeSignature": []}]
-            if op.public
-            else [{"ApiKey": [], "ApiSecret": []}, {"Bearer": []}],
+            "security": op.security if op.public else [{"ApiKey": [], "ApiSecret": []}, {"Bearer": []}],
             "parameters": _parameters(op, components),
             "responses": _responses(op, ref_of, error_ref),
             "x-permission": op.permission,
@@ -145,7 +142,7 @@ def openapi_document(operations: Sequence[Operation], *, title: str = "smsengine
             else:
                 content[media] = {"schema": dict(schema)}
         if content:
-            entry["requestBody"] = {"required": True, "content": content}
+            entry["requestBody"] = {"required": op.body_required, "content": content}
         item = paths.setdefault(op.path, {"servers": _SERVERS})
         item[op.method.lower()] = entry
 
@@ -158,7 +155,7 @@ def openapi_document(operations: Sequence[Operation], *, title: str = "smsengine
             "securitySchemes": {
                 "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
                 "ApiSecret": {"type": "apiKey", "in": "header", "name": "X-API-Secret"},
-                "Bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "<key>:<secret> or JWT"},
+                "Bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT, or <key>:<secret>"},
                 "StripeSignature": {
                     "type": "apiKey",
                     "in": "header",

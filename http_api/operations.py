@@ -33,14 +33,13 @@ from starlette.types import Receive, Scope, Send
 
 from engine.app import Engine
 from engine.infra.settings import HttpSettings
-from http_api.auth import ApiKey, Authenticator, Principal
+from http_api.auth import Authenticator, Principal
 from http_api.errors import ApiError, error_response
 from http_api.idempotency import IdempotencyStore, StoredResponse, request_hash
 from http_api.ratelimit import RateLimiter
 
 S = TypeVar("S")
-# The caller of a `public` operation before its handler has authenticated it: no account, no permission.
-ANONYMOUS = Principal(ApiKey("", 0, "", False, frozenset(), True, None, None), sandbox=True)
+
 REQUEST_ID = "smsengine.request_id"  # scope key set by the request-id middleware (app.py)
 
 
@@ -72,15 +71,21 @@ class Reply(msgspec.Struct, frozen=True):
 
 @dataclass
 class Call:
-    """One authenticated request, as a handler sees it."""
+    """One request, as a handler sees it: authenticated, unless its operation is `public`."""
 
     request: Request
     ctx: ApiContext
-    principal: Principal
+    caller: Principal | None
     request_id: str
     body: Any = None
     query: Any = None
     raw: bytes = b""  # the request body as received (POST, PUT, PATCH), for handlers that parse it
+
+    @property
+    def principal(self) -> Principal:
+        if self.caller is None:  # a public operation asking for a caller it does not have
+            raise ApiError(401, "UNAUTHORIZED", "this request needs credentials")
+        return self.caller
 
     @property
     def account_id(self) -> int:
@@ -120,7 +125,13 @@ class Operation:
     content: Mapping[str, Mapping[str, Any] | tuple[type, ...]] = field(default_factory=dict)
     # Answers other than JSON (CSV, PDF): status -> media type, documented as such.
     produces: Mapping[int, str] = field(default_factory=dict)
-    public: bool = False  # no API key: the caller proves itself otherwise (a signed payment webhook)
+    # Needs no credentials (sign-up, login, token refresh, password reset, a signed payment webhook ...):
+    # limited per client address (auth.public_rate_limit) instead of per key; the handler sees
+    # `call.caller` None.
+    public: bool = False
+    body_required: bool = True  # False: an empty body is allowed (the handler then sees `call.body` None)
+    # A public operation's own proof of its caller, for the OpenAPI document (e.g. a signature header).
+    security: list[dict[str, list[str]]] = field(default_factory=list)
 
     @property
     def operation_id(self) -> str:
@@ -284,7 +295,7 @@ class Endpoint:
     async def _run(self, call: Call, raw: bytes) -> tuple[StoredResponse, dict[str, str]]:
         op = self.op
         try:
-            if op.body is not None:
+            if op.body is not None and (op.body_required or raw.strip()):
                 call.body = decode_body(op.body, raw)
             if op.query is not None:
                 call.query = decode_query(op.query, call.request)
@@ -299,23 +310,33 @@ class Endpoint:
         rid = request_id_of(request)
         headers: dict[str, str] = {}
         try:
+            principal: Principal | None = None
             if op.public:
-                return await self._public(request, rid)
-            principal = await ctx.auth.authenticate(request)
-            key = principal.key
-            verdict = await ctx.limiter.check(
-                key.key, key.rate_limit or settings.rate_limit, key.rate_burst or settings.rate_burst
-            )
+                public = ctx.engine.settings.auth
+                client = request.client.host if request.client else "unknown"
+                verdict = await ctx.limiter.check(
+                    "ip:" + client, public.public_rate_limit, public.public_rate_burst
+                )
+            else:
+                principal = await ctx.auth.authenticate(request)
+                verdict = await ctx.limiter.check(
+                    principal.rate_subject,
+                    principal.rate_limit or settings.rate_limit,
+                    principal.rate_burst or settings.rate_burst,
+                )
             headers.update(verdict.headers())
             if not verdict.allowed:
                 raise ApiError(
-                    429, "RATE_LIMITED", "too many requests for this API key",
+                    429, "RATE_LIMITED", "too many requests for these credentials",
                     {"retry_after": verdict.retry_after},
                 )  # fmt: skip
-            principal.require(op.permission)
+            if principal is not None:
+                principal.require(op.permission)
             raw = await read_body(request, settings.max_body_bytes) if op.has_body else b""
             call = Call(request, ctx, principal, rid, raw=raw)
-            idem_key = request.headers.get("idempotency-key") if op.honours_idempotency else None
+            idem_key = (
+                request.headers.get("idempotency-key") if op.honours_idempotency and principal else None
+            )
             if idem_key is None:
                 stored, extra = await self._run(call, raw)
             else:
@@ -327,6 +348,7 @@ class Endpoint:
                     extra.update(more)
                     return out
 
+                assert principal is not None
                 stored = await ctx.idempotency.run(principal.account_id, idem_key, fingerprint, work)
             headers.update(extra)
             if stored.replayed:
@@ -335,13 +357,6 @@ class Endpoint:
         except Exception as exc:
             response = error_response(exc, rid)
             return response.status_code, bytes(response.body), {**_extra_headers(response), **headers}
-
-    async def _public(self, request: Request, rid: str) -> tuple[int, bytes, dict[str, str]]:
-        """An operation without an API key (its handler authenticates the caller): no key, no limit."""
-        raw = await read_body(request, self.ctx.settings.max_body_bytes) if self.op.has_body else b""
-        call = Call(request, self.ctx, ANONYMOUS, rid, raw=raw)
-        stored, headers = await self._run(call, raw)
-        return stored.status, stored.body, headers
 
 
 class PathEndpoint:

@@ -350,13 +350,20 @@ async def add_recipients(call: Call) -> Reply:
     return one(call, RecipientsAdded(len(added), duplicates + len(good) - len(added), rejected, total))
 
 
+def _reviewer(call: Call) -> str:
+    p = call.principal
+    if p.key is not None:
+        return f"api_key:{p.key.key}"
+    return f"user:{p.user.email}" if p.user is not None else "api"
+
+
 async def _act(call: Call, action: str, scheduled_at: datetime | None = None, reason: str = "") -> Reply:
     campaign_id = path_id(call, "id", "campaign")
     async with call.ctx.pool.acquire() as conn, conn.transaction():
         try:
             await apply_action(
                 conn, campaign_id, action, account_id=call.account_id, scheduled_at=scheduled_at,
-                reviewer=f"api_key:{call.principal.key.key}", reason=reason,
+                reviewer=_reviewer(call), reason=reason,
             )  # fmt: skip
         except CampaignNotFound:
             raise not_found("campaign") from None

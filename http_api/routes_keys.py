@@ -49,7 +49,7 @@ _COLUMNS = "key, name, live, permissions, created_at, revoked_at"
 
 
 class ApiKeyInfo(msgspec.Struct, frozen=True):
-    id: str  # the public key (sk_live_... / sk_test_...)
+    id: str  # the public key (bsms_live_... / bsms_test_...)
     name: str
     live: bool
     permissions: list[str]
@@ -103,7 +103,7 @@ async def create_key(call: Call) -> Reply:
         if beyond:
             message = "a key cannot grant permissions it does not hold"
             raise ApiError(403, "FORBIDDEN", message, {"permissions": beyond})
-    live = principal.key.live if body.live is None else body.live
+    live = principal.live if body.live is None else body.live
     if live and principal.sandbox:
         raise ApiError(403, "FORBIDDEN", "a sandbox request can only create test keys")
     key, secret = await create_api_key(

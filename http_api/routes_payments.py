@@ -241,6 +241,7 @@ OPERATIONS = [
               description="Below `threshold` (minor units) the card a checkout saved is charged `amount`."),
     Operation("POST", "/v1/billing/stripe/webhook", stripe_webhook, "Stripe events (signed)", None, T,
               responses={200: One[WebhookAck]}, public=True, idempotent=False,
+              security=[{"StripeSignature": []}],
               content={"application/json": {"type": "object"}},
               description="Verified with the Stripe-Signature header (payments.stripe_webhook_secret)."),
 ]  # fmt: skip

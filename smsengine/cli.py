@@ -12,6 +12,7 @@
     smsengine prices import ACCOUNT FILE.csv [--replace] | prices export ACCOUNT FILE.csv
     smsengine numbers add ACCOUNT NUMBER                          (MO to NUMBER goes to ACCOUNT)
     smsengine routes explain +447700900123 [--account ACCOUNT]
+    smsengine users add ACCOUNT EMAIL [--role owner|admin|member] [--name NAME]
     smsengine apikeys create ACCOUNT [--test] [--permission P]...
     smsengine accounts trust ACCOUNT [--off]                      (its campaigns skip approval)
     smsengine campaigns approve ID | campaigns reject ID [--reason TEXT]
@@ -57,7 +58,7 @@ def _settings(args: argparse.Namespace) -> Settings:
 async def _run(settings: Settings, urls: ServiceUrls, demo: bool) -> None:
     from engine.app import Engine
     from engine.simulation.carrier import CarrierSimulator
-    from smsengine.demo import provision_demo, write_demo_file
+    from smsengine.demo import provision_demo, stand_ins, write_demo_file
 
     simulator = None
     demo_info: dict[str, Any] | None = None
@@ -90,9 +91,13 @@ async def _run(settings: Settings, urls: ServiceUrls, demo: bool) -> None:
             stripe_webhook_secret=standin.webhook_secret,
         )  # fmt: skip
         settings = msgspec.structs.replace(settings, payments=payments)
+    outside: contextlib.AbstractAsyncContextManager[tuple[Settings, dict[str, Any]]] = (
+        stand_ins(settings) if demo else contextlib.nullcontext((settings, {}))
+    )
     try:
         # The HTTP server starts once the engine is up and stops before it (leaving the async with first).
         async with (
+            outside as (settings, stand_in_info),
             Engine.start(settings, urls) as engine,
             serve_http(create_app(engine, redis), settings.http.host, settings.http.port) as http,
         ):
@@ -105,6 +110,7 @@ async def _run(settings: Settings, urls: ServiceUrls, demo: bool) -> None:
                 demo_info["http"]["base_url"] = base_url
                 if standin is not None:
                     demo_info["stripe"] = {"base_url": standin.base_url}
+                demo_info.update(stand_in_info)
                 path = write_demo_file(settings, demo_info)
                 print(f"demo account ready ({path}):", flush=True)
                 print(
@@ -292,6 +298,18 @@ async def _routes_explain(pool: asyncpg.Pool, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _users_add(pool: asyncpg.Pool, args: argparse.Namespace) -> int:
+    from engine.admin.provision import account_id_of
+    from engine.identity.service import invite_user
+
+    account_id = await account_id_of(pool, args.account)
+    user = await invite_user(pool, _settings(args), account_id, args.email, name=args.name, role=args.role)
+    print(
+        f"user {user.email} ({user.role}) added to {user.account_name}; a link to choose a password is mailed"
+    )
+    return 0
+
+
 async def _apikeys_create(pool: asyncpg.Pool, args: argparse.Namespace) -> int:
     from engine.admin.provision import account_id_of, create_api_key
 
@@ -446,6 +464,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("number")
     p.add_argument("--account")
     p.set_defaults(func=_with_pool(_routes_explain))
+
+    users = sub.add_parser("users", help="people who sign in").add_subparsers(dest="action", required=True)
+    p = users.add_parser("add", help="add a user to an account; they are mailed a link to set a password")
+    p.add_argument("account")
+    p.add_argument("email")
+    p.add_argument("--role", choices=["owner", "admin", "member"], default="member")
+    p.add_argument("--name", default="")
+    p.set_defaults(func=_with_pool(_users_add))
 
     apikeys = sub.add_parser("apikeys", help="HTTP API keys").add_subparsers(dest="action", required=True)
     p = apikeys.add_parser("create")

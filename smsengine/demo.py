@@ -2,7 +2,13 @@
 and a demo account with a balance, SMPP credentials and an API key, written to DATA_DIR/demo.json as
 
     {"smpp": {"host", "port", "system_id", "password"}, "http": {"base_url", "api_key", "api_secret"},
-     "stripe": {"base_url"}}      (the local Stripe stand-in payments go to, unless [payments] names one)
+     "stripe": {"base_url"}, "mail": {"host", "port", "directory"}, "google": {"issuer", "client_id"}}
+
+The demo also stands in for the outside world of sign-in (`stand_ins`): mail goes to a local SMTP server
+that writes each message to DATA_DIR/mail/NNNN.eml, and "Sign in with Google" to a local OpenID Connect
+issuer that signs in its `login_hint` (default grace@example.com) at once. Payments go to a local Stripe
+stand-in (engine/simulation/stripe_standin.py, started by `smsengine run --demo`) unless [payments]
+names a Stripe key.
 
 Provisioning is idempotent: a restart with the same data directory keeps the account, its balance and
 its credentials (read back from demo.json).
@@ -10,12 +16,15 @@ its credentials (read back from demo.json).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+import msgspec
 
 from engine.admin.provision import (
     add_carrier,
@@ -29,7 +38,10 @@ from engine.admin.provision import (
     set_smpp_credentials,
 )
 from engine.carriers.link import CarrierConnection
-from engine.infra.settings import Settings
+from engine.infra.settings import MailSettings, Settings
+from engine.simulation.mail_sink import MailSink
+from engine.simulation.oidc_issuer import OidcIssuer
+from http_api.server import serve_http
 
 DEMO_CARRIER = "demo-carrier"
 DEMO_ACCOUNT = "demo"
@@ -78,3 +90,29 @@ def write_demo_file(settings: Settings, demo: dict[str, Any]) -> Path:
     path.write_text(json.dumps(demo, indent=2) + "\n")
     path.chmod(0o600)
     return path
+
+
+@contextlib.asynccontextmanager
+async def stand_ins(settings: Settings) -> AsyncIterator[tuple[Settings, dict[str, Any]]]:
+    """A local SMTP server and OpenID Connect issuer; the settings pointing at them, and what to tell."""
+    directory = settings.data_path / "mail"
+    issuer = OidcIssuer(client_id="smsengine-demo", client_secret=secrets.token_urlsafe(16))
+    async with MailSink(directory=directory) as sink, serve_http(issuer.app, "127.0.0.1", 0) as server:
+        issuer.base_url = f"http://127.0.0.1:{server.port}"
+        wired = msgspec.structs.replace(
+            settings,
+            mail=MailSettings(
+                host="127.0.0.1", port=sink.port, from_address="smsengine demo <demo@localhost>"
+            ),
+            oidc=msgspec.structs.replace(
+                settings.oidc,
+                issuer=issuer.base_url,
+                client_id=issuer.client_id,
+                client_secret=issuer.client_secret,
+            ),
+        )
+        info = {
+            "mail": {"host": "127.0.0.1", "port": sink.port, "directory": str(directory)},
+            "google": {"issuer": issuer.base_url, "client_id": issuer.client_id},
+        }
+        yield wired, info

@@ -6,17 +6,17 @@ ledger (billing), rates and prices through routing's store: this module only tie
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import secrets
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import asyncpg
+import asyncpg.pool
 
 from billing.accounts import open_account, top_up
 from engine.carriers.link import CarrierConnection
 from engine.customers.credentials import hash_password
+from engine.identity.hashing import hash_secret_async
 from routing.model import Carrier, PriceListOwner, TariffRow
 from routing.storage import PgRoutingStore
 
@@ -32,23 +32,49 @@ async def create_account(
     refund_undeliverable: bool = False,
 ) -> int:
     async with pool.acquire() as conn, conn.transaction():
-        account_id = int(
-            await conn.fetchval(
-                "INSERT INTO accounts (name, currency, callback_url) VALUES ($1, $2, $3) RETURNING id",
-                name,
-                currency,
-                callback_url,
-            )
-        )
-        await open_account(
+        account_id = await open_customer_account(
             conn,
-            account_id,
-            currency,
+            name,
+            currency=currency,
             credit_limit=credit_limit,
+            callback_url=callback_url,
             low_threshold=low_threshold,
             refund_undeliverable=refund_undeliverable,
         )
+    if account_id is None:
+        raise ValueError(f"an account named {name!r} exists already")
     return account_id
+
+
+async def open_customer_account(
+    conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy,
+    name: str,
+    *,
+    currency: str = "EUR",
+    credit_limit: int = 0,
+    callback_url: str = "",
+    low_threshold: int | None = None,
+    refund_undeliverable: bool = False,
+) -> int | None:
+    """An account and its ledger customer, in the caller's transaction; None when the name is taken."""
+    account_id = await conn.fetchval(
+        "INSERT INTO accounts (name, currency, callback_url) VALUES ($1, $2, $3) "
+        "ON CONFLICT (name) DO NOTHING RETURNING id",
+        name,
+        currency,
+        callback_url,
+    )
+    if account_id is None:
+        return None
+    await open_account(
+        conn,
+        int(account_id),
+        currency,
+        credit_limit=credit_limit,
+        low_threshold=low_threshold,
+        refund_undeliverable=refund_undeliverable,
+    )
+    return int(account_id)
 
 
 async def account_id_of(pool: asyncpg.Pool, name_or_id: str) -> int:
@@ -145,15 +171,10 @@ async def add_mo_number(pool: asyncpg.Pool, account_id: int, number: str) -> Non
     )
 
 
-# API keys: the secret is random (32 bytes), so a keyed fast hash is enough to store it; the key id is
-# public and prefixed by mode. The HTTP API checks them.
-API_KEY_PEPPER = b"smsengine-api-key-v1"
-
-
-def api_secret_hash(secret: str) -> str:
-    return hmac.new(API_KEY_PEPPER, secret.encode(), hashlib.sha256).hexdigest()
-
-
+# API keys, as the BulkSMSRates document shows them: the key is public and says its mode
+# (bsms_live_ / bsms_test_), the secret (sk_live_ / sk_test_ + 32 random bytes) is shown once and stored
+# only as an Argon2id hash (engine/identity/hashing.py). Keys made before carry sk_live_/sk_test_ ids and
+# an HMAC hash: they keep working, and their hash becomes Argon2id at their first use.
 async def create_api_key(
     pool: asyncpg.Pool,
     account_id: int,
@@ -163,14 +184,15 @@ async def create_api_key(
     name: str = "",
 ) -> tuple[str, str]:
     """(key, secret): the secret is shown once and stored only hashed."""
-    key = ("sk_live_" if live else "sk_test_") + secrets.token_hex(12)
-    secret = secrets.token_urlsafe(32)
+    mode = "live" if live else "test"
+    key = f"bsms_{mode}_" + secrets.token_hex(12)
+    secret = f"sk_{mode}_" + secrets.token_urlsafe(32)
     await pool.execute(
         "INSERT INTO api_keys (key, account_id, secret_hash, live, permissions, name) "
         "VALUES ($1, $2, $3, $4, $5, $6)",
         key,
         account_id,
-        api_secret_hash(secret),
+        await hash_secret_async(secret),
         live,
         list(permissions),
         name,

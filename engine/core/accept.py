@@ -33,14 +33,14 @@ class Acceptor:
         *,
         schemas: dict[type, JobSchema[Any]],
         new_batch_id: Callable[[], int],
-        on_job: Callable[[Job], None],
+        on_jobs: Callable[[Sequence[Job]], None],
         on_low_balance: Callable[[LowBalance], None] = lambda _: None,
         max_pending: int = 20_000,
     ) -> None:
         self._pool = pool
         self._schemas = schemas  # item type -> its kind's schema (PreparedMessage -> SMS, ...)
         self._new_batch_id = new_batch_id
-        self._on_job = on_job
+        self._on_jobs = on_jobs
         self._on_low_balance = on_low_balance
         self._committer: GroupCommitter[Any, Rejected | None] = GroupCommitter(
             self._commit, max_pending=max_pending, concurrency=2, name="accept"
@@ -115,9 +115,13 @@ class Acceptor:
             for table, ids in refused.items():  # rare: a refused item leaves no trace
                 await conn.execute(f"DELETE FROM {table} WHERE id = ANY($1::bigint[])", ids)
         # After the commit, never before: a batch retried (or split to isolate a bad item) does this once.
-        for item, schema, result in zip(batch, schemas, results, strict=True):
-            if result is None and (job := schema.job(item)) is not None:
-                self._on_job(job)
+        jobs = [
+            job
+            for item, schema, result in zip(batch, schemas, results, strict=True)
+            if result is None and (job := schema.job(item)) is not None
+        ]
+        if jobs:
+            self._on_jobs(jobs)
         for low in held.low_balance:
             self._on_low_balance(low)
         return results

@@ -111,6 +111,10 @@ class GroupCommitter(Generic[T, R]):
         self.outage_since: float | None = None  # monotonic time of the first failure of the current outage
 
     @property
+    def name(self) -> str:
+        return self._name
+
+    @property
     def pending(self) -> int:
         """Items submitted and not yet committed (queued or in a batch in flight)."""
         return self._pending

@@ -219,10 +219,53 @@ UPDATE messages m SET
 FROM u WHERE m.id = u.id
 RETURNING m.id, m.account_id, m.amount, m.segments, m.country, m.carrier, m.cost, m.money,
           m.settle_batch IS NOT DISTINCT FROM $2 AS settled, m.reserve_batch IS NULL AS legacy, m.status,
-          m.final_at, m.final_at = now() AS finalised, m.registered_delivery, m.source, m.destination,
+          m.final_at = now() AS finalised, m.final_at, m.registered_delivery, m.source, m.destination,
           m.created_at, m.client_ref, m.channel, m.system_id, m.receipt_err, m.receipt_stat,
-          m.network_error, m.campaign_id
+          m.network_error
 """
+# The rows come back as one JSON array of arrays, decoded by msgspec into `Applied` in one C call: far
+# cheaper than a Record per row. Rows that did not become final carry only what settlement needs.
+_APPLY = f"""
+WITH changed AS ({_APPLY.strip()})
+SELECT coalesce(json_agg(CASE WHEN finalised THEN json_build_array(
+    id, account_id, amount, segments, country, carrier, cost, money, settled, legacy, status, finalised,
+    final_at, registered_delivery, source, destination, created_at, client_ref, channel, system_id,
+    receipt_err, receipt_stat, network_error)
+  ELSE json_build_array(id, account_id, amount, segments, country, carrier, cost, money, settled, legacy,
+    status, finalised) END), '[]')
+FROM changed
+"""
+
+
+class Applied(msgspec.Struct, array_like=True, gc=False):
+    """One message row as the batch's UPDATE left it (the tail only when it became final)."""
+
+    id: int
+    account_id: int
+    amount: int
+    segments: int
+    country: str | None
+    carrier: str | None
+    cost: int
+    money: str
+    settled: bool
+    legacy: bool
+    status: str
+    finalised: bool | None
+    final_at: datetime | None = None
+    registered_delivery: int = 0
+    source: str = ""
+    destination: str = ""
+    created_at: datetime | None = None
+    client_ref: str = ""
+    channel: str = ""
+    system_id: str = ""
+    receipt_err: str | None = None
+    receipt_stat: str | None = None
+    network_error: int | None = None
+
+
+_APPLIED = msgspec.json.Decoder(list[Applied])
 
 _REFUND = """
 UPDATE messages SET money = 'refunded', refund_batch = $2
@@ -452,28 +495,29 @@ class Lifecycle:
     async def _apply(
         self, conn: Connection, batch_id: int, changes: dict[int, _Change]
     ) -> tuple[list[Delivery], int]:
-        rows = await conn.fetch(
+        raw = await conn.fetchval(
             _APPLY, _JSON.encode([ch.as_json(mid) for mid, ch in changes.items()]).decode(), batch_id
         )
         settlements: list[ItemSettle] = []
         legacy: dict[PostingKind, list[Capture]] = {}
-        refund_wanted: list[asyncpg.Record] = []
-        finalised: list[asyncpg.Record] = []
-        for row in rows:
-            if row["settled"]:
-                kind = PostingKind.RELEASE if row["money"] == MoneyState.RELEASED else PostingKind.CAPTURE
-                _settle(settlements, legacy, kind, row)
-            if row["finalised"]:
+        refund_wanted: list[Applied] = []
+        finalised: list[Applied] = []
+        for row in _APPLIED.decode(raw):
+            if row.settled:
+                kind = PostingKind.RELEASE if row.money == _RELEASED else PostingKind.CAPTURE
+                _settle(settlements, legacy, kind, row.id, row.account_id, row.amount, row.segments,
+                        row.country, row.carrier, row.cost, row.legacy)  # fmt: skip
+            if row.finalised:
                 finalised.append(row)
-                ch = changes[row["id"]]
-                if ch.by_receipt and row["status"] != Status.DELIVERED:
+                if row.status != _DELIVERED and changes[row.id].by_receipt:
                     refund_wanted.append(row)
         if refund_wanted:  # the ledger's policy per account says whether undelivered messages are refunded
-            policy = await refund_policies(conn, sorted({r["account_id"] for r in refund_wanted}))
-            ids = [r["id"] for r in refund_wanted if policy.get(r["account_id"])]
+            policy = await refund_policies(conn, sorted({r.account_id for r in refund_wanted}))
+            ids = [r.id for r in refund_wanted if policy.get(r.account_id)]
             if ids:
-                for row in await conn.fetch(_REFUND, ids, batch_id):
-                    _settle(settlements, legacy, PostingKind.REFUND, row)
+                for r in await conn.fetch(_REFUND, ids, batch_id):
+                    _settle(settlements, legacy, PostingKind.REFUND, r["id"], r["account_id"], r["amount"],
+                            r["segments"], r["country"], r["carrier"], 0, r["legacy"])  # fmt: skip
         # Money last: the ledger locks the accounts' balance rows until commit, and the accept path of the
         # same accounts waits on them; everything above is done before taking them.
         if settlements:
@@ -487,24 +531,31 @@ class Lifecycle:
                 await refund_batch(conn, [c.message_ref for c in captures])
         return await self._owed(conn, finalised)
 
-    async def _owed(self, conn: Connection, finalised: list[asyncpg.Record]) -> tuple[list[Delivery], int]:
+    async def _owed(self, conn: Connection, finalised: list[Applied]) -> tuple[list[Delivery], int]:
         """Receipts owed to customers (on their binds or callbacks) and webhook events, for final messages."""
         if not finalised:
             return [], 0
         owed = []
         events = []
         hooked = self._webhooks.directory.may_have if self._webhooks is not None else None
+        new_id = self._new_id
         for row in finalised:
-            status = _STATUS[row["status"]]
-            wanted = wants_receipt(row["registered_delivery"], status)
-            if not wanted and (hooked is None or not hooked(row["account_id"])):
+            status = _STATUS[row.status]
+            wanted = wants_receipt(row.registered_delivery, status)
+            if not wanted and (hooked is None or not hooked(row.account_id)):
                 continue
-            notice = receipt_notice(row)
+            assert row.created_at is not None and row.final_at is not None
+            notice = ReceiptNotice(
+                row.id, status, row.receipt_err or "000", row.network_error, row.receipt_stat or "",
+                row.source, row.destination, row.segments, row.created_at, row.final_at, row.client_ref,
+                row.channel, row.system_id,
+            )  # fmt: skip
             if wanted:
-                owed.append(Delivery(self._new_id(), row["account_id"], "receipt", row["id"], notice=notice))
-            if hooked is not None and hooked(row["account_id"]):  # whatever registered_delivery asked for
-                event = WebhookEvent(row["account_id"], webhook_event(status), notice.body(), row["final_at"])
-                events.append(event)
+                owed.append(Delivery(new_id(), row.account_id, "receipt", row.id, notice=notice))
+            if hooked is not None and hooked(row.account_id):  # whatever registered_delivery asked for
+                events.append(
+                    WebhookEvent(row.account_id, webhook_event(status), notice.body(), row.final_at)
+                )
         emitted = await self._webhooks.emit(conn, events) if self._webhooks is not None and events else 0
         return await insert_deliveries(conn, owed), emitted
 
@@ -513,17 +564,22 @@ def _settle(
     settlements: list[ItemSettle],
     legacy: dict[PostingKind, list[Capture]],
     kind: PostingKind,
-    row: asyncpg.Record,
+    message_id: int,
+    account_id: int,
+    amount: int,
+    segments: int,
+    country: str | None,
+    carrier: str | None,
+    cost: int,
+    is_legacy: bool,
 ) -> None:
-    if row["legacy"]:
-        legacy.setdefault(kind, []).append(Capture(format_id(row["id"]), row.get("cost"), row["carrier"]))
+    if is_legacy:
+        legacy.setdefault(kind, []).append(Capture(format_id(message_id), cost, carrier))
         return
+    charged_cost = cost if kind is PostingKind.CAPTURE else 0
     settlements.append(
-        ItemSettle(
-            kind, row["account_id"], row["amount"], row["segments"], row["country"] or "",
-            row["carrier"] or "", (row.get("cost") or 0) if kind is PostingKind.CAPTURE else 0,
-        )
-    )  # fmt: skip
+        ItemSettle(kind, account_id, amount, segments, country or "", carrier or "", charged_cost)
+    )
 
 
 def _receipt_fields(receipt: ReceiptIn | asyncpg.Record) -> tuple[str, str, int | None]:
@@ -533,6 +589,7 @@ def _receipt_fields(receipt: ReceiptIn | asyncpg.Record) -> tuple[str, str, int 
 
 
 _STATUS = {s.value: s for s in Status}  # row text -> enum, without Enum.__call__ per message
+_DELIVERED, _RELEASED = Status.DELIVERED.value, MoneyState.RELEASED.value
 
 
 def receipt_notice(row: asyncpg.Record) -> ReceiptNotice:

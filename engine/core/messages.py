@@ -24,13 +24,17 @@ MESSAGE_COLUMNS = (
 )  # fmt: skip
 
 
-def initial_status(m: PreparedMessage, now: datetime) -> Status:
+_NONE, _RESERVED = MoneyState.NONE.value, MoneyState.RESERVED.value  # plain str: no Enum lookups per row
+_DELIVERED, _SCHEDULED, _QUEUED = Status.DELIVERED.value, Status.SCHEDULED.value, Status.QUEUED.value
+
+
+def initial_status(m: PreparedMessage, now: datetime) -> str:
     r = m.request
     if r.sandbox:  # final at once: delivered, so recovery and dispatch never look at it again
-        return Status.DELIVERED
+        return _DELIVERED
     if r.scheduled_at is not None and r.scheduled_at > now:
-        return Status.SCHEDULED
-    return Status.QUEUED
+        return _SCHEDULED
+    return _QUEUED
 
 
 class SmsSchema:
@@ -47,11 +51,10 @@ class SmsSchema:
         sandbox = r.sandbox
         return (
             m.id, r.account_id, r.channel, r.system_id, r.source, r.source_ton, r.source_npi, m.destination,
-            m.data_coding, m.encoding, m.segments, r.registered_delivery, status.value, list(m.route),
-            list(m.route_costs), m.price, 0, m.currency, m.country, r.client_ref, r.batch_id, r.campaign_id,
-            r.scheduled_at, r.expires_at, now, now, now if sandbox else None, encode_parts(m.parts),
-            0 if sandbox else m.amount, (MoneyState.NONE if sandbox else MoneyState.RESERVED).value,
-            None if sandbox else batch,
+            m.data_coding, m.encoding, m.segments, r.registered_delivery, status, m.route, m.route_costs,
+            m.price, 0, m.currency, m.country, r.client_ref, r.batch_id, r.campaign_id, r.scheduled_at,
+            r.expires_at, now, now, now if sandbox else None, encode_parts(m.parts),
+            0 if sandbox else m.amount, _NONE if sandbox else _RESERVED, None if sandbox else batch,
         )  # fmt: skip
 
     def hold(self, item: PreparedMessage) -> ItemHold | None:

@@ -32,7 +32,15 @@ class PartSpec(msgspec.Struct, frozen=True, gc=False):
     payload: bool = False  # carried in message_payload instead of short_message
 
 
+_ONE = struct.Struct(">BBBH")  # a part without SAR: head and length in one go
+
+
 def encode_parts(parts: tuple[PartSpec, ...]) -> bytes:
+    if len(parts) == 1 and parts[0].sar is None:  # most messages: one part
+        p = parts[0]
+        return _ONE.pack(p.esm_class, p.data_coding, _PAYLOAD if p.payload else 0, len(p.short_message)) + (
+            p.short_message
+        )
     out = bytearray()
     for p in parts:
         flags = (_PAYLOAD if p.payload else 0) | (_HAS_SAR if p.sar is not None else 0)

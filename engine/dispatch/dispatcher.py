@@ -22,7 +22,7 @@ This module must never decide what a job means (that is its kind and its sink), 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import partial
 
 import structlog
@@ -74,6 +74,7 @@ class Dispatcher:
         self._lanes: dict[tuple[str, str], deque[Job]] = {}
         self._scheduled: dict[int, Timer] = {}
         self._pumping: set[str] = set()
+        self._deferred: set[str] | None = None  # targets to pump after enqueue_many has queued a batch
         self._closed = False
         self.backlog = 0  # jobs accepted and not yet final
         self.sent = 0
@@ -102,6 +103,18 @@ class Dispatcher:
         """A job accepted (or recovered): it goes out when its turn comes."""
         self.backlog += 1
         self._admit(job)
+
+    def enqueue_many(self, jobs: Sequence[Job]) -> None:
+        """A committed batch's jobs: queued first, then each target pumped once."""
+        self.backlog += len(jobs)
+        deferred = self._deferred = set()
+        try:
+            for job in jobs:
+                self._admit(job)
+        finally:
+            self._deferred = None
+        for name in deferred:
+            self.pump(name)
 
     def _admit(self, job: Job) -> None:
         if job.not_before is not None:
@@ -132,7 +145,10 @@ class Dispatcher:
             self._fail(job, Status.FAILED, "no target of the route is configured", None)
             return
         self._queues[job.target].jobs.append(job)
-        self.pump(job.target)
+        if self._deferred is not None:
+            self._deferred.add(job.target)
+        else:
+            self.pump(job.target)
 
     # ------------------------------------------------------------------------------------ sending
 

@@ -82,6 +82,10 @@ class DispatchMarks:
     def pending(self) -> int:
         return self._committer.pending
 
+    @property
+    def committer(self) -> GroupCommitter[int | Job, None]:
+        return self._committer
+
     def covered(self, job: Job) -> bool:
         return job.marked or (not job.needs_mark and job.id <= self.watermark)
 

@@ -85,16 +85,120 @@ class HttpSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Requests an idle API key may make at once (token bucket size), unless the key sets its own."""
     max_body_bytes: int = 8_388_608
     """Largest request body accepted (bytes); beyond it the answer is 413. A full bulk request fits."""
-    auth_cache_seconds: float = 5.0
-    """How long an API key looked up in the database is reused from memory (a revocation made on
-    another engine process takes at most this long to apply; on this process it applies at once)."""
 
     def __post_init__(self) -> None:
         _require(0 <= self.port <= 65535, "http.port", "must be between 0 and 65535")
         _require(self.rate_limit > 0, "http.rate_limit", "must be positive")
         _require(self.rate_burst >= 1, "http.rate_burst", "must be at least 1")
         _require(self.max_body_bytes >= 1024, "http.max_body_bytes", "must be at least 1024")
-        _require(self.auth_cache_seconds >= 0, "http.auth_cache_seconds", "must not be negative")
+
+
+class AuthSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Users, their tokens and the API-key cache (engine/identity/, http_api/auth.py)."""
+
+    issuer: str = "smsengine"
+    """The `iss` of every token we sign, and the audience they are checked against."""
+    signing_key_path: str = ""
+    """PEM file of the RSA private key that signs tokens (RS256). Empty: DATA_DIR/auth/jwt-signing-key.pem,
+    generated on first start. Engine processes that share no data directory must share this file."""
+    access_token_minutes: int = 15
+    """Lifetime of an access token (the Bearer JWT every endpoint accepts)."""
+    refresh_token_days: int = 7
+    """Lifetime of a refresh token; each use rotates it (a new one, valid as long again)."""
+    lockout_failures: int = 5
+    """Failed logins in a row that lock a user's sign-in (ACCOUNT_LOCKED)."""
+    lockout_minutes: int = 15
+    """How long such a lock holds; a successful login (or a password reset) clears the count."""
+    reset_token_minutes: int = 60
+    """How long a password-reset link works (once)."""
+    verify_token_hours: int = 48
+    """How long an e-mail verification link works (once)."""
+    reset_url: str = "http://127.0.0.1:8080/reset-password?token={token}"
+    """The link mailed for a password reset: the page that asks for the new password and POSTs it with
+    the token to /v1/auth/reset-password. `{token}` is replaced by the token."""
+    verify_url: str = "http://127.0.0.1:8080/v1/auth/verify-email?token={token}"
+    """The link mailed to verify an address (by default this API's own GET /v1/auth/verify-email)."""
+    signup_enabled: bool = True
+    """Whether POST /v1/auth/register (and a first Google sign-in) may open new accounts."""
+    signup_currency: str = "GBP"
+    """Currency of an account opened by registration when the request names none."""
+    key_cache_seconds: float = 300.0
+    """How long a verified API key + secret is reused from memory before Argon2id checks it again.
+    Revocations and permission changes reach every engine process within revocation_poll_seconds."""
+    key_cache_size: int = 10_000
+    """Verified API keys (and signed-in sessions) kept in memory per process; the least recently used go."""
+    revocation_poll_seconds: float = 0.25
+    """How often each process reads the revocation log (revoked keys, logged-out sessions)."""
+    public_rate_limit: float = 5.0
+    """Requests per second one client address may make to the endpoints that need no credentials
+    (register, login, refresh, password reset, Google sign-in)."""
+    public_rate_burst: int = 20
+    """Burst of the same token bucket."""
+
+    def __post_init__(self) -> None:
+        _require(self.access_token_minutes >= 1, "auth.access_token_minutes", "must be at least 1")
+        _require(self.refresh_token_days >= 1, "auth.refresh_token_days", "must be at least 1")
+        _require(self.lockout_failures >= 1, "auth.lockout_failures", "must be at least 1")
+        _require(self.lockout_minutes >= 1, "auth.lockout_minutes", "must be at least 1")
+        _require(self.reset_token_minutes >= 1, "auth.reset_token_minutes", "must be at least 1")
+        _require(self.verify_token_hours >= 1, "auth.verify_token_hours", "must be at least 1")
+        _require("{token}" in self.reset_url, "auth.reset_url", "must contain {token}")
+        _require("{token}" in self.verify_url, "auth.verify_url", "must contain {token}")
+        _require(len(self.signup_currency) == 3, "auth.signup_currency", "must be a 3-letter ISO 4217 code")
+        _require(self.key_cache_seconds >= 0, "auth.key_cache_seconds", "must not be negative")
+        _require(self.key_cache_size >= 1, "auth.key_cache_size", "must be at least 1")
+        _require(0 < self.revocation_poll_seconds <= 1, "auth.revocation_poll_seconds", "must be in (0, 1]")
+        _require(self.public_rate_limit > 0, "auth.public_rate_limit", "must be positive")
+        _require(self.public_rate_burst >= 1, "auth.public_rate_burst", "must be at least 1")
+
+
+class MailSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The SMTP server that carries verification and password-reset mail (engine/identity/mailer.py)."""
+
+    host: str = "127.0.0.1"
+    """SMTP server host."""
+    port: int = 25
+    """SMTP server port (587 for STARTTLS submission, 465 for implicit TLS)."""
+    tls: str = "none"
+    """none, starttls (upgrade after connecting) or tls (TLS from the first byte)."""
+    user: str = ""
+    """Login name, if the server wants one (then password is needed too)."""
+    password: str = ""
+    """Password for user; better set as SMSENGINE_MAIL_PASSWORD than in the file."""
+    from_address: str = "smsengine <no-reply@localhost>"
+    """The From of every mail."""
+    timeout_seconds: float = 30.0
+    """Seconds to wait for the server at each step before trying again later."""
+
+    def __post_init__(self) -> None:
+        _require(0 < self.port <= 65535, "mail.port", "must be between 1 and 65535")
+        _require(self.tls in {"none", "starttls", "tls"}, "mail.tls", "must be none, starttls or tls")
+        _require(bool(self.user) <= bool(self.password), "mail.password", "mail.user needs a password")
+        _require("@" in self.from_address, "mail.from_address", "must be an e-mail address")
+        _require(self.timeout_seconds > 0, "mail.timeout_seconds", "must be positive")
+
+
+class OidcSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Sign-in with Google, or any OpenID Connect provider (engine/identity/oidc.py)."""
+
+    issuer: str = "https://accounts.google.com"
+    """The provider's issuer URL; its discovery document is ISSUER/.well-known/openid-configuration."""
+    client_id: str = ""
+    """The OAuth client id registered with the provider. Empty: Google sign-in answers 503."""
+    client_secret: str = ""
+    """The client's secret (SMSENGINE_OIDC_CLIENT_SECRET)."""
+    redirect_uri: str = "http://127.0.0.1:8080/auth/google/callback"
+    """Where the provider sends the browser back with ?code=&state= (registered with the provider); that
+    page POSTs both to /v1/auth/google."""
+    scopes: str = "openid email profile"
+    """Scopes asked for."""
+    timeout_seconds: float = 10.0
+    """Seconds to wait for the provider."""
+
+    def __post_init__(self) -> None:
+        _require(self.issuer.startswith(("https://", "http://")), "oidc.issuer", "must be an http(s) URL")
+        _require("openid" in self.scopes.split(), "oidc.scopes", "must include openid")
+        _require(self.timeout_seconds > 0, "oidc.timeout_seconds", "must be positive")
 
 
 class PortalSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -196,6 +300,9 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     redis: RedisSettings = msgspec.field(default_factory=RedisSettings)
     smpp: SmppServerSettings = msgspec.field(default_factory=SmppServerSettings)
     http: HttpSettings = msgspec.field(default_factory=HttpSettings)
+    auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
+    mail: MailSettings = msgspec.field(default_factory=MailSettings)
+    oidc: OidcSettings = msgspec.field(default_factory=OidcSettings)
     log: LogSettings = msgspec.field(default_factory=LogSettings)
     portal: PortalSettings = msgspec.field(default_factory=PortalSettings)
     payments: PaymentsSettings = msgspec.field(default_factory=PaymentsSettings)

@@ -108,7 +108,7 @@ class StackOptions:
     balance: int = 100_000_000
     throughput: int = 10_000
     customer_throughput: int = 10_000
-    settings: dict[str, Any] = field(default_factory=dict)  # more sections for load_settings (payments ...)
+    settings: dict[str, Any] = field(default_factory=dict)  # more load_settings overrides ({"mail": {...}})
 
 
 @contextlib.asynccontextmanager
@@ -136,9 +136,14 @@ async def running_stack(
             await set_prices(pool, account, flat_tariff(ALL_PREFIXES, 5_000))
             await add_mo_number(pool, account, "447700100100")
             settings = load_settings(
-                None, env={}, smpp={"port": 0, "enquire_link_interval": 30}, database={"pool_max": 8},
-                **opts.settings,
-            )  # fmt: skip
+                None,
+                env={},
+                **{
+                    "smpp": {"port": 0, "enquire_link_interval": 30},
+                    "database": {"pool_max": 8},
+                    **opts.settings,
+                },
+            )
             async with Engine.start(settings, ServiceUrls(database_url, redis_url)) as engine:
                 async with asyncio.timeout(WAIT):
                     await sim.wait_bound(opts.binds)

@@ -118,7 +118,7 @@ async def test_api_keys_crud_shows_the_secret_once_and_is_scoped(api: Api) -> No
     )
     assert r.status_code == 201, r.text
     created = r.json()["data"]
-    assert created["key"].startswith("sk_live_") and created["secret"] and created["permissions"] == [
+    assert created["key"].startswith("bsms_live_") and created["secret"] and created["permissions"] == [
         "sms.read", "sms.send",
     ]  # fmt: skip
     new = api.headers(created["key"], created["secret"])

@@ -119,4 +119,4 @@ async def test_sandbox_key_cannot_mint_a_live_key(api: Api) -> None:
     assert r.status_code == 403
     r = await api.client.post("/v1/settings/api-keys", json={"name": "t"}, headers=test_key)
     created = r.json()["data"]
-    assert r.status_code == 201 and created["live"] is False and created["key"].startswith("sk_test_")
+    assert r.status_code == 201 and created["live"] is False and created["key"].startswith("bsms_test_")

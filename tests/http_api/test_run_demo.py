@@ -34,7 +34,7 @@ async def test_run_demo_serves_http_on_the_port_it_writes_to_demo_json(
             while b"smsengine running" not in (line := await proc.stdout.readline()):
                 assert line, "the engine exited before it was running"
         demo = json.loads((tmp_path / "demo.json").read_text())
-        assert set(demo) == {"smpp", "http", "stripe"}
+        assert set(demo) == {"smpp", "http", "stripe", "mail", "google"}
         assert set(demo["smpp"]) == {"host", "port", "system_id", "password"}
         assert set(demo["http"]) == {"base_url", "api_key", "api_secret"}
         assert not demo["http"]["base_url"].endswith(":0") and demo["smpp"]["port"] != 0
@@ -56,6 +56,18 @@ async def test_run_demo_serves_http_on_the_port_it_writes_to_demo_json(
             assert (await client.post(url)).json()["webhook_status"] == 200
             after = (await client.get("/v1/billing/balance", headers=auth)).json()["data"]["balance"]
             assert after == before + 1500
+            # Sign-up works in the demo too: its verification mail lands in DATA_DIR/mail.
+            r = await client.post(
+                "/v1/auth/register", json={"email": "demo@example.com", "password": "demo password 1"}
+            )
+            assert r.status_code == 201, r.text
+            r = await client.get("/v1/auth/google/url")
+            assert r.status_code == 200 and r.json()["data"]["url"].startswith(demo["google"]["issuer"])
+        async with asyncio.timeout(30):  # the engine logs each mail it has handed to the SMTP server
+            while b"mail sent" not in (line := await proc.stdout.readline()):
+                assert line, "the engine exited before it sent the verification mail"
+        mailed = Path(demo["mail"]["directory"]) / "0001.eml"
+        assert b"To: demo@example.com" in mailed.read_bytes()
     finally:
         if proc.returncode is None:
             proc.send_signal(signal.SIGTERM)
