@@ -135,7 +135,9 @@ def identity_error(exc: identity.IdentityError) -> ApiError:
     if isinstance(exc, identity.EmailTaken):
         return ApiError(409, "CONFLICT", message, {"field": "email"})
     if isinstance(exc, identity.WeakPassword):
-        return ApiError(400, "VALIDATION_ERROR", message, {"field": "password"})
+        # Its length is the schema's (400 before this); what remains is a well-formed password the policy
+        # refuses (too easy to guess): 422, as the document's other refusals of well-formed requests.
+        return ApiError(422, "VALIDATION_ERROR", message, {"field": "password"})
     if isinstance(exc, identity.SignupClosed | identity.NotAUser):
         return ApiError(403, "FORBIDDEN", message)
     if isinstance(exc, identity.ProviderError):

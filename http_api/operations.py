@@ -139,6 +139,9 @@ class Operation:
 
     @property
     def honours_idempotency(self) -> bool:
+        """Every POST with an account to key it by (a public one has none)."""
+        if self.public:
+            return False
         return self.idempotent if self.idempotent is not None else self.method == "POST"
 
     @property

@@ -137,7 +137,7 @@ async def test_checkout_paid_tops_up_once_and_issues_an_invoice_with_a_real_pdf(
     # looked at as a picture: a page with something on it, not a blank one
     assert 0.005 < ink < 0.5, ink
     assert png.startswith(b"\x89PNG")
-    if artifacts := os.environ.get("SMSENGINE_TEST_ARTIFACTS"):  # to look at it yourself
+    if artifacts := os.environ.get("SMSTEST_ARTIFACTS"):  # to look at it yourself
         await asyncio.to_thread(Path(artifacts, "invoice.png").write_bytes, png)
     for expected in (f"INV-{year}-000001", "smsengine Ltd", "Acme Ltd", "2 Market Square", "VAT GB123456789",
                      "Prepaid messaging credit", "€25.00", "Total", "PAID"):  # fmt: skip

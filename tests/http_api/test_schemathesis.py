@@ -13,21 +13,26 @@ from pathlib import Path
 
 import pytest
 
+from engine.simulation.mail_sink import MailSink
+from engine.simulation.oidc_issuer import OidcIssuer
 from engine.simulation.stripe_standin import StripeStandIn
 from tests.engine.harness import StackOptions
+from tests.http_api.auth.conftest import auth_settings, issuer, mail
 from tests.http_api.conftest import Api
 from tests.http_api.test_document_rows import standin
 
-__all__ = ["standin"]  # the Stripe stand-in fixture: checkout answers as with a configured deployment
+# The stand-ins of a configured deployment (Stripe, SMTP, Google's OpenID issuer), as fixtures: checkout,
+# mail and Google sign-in answer as they do in production, not 503.
+__all__ = ["issuer", "mail", "standin"]
 
 HERE = Path(__file__).parent
 
 
 @pytest.fixture
-def stack_options(standin: StripeStandIn) -> StackOptions:
+def stack_options(standin: StripeStandIn, tmp_path: Path, mail: MailSink, issuer: OidcIssuer) -> StackOptions:
     payments = {"stripe_api_key": standin.api_key, "stripe_api_base": standin.base_url,
                 "stripe_webhook_secret": standin.webhook_secret}  # fmt: skip
-    return StackOptions(settings={"payments": payments})
+    return StackOptions(settings={**auth_settings(tmp_path, mail, issuer), "payments": payments})
 
 
 @pytest.mark.timeout(1500)  # a few thousand requests: two minutes on the development machine
@@ -36,8 +41,8 @@ async def test_schemathesis_finds_no_failure(api: Api, tmp_path: Path) -> None:
         sys.executable, "-m", "schemathesis.cli", "--config-file", str(HERE / "schemathesis.toml"),
         "run", f"{api.base_url}/openapi.json", "--url", api.base_url,
         "--checks", "all", "--header", f"X-API-Key: {api.key}", "--header", f"X-API-Secret: {api.secret}",
-        "--max-examples", os.environ.get("SMSENGINE_SCHEMATHESIS_EXAMPLES", "15"), "--workers", "1",
-        "--generation-database", "none", "--seed", os.environ.get("SMSENGINE_SCHEMATHESIS_SEED", "1"),
+        "--max-examples", os.environ.get("SMSTEST_SCHEMATHESIS_EXAMPLES", "15"), "--workers", "1",
+        "--generation-database", "none", "--seed", os.environ.get("SMSTEST_SCHEMATHESIS_SEED", "1"),
         "--no-color", "--request-timeout", "30",
         "--report", "junit", "--report-dir", str(tmp_path),
     ]  # fmt: skip
@@ -45,7 +50,7 @@ async def test_schemathesis_finds_no_failure(api: Api, tmp_path: Path) -> None:
     done = await asyncio.to_thread(
         subprocess.run, command, env=env, capture_output=True, text=True, timeout=1500, cwd=HERE.parents[1]
     )
-    if artifacts := os.environ.get("SMSENGINE_TEST_ARTIFACTS"):  # the whole report, to read at leisure
+    if artifacts := os.environ.get("SMSTEST_ARTIFACTS"):  # the whole report, to read at leisure
         await asyncio.to_thread(Path(artifacts, "schemathesis.txt").write_text, done.stdout + done.stderr)
     tail = done.stdout[-20_000:]
     assert done.returncode == 0, tail + done.stderr[-5_000:]
