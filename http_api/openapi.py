@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 
 from http_api.errors import ErrorEnvelope
-from http_api.operations import Operation
+from http_api.operations import NUL_FREE, Operation
 
 REF = "#/components/schemas/{name}"
 _PATH_PARAM = re.compile(r"\{(\w+)\}")
@@ -58,6 +58,19 @@ _BODY_ERRORS = {"413": "PAYLOAD_TOO_LARGE", "415": "UNSUPPORTED_MEDIA_TYPE"}
 # Every path is served under /v1/... and, for seed-001 credentials, under /api/v1/... (http_api.surfaces).
 _SERVERS = [{"url": "/", "description": "/v1/..."}, {"url": "/api", "description": "/api/v1/..."}]
 _PATH_ID = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": r"^[A-Za-z0-9_.+-]+$"}
+
+
+def _nul_free(node: Any) -> None:
+    """Every free-text string the API takes refuses U+0000 (operations.refuse_nul): say so where no
+    pattern of its own does already (those that have one exclude it themselves)."""
+    if isinstance(node, dict):
+        if node.get("type") == "string" and not ({"pattern", "enum", "format", "const"} & node.keys()):
+            node["pattern"] = NUL_FREE
+        for value in node.values():
+            _nul_free(value)
+    elif isinstance(node, list):
+        for value in node:
+            _nul_free(value)
 
 
 def _json(schema: Any) -> dict[str, Any]:
@@ -111,6 +124,7 @@ def openapi_document(operations: Sequence[Operation], *, title: str = "smsengine
     unique = list(dict.fromkeys(types))
     refs, components = msgspec.json.schema_components(unique, ref_template=REF)
     ref_of = dict(zip(unique, refs, strict=True))
+    _nul_free(components)
     for kind in unique:  # what a Struct's fields alone cannot say ("body or template_id, not both")
         extra = getattr(kind, "json_schema_extra", None)
         if extra and getattr(kind, "__name__", None) in components:

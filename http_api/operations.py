@@ -209,8 +209,29 @@ def decode_body(kind: type[S] | tuple[type, ...], raw: bytes) -> Any:
     raise first
 
 
+NUL_FREE = r"^[^\x00]*$"  # every string the API takes: PostgreSQL text cannot hold U+0000
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    return False
+
+
+def refuse_nul(raw: bytes | str) -> None:
+    """400 for a JSON body with U+0000 in any string (the schema says so of every string it states)."""
+    escaped = b"\\u0000" if isinstance(raw, bytes) else "\\u0000"
+    if escaped in raw and _holds_nul(msgspec.json.decode(raw)):  # type: ignore[operator]
+        raise ApiError(400, "VALIDATION_ERROR", "text must not contain the character U+0000")
+
+
 def decode_json(kind: Any, raw: bytes | str) -> Any:
     """`raw` as `kind`, strictly; except that 3.0 is the integer 3 (JSON Schema's integers include it)."""
+    refuse_nul(raw)
     decoder = _decoders.get(kind)
     if decoder is None:
         decoder = _decoders[kind] = msgspec.json.Decoder(kind)
@@ -253,6 +274,10 @@ def decode_query(kind: type[S], request: Request) -> S:
     for name, value in request.query_params.multi_items():
         if name in params:
             raise ApiError(400, "VALIDATION_ERROR", f"query parameter {name!r} given more than once")
+        if "\x00" in value:
+            raise ApiError(
+                400, "VALIDATION_ERROR", "text must not contain the character U+0000", {"field": name}
+            )
         # Query strings are text: numbers and booleans are read from it (lax), but a date-time only from
         # ISO 8601 text, never from a number of seconds (which the lax reading would take).
         params[name] = msgspec.convert(value, datetime, strict=True) if name in stamps else value

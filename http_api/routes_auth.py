@@ -40,10 +40,16 @@ from http_api.errors import ApiError, validation_error
 from http_api.operations import Call, Operation, Reply
 from http_api.schemas import Request, one_of_fields
 
-Email = Annotated[str, Meta(min_length=3, max_length=254, description="e-mail address", examples=["a@b.co"])]
+# No U+0000 (PostgreSQL text cannot hold it: a lookup with one would fail, not answer).
+Email = Annotated[
+    str,
+    Meta(
+        min_length=3, max_length=254, pattern=r"^[^\x00]*$", description="e-mail address", examples=["a@b.co"]
+    ),
+]
 # An address being registered, as engine.identity.users.normalize_email accepts it; Python's \s spelt
 # out, so that the schema's regular expression means the same to every reader of it.
-_NOT_AT_OR_SPACE = r"[^@\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+_NOT_AT_OR_SPACE = r"[^@\x00\t\n\x0b\x0c\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 NewEmail = Annotated[
     str,
     Meta(

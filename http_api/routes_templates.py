@@ -31,7 +31,9 @@ from http_api.schemas import Body, Request
 
 PERMISSION = "templates.manage"
 
-Name = Annotated[str, Meta(min_length=1, max_length=100, pattern=r"[^\x00-\x20]")]  # something visible
+Name = Annotated[
+    str, Meta(min_length=1, max_length=100, pattern=r"^[^\x00]*[^\x00-\x20][^\x00]*$")
+]  # something visible
 Description = Annotated[str, Meta(max_length=500)]
 
 
