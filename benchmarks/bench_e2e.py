@@ -171,8 +171,9 @@ async def engine_phase(
                       SMSENGINE_REDIS_URL=redis_url, SMSENGINE_SMPP_PORT=str(smpp_port),
                       SMSENGINE_HTTP_PORT="0", SMSENGINE_DATA_DIR=str(data_dir))  # fmt: skip
     command = ["--config", str(data_dir / "none.toml"), "run"] + (["--demo"] if sim_port is None else [])
+    profiler = ["-m", "cProfile", "-o", args.profile_engine] if args.profile_engine else []
     engine = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "smsengine.cli", *command,
+        sys.executable, *profiler, "-m", "smsengine.cli", *command,
         env=engine_env, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     await wait_for_line(engine, b"smsengine running")
@@ -289,6 +290,9 @@ def main() -> None:
     parser.add_argument("--demo", action="store_true", help="also measure `smsengine run --demo`")
     parser.add_argument("--skip-ceiling", action="store_true")
     parser.add_argument("--soak", type=float, default=0.0, help="seconds at --rate after the measurement")
+    parser.add_argument(
+        "--profile-engine", metavar="FILE", help="run the engine under cProfile, stats to FILE"
+    )
     uvloop.run(main_async(parser.parse_args()))
 
 

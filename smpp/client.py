@@ -48,6 +48,8 @@ class ClientState(enum.Enum):
     BOUND = "bound"
     CLOSED = "closed"  # close() was called; the client will not reconnect
 
+    __hash__ = object.__hash__  # singletons compared by identity: hash them in C
+
 
 class NotBound(SmppError):
     """The client has no bound connection to send on."""

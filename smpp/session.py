@@ -426,15 +426,20 @@ class Session:
         """When handle_timer() must next be called (None: never)."""
         if self.state is State.CLOSED:
             return None
-        deadlines: list[float] = []
+        # Called after every batch of PDUs: no list, no min() over one.
+        when: float | None = None
         if self._sent:
-            deadlines.append(next(iter(self._sent.values()))[1])
+            when = next(iter(self._sent.values()))[1]
         if self.inactivity_timeout is not None:
-            deadlines.append(self._last_received + self.inactivity_timeout)
+            idle = self._last_received + self.inactivity_timeout
+            if when is None or idle < when:
+                when = idle
         if self._enquire_due():
             assert self.enquire_link_interval is not None
-            deadlines.append(self._last_received + self.enquire_link_interval)
-        return min(deadlines) if deadlines else None
+            enquire = self._last_received + self.enquire_link_interval
+            if when is None or enquire < when:
+                when = enquire
+        return when
 
     def _enquire_due(self) -> bool:
         return (

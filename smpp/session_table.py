@@ -24,6 +24,10 @@ class Role(enum.Enum):
     SMSC = "smsc"
     ESME = "esme"
 
+    # Members are singletons compared by identity: hash them by identity too, in C. Enum's own __hash__
+    # is Python code, and sessions look states up in sets and tables several times per PDU.
+    __hash__ = object.__hash__
+
     @property
     def peer(self) -> Role:
         return Role.ESME if self is Role.SMSC else Role.SMSC
@@ -38,6 +42,8 @@ class State(enum.Enum):
     BOUND_TRX = "bound_trx"
     UNBOUND = "unbound"  # an unbind went one way; only responses (and enquire_link) still flow
     CLOSED = "closed"
+
+    __hash__ = object.__hash__  # as Role: identity, in C
 
 
 C = CommandId

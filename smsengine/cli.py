@@ -58,12 +58,14 @@ def _settings(args: argparse.Namespace) -> Settings:
 async def _run(settings: Settings, urls: ServiceUrls, demo: bool) -> None:
     from engine.app import Engine
     from engine.simulation.carrier import CarrierSimulator
+    from engine.simulation.config import SimulatorConfig
     from smsengine.demo import provision_demo, stand_ins, write_demo_file
 
     simulator = None
     demo_info: dict[str, Any] | None = None
     if demo:
-        simulator = CarrierSimulator()
+        # The demo's carrier keeps no copy of what it accepts (tests look at those; a demo runs for days).
+        simulator = CarrierSimulator(SimulatorConfig(max_recorded=0))
         await simulator.start("127.0.0.1", 0)
         pool = await asyncpg.create_pool(urls.database_url, min_size=1, max_size=2)
         assert pool is not None

@@ -518,8 +518,9 @@ class Lifecycle:
                 for r in await conn.fetch(_REFUND, ids, batch_id):
                     _settle(settlements, legacy, PostingKind.REFUND, r["id"], r["account_id"], r["amount"],
                             r["segments"], r["country"], r["carrier"], 0, r["legacy"])  # fmt: skip
+        owed = await self._owed(conn, finalised)
         # Money last: the ledger locks the accounts' balance rows until commit, and the accept path of the
-        # same accounts waits on them; everything above is done before taking them.
+        # same accounts waits on them; everything above (deliveries, webhook rows) is done before.
         if settlements:
             await settle_items(conn, batch_id, settlements, legs=self._legs)
         for kind, captures in legacy.items():  # messages reserved one by one, before batched postings
@@ -529,7 +530,7 @@ class Lifecycle:
                 await release_batch(conn, [c.message_ref for c in captures])
             else:
                 await refund_batch(conn, [c.message_ref for c in captures])
-        return await self._owed(conn, finalised)
+        return owed
 
     async def _owed(self, conn: Connection, finalised: list[Applied]) -> tuple[list[Delivery], int]:
         """Receipts owed to customers (on their binds or callbacks) and webhook events, for final messages."""

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import asyncpg
 import pytest
 
-from engine.core.group_commit import CommitQueueFull, GroupCommitter
+from engine.core.group_commit import CommitQueueFull, GroupCommitter, Policy
 
 
 async def test_every_caller_is_answered_after_its_row_is_committed_and_batches_are_shared(
@@ -78,3 +78,47 @@ async def test_beyond_max_pending_submit_refuses_at_once_instead_of_growing() ->
     assert committer.pending == 0
     committer.submit(6)  # room again
     await committer.close()
+
+
+async def test_one_bad_item_fails_alone_and_every_other_item_of_its_batch_commits(database_url: str) -> None:
+    pool = await asyncpg.create_pool(database_url, min_size=2, max_size=2)
+    assert pool is not None
+    await pool.execute("CREATE TABLE gc_texts (n int PRIMARY KEY, t text NOT NULL)")
+
+    async def commit(items: Sequence[tuple[int, str]]) -> Sequence[None]:
+        async with pool.acquire() as conn, conn.transaction():
+            # PostgreSQL refuses U+0000 in text: the whole transaction fails, as with a customer's NUL
+            await conn.executemany("INSERT INTO gc_texts VALUES ($1, $2)", items)
+        return [None] * len(items)
+
+    committer: GroupCommitter[tuple[int, str], None] = GroupCommitter(commit, concurrency=1)
+    committer.start()
+    items = [(n, "bad\x00text" if n in (13, 77) else f"good {n}") for n in range(200)]
+    results = await asyncio.gather(*(committer.submit(i) for i in items), return_exceptions=True)
+    await committer.close()
+    failed = sorted(n for (n, _), r in zip(items, results, strict=True) if isinstance(r, Exception))
+    assert failed == [13, 77]
+    stored = await pool.fetchval("SELECT count(*) FROM gc_texts")
+    assert stored == 198 and committer.isolated == 2
+    await pool.close()
+
+
+async def test_owed_writes_wait_out_an_outage_and_are_never_dropped() -> None:
+    attempts = 0
+    committed: list[int] = []
+
+    async def commit(items: Sequence[int]) -> Sequence[None]:
+        nonlocal attempts
+        attempts += 1
+        if attempts <= 3:  # the database is away for the first three tries
+            raise ConnectionRefusedError("connection refused")
+        committed.extend(items)
+        return [None] * len(items)
+
+    committer: GroupCommitter[int, None] = GroupCommitter(
+        commit, concurrency=1, policy=Policy.RETRY, retry_backoff=(0.001, 0.002)
+    )
+    committer.start()
+    await asyncio.gather(*(committer.submit(n) for n in range(50)))
+    await committer.close()
+    assert sorted(committed) == list(range(50)) and committer.retries == 3
