@@ -46,6 +46,7 @@ from engine.dispatch.sms import PartSubmitted
 from engine.infra.schema import apply_migrations
 from engine.infra.services import ServiceUrls, provide_services
 from engine.infra.settings import load_settings
+from engine.outbox.deliveries import Delivery, DeliveryOutbox
 from engine.outbox.forwarder import delivery_pdu
 from smpp.codec import decode, encode
 from smpp.pdu import DeliverSm, DeliverSmResp, SubmitSm, SubmitSmResp
@@ -53,6 +54,19 @@ from smpp.pdu import DeliverSm, DeliverSmResp, SubmitSm, SubmitSmResp
 
 def cpu() -> float:
     return time.process_time()
+
+
+class _Capture:
+    """The forwarder's outbox for the lifecycle stage: rows stored as usual, the pushes kept, not sent."""
+
+    def __init__(self, outbox: DeliveryOutbox, kept: list[Delivery]) -> None:
+        self._outbox, self._kept = outbox, kept
+
+    async def store(self, conn: asyncpg.Connection, deliveries: list[Delivery]) -> None:
+        await self._outbox.store(conn, deliveries)
+
+    def push(self, deliveries: list[Delivery]) -> None:
+        self._kept.extend(deliveries)
 
 
 class ServerClock:
@@ -119,8 +133,8 @@ async def stages(args: argparse.Namespace, database_url: str, redis_url: str) ->
             items.append(Submitted(m.id, 0, 2_000, "sim", (part,)))
             engine.matcher.match("sim", key)
             items.append(ReceiptIn("sim", key, Status.DELIVERED, 2, None, "DELIVRD", "000", ref))
-        delivered = []
-        engine.lifecycle.on_deliveries = delivered.extend
+        delivered: list[Delivery] = []
+        engine.lifecycle.outbox = _Capture(engine.forwarder, delivered)
         profile = _profiler(args.profile)
         t, st = cpu(), await server.read()
         for i in range(0, len(items), 2 * batch):

@@ -77,6 +77,35 @@ def format_amount(micro: int, places: int = 2) -> str:
     return f"{sign}{whole}.{digits}" if digits else f"{sign}{whole}"
 
 
+# ISO 4217 currencies whose minor unit is not the cent; every other currency has two decimals.
+_MINOR_EXPONENT = {
+    "BIF": 0, "CLP": 0, "DJF": 0, "GNF": 0, "ISK": 0, "JPY": 0, "KMF": 0, "KRW": 0, "PYG": 0, "RWF": 0,
+    "UGX": 0, "VND": 0, "VUV": 0, "XAF": 0, "XOF": 0, "XPF": 0,
+    "BHD": 3, "IQD": 3, "JOD": 3, "KWD": 3, "LYD": 3, "OMR": 3, "TND": 3,
+}  # fmt: skip
+
+
+def minor_exponent(currency: str) -> int:
+    """Decimals of the currency's minor unit: 2 for GBP (pence), 0 for JPY, 3 for KWD."""
+    return _MINOR_EXPONENT.get(currency.strip().upper(), 2)
+
+
+def to_minor(micro: int, currency: str, *, round_up: bool) -> int:
+    """Micro-units -> integer minor units (pence, cents), rounded up or down (towards +/- infinity).
+
+    SMS prices are often fractions of a cent, so the caller says which way a fraction goes: a charge or an
+    estimate rounds up (never understated), a balance rounds down (never more than can be spent).
+    """
+    step: int = 10 ** (6 - minor_exponent(currency))
+    whole, rest = divmod(_checked_int(micro), step)
+    return whole + 1 if round_up and rest else whole
+
+
+def from_minor(minor: int, currency: str) -> int:
+    """Integer minor units -> micro-units, exactly."""
+    return _bounded(_checked_int(minor) * 10 ** (6 - minor_exponent(currency)), minor)
+
+
 def price_for(unit_price: int, segments: int) -> int:
     """What a message costs: the per-segment price times the segment count, both integers."""
     if segments < 0:

@@ -47,6 +47,9 @@ from engine.infra.settings import Settings
 from engine.outbox.forwarder import CHANNEL as DELIVERIES_CHANNEL
 from engine.outbox.forwarder import Forwarder
 from engine.outbox.webhooks import WebhookSender
+from engine.payments.service import Payments
+from engine.payments.stripe_provider import StripeProvider
+from engine.senders.directory import SenderDirectory
 from routing.live import LiveRoutingTable
 from routing.model import CarrierHealth, HealthSnapshot
 from routing.storage import PgRoutingStore
@@ -83,6 +86,8 @@ class Engine:
     server: SmppServer | None = None
     webhooks: WebhookSender | None = None  # the outbox sender: emit / wake (engine/outbox/webhooks.py)
     campaigns: CampaignRunner | None = None
+    senders: SenderDirectory | None = None  # approved sender IDs, asked by intake (engine/senders)
+    payments: Payments | None = None  # checkout, settling, auto top-up (engine/payments)
     identity: Identity | None = None  # people who sign in: users, tokens, mail (engine/identity/service.py)
     node: int = 0
     recovered: int = 0
@@ -174,6 +179,8 @@ class Engine:
         ids = MessageIdGenerator(node)
         clock = LoopClock()
         webhooks = WebhookSender(pool)
+        senders = SenderDirectory(pool)
+        await senders.start()
         matcher = ReceiptMatcher()
         lifecycle = Lifecycle(pool, new_id=ids.next_id, webhooks=webhooks)
         fleet = CarrierFleet(
@@ -206,6 +213,7 @@ class Engine:
             profile=fleet.profiles.get,
             is_opted_out=lambda a, n: engine_ref[0].is_opted_out(a, n),
             ids=ids,
+            sender_allowed=senders.allowed,
         )
         budget = BindBudget(pool, node)
         await budget.forget_previous_run()
@@ -225,7 +233,8 @@ class Engine:
         lifecycle.outbox = forwarder
         customers.on_receiver_bound = forwarder.wake
         engine = cls(settings, pool, routing, fleet, lifecycle, dispatcher, marks, matcher, acceptor, intake,
-                     customers, forwarder, inbound, node=node, webhooks=webhooks)  # fmt: skip
+                     customers, forwarder, inbound, node=node, webhooks=webhooks,
+                     senders=senders)  # fmt: skip
         engine_ref.append(engine)
         fleet.on_deliver = inbound.on_deliver
         fleet.on_health_change = engine.refresh_health
@@ -275,6 +284,16 @@ class Engine:
             webhooks=webhooks,
         )
         engine.campaigns.start()
+        pay = settings.payments
+        provider = (
+            StripeProvider(
+                pay.stripe_api_key, api_base=pay.stripe_api_base, webhook_secret=pay.stripe_webhook_secret
+            )
+            if pay.stripe_api_key
+            else None
+        )
+        engine.payments = Payments(pool, provider, pay)
+        engine.payments.start()
         tls = None
         if settings.smpp.tls_cert:
             tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -384,3 +403,7 @@ class Engine:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.notifications.close() if self.notifications is not None else None
         await self.fleet.close()
+        if self.senders is not None:
+            await self.senders.close()
+        if self.payments is not None:
+            await self.payments.close()

@@ -36,8 +36,12 @@ from http_api import (
     routes_campaigns,
     routes_contacts,
     routes_keys,
+    routes_payments,
     routes_reports,
+    routes_sandbox,
+    routes_settings,
     routes_sms,
+    routes_tags,
     routes_templates,
     routes_webhooks,
 )
@@ -45,12 +49,22 @@ from http_api.auth import Authenticator
 from http_api.errors import envelope
 from http_api.idempotency import IdempotencyStore
 from http_api.openapi import docs_page, openapi_document
-from http_api.operations import ApiContext, Endpoint, Operation, assign_request_id, request_id_of
+from http_api.operations import (
+    ApiContext,
+    Endpoint,
+    Operation,
+    PathEndpoint,
+    assign_request_id,
+    request_id_of,
+)
 from http_api.ratelimit import RateLimiter
+from http_api.surfaces import ApiV1Dispatcher
 
+# Order matters where paths overlap: /v1/contacts/tags before /v1/contacts/{id}.
 ROUTE_MODULES: tuple[ModuleType, ...] = (
-    routes_sms, routes_bulk, routes_billing, routes_keys, routes_webhooks, routes_reports, routes_templates,
-    routes_campaigns, routes_contacts, routes_auth,
+    routes_sms, routes_bulk, routes_billing, routes_payments, routes_keys, routes_webhooks, routes_settings,
+    routes_reports, routes_templates, routes_campaigns, routes_tags, routes_contacts, routes_sandbox,
+    routes_auth,
 )  # fmt: skip
 
 _HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE"}
@@ -123,7 +137,7 @@ def create_app(
     prefix: str | None = None,
     settings: HttpSettings | None = None,
     modules: Sequence[ModuleType] = ROUTE_MODULES,
-) -> Starlette:
+) -> ASGIApp:
     """The API for `engine`; `prefix` (default settings.redis.prefix) namespaces its Redis keys."""
     http = settings or engine.settings.http
     key_prefix = engine.settings.redis.prefix if prefix is None else prefix
@@ -149,7 +163,13 @@ def create_app(
         return HTMLResponse(page)
 
     endpoints = [(op, Endpoint(op, ctx)) for op in operations]
-    routes: list[Any] = [Route(op.path, e, methods=[op.method], name=op.operation_id) for op, e in endpoints]
+    by_path: dict[str, dict[str, Endpoint]] = {}
+    for op, e in endpoints:
+        by_path.setdefault(op.path, {})[op.method] = e
+    # One route per path: a method the path lacks is a 405 naming all the methods it has (PathEndpoint).
+    # Literal paths first, then by how many parameters: /v1/sms/bulk is never read as /v1/sms/{id}.
+    ordered = sorted(by_path.items(), key=lambda item: item[0].count("{"))
+    routes: list[Any] = [Route(path, PathEndpoint(methods)) for path, methods in ordered]
     routes += [
         Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False),
         Route("/docs", docs, methods=["GET"], include_in_schema=False),
@@ -161,4 +181,13 @@ def create_app(
     app.add_middleware(RequestIdMiddleware)
     app.fast = {(op.method, op.path): e for op, e in endpoints if "{" not in op.path}
     app.state.ctx = ctx
-    return app
+    return ApiV1App(app)
+
+
+class ApiV1App(ApiV1Dispatcher):
+    """The app behind the /api/v1 dispatcher, still reachable as `.inner` (its state, its routes)."""
+
+    def __init__(self, inner: ApiApp) -> None:
+        super().__init__(inner)
+        self.inner = inner
+        self.state = inner.state

@@ -43,17 +43,20 @@ from http_api.errors import ApiError
 
 PERMISSIONS = (
     "sms.send", "sms.read", "billing.read", "billing.write", "reports.read", "keys.manage", "webhooks.manage",
-    "templates.manage", "contacts.read", "contacts.write", "campaigns.read", "campaigns.write", "*",
+    "templates.manage", "contacts.read", "contacts.write", "campaigns.read", "campaigns.write",
+    "campaigns.approve", "settings.manage", "billing.topup", "*",
 )  # fmt: skip
-# Granted only by name, never by "*": topping up creates money, so a customer's everyday "*" key must not.
-# Keys holding it are issued by the operator (SQL / provisioning); the API never mints one.
-OPERATOR_PERMISSIONS = frozenset({"billing.write"})
+# Granted only by name, never by "*": topping up creates money, so a customer's everyday "*" key must not;
+# approving a campaign is the account admin's (or the operator's) word, not any sender's.
+# Keys holding them are issued by the operator (CLI / provisioning); the API never mints one.
+OPERATOR_PERMISSIONS = frozenset({"billing.write", "campaigns.approve"})
 
-# What a signed-in user may do, by role (engine/identity/users.py): owners and admins run the account,
-# members send and read but manage no credentials or webhooks.
+# What a signed-in user may do, by role (engine/identity/users.py): owners and admins run the account
+# (and are the account admins who approve its campaigns), members send and read but manage no
+# credentials or webhooks.
 ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
-    "owner": frozenset({"*"}),
-    "admin": frozenset({"*"}),
+    "owner": frozenset({"*", "campaigns.approve"}),
+    "admin": frozenset({"*", "campaigns.approve"}),
     "member": frozenset({
         "sms.send", "sms.read", "billing.read", "reports.read", "templates.manage", "contacts.read",
         "contacts.write", "campaigns.read", "campaigns.write",

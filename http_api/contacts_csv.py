@@ -17,7 +17,7 @@ from typing import Any
 import msgspec
 
 from http_api.errors import ApiError, validation_error
-from http_api.operations import Call, read_body
+from http_api.operations import Call
 from routing.numbers import InvalidDestination, normalise_destination
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -36,9 +36,22 @@ class CsvUpload:
     fields: dict[str, str] = field(default_factory=dict)  # the other parts of a multipart form
 
 
-async def read_csv_upload(call: Call) -> CsvUpload:
+# The request bodies a CSV endpoint takes, for the OpenAPI document.
+FORM_FIELDS = frozenset({"group_id"})  # the form parts read besides the file; others are ignored
+CSV_TEXT: dict[str, Any] = {"description": "CSV: a header row, then one row each (any text is read)"}
+CSV_BODY: dict[str, dict[str, Any]] = {
+    "text/csv": CSV_TEXT,
+    "multipart/form-data": {
+        "type": "object",
+        "properties": {"file": {"type": "string", "contentMediaType": "text/csv"}},
+        "required": ["file"],
+    },
+}
+
+
+def read_csv_upload(call: Call) -> CsvUpload:
     """The CSV of a text/csv body, or of a multipart/form-data body's file part (plus its other fields)."""
-    raw = await read_body(call.request, call.ctx.settings.max_body_bytes)
+    raw = call.raw
     content_type = call.request.headers.get("content-type", "")
     media = content_type.split(";")[0].strip().lower()
     upload = CsvUpload("")
@@ -54,7 +67,7 @@ async def read_csv_upload(call: Call) -> CsvUpload:
             data = payload if isinstance(payload, bytes) else b""
             if part.get_filename() is not None or name == "file":
                 found = found if found is not None else data
-            elif isinstance(name, str):
+            elif name in FORM_FIELDS:
                 upload.fields[name] = data.decode("utf-8", "replace").strip()
         if found is None:
             raise validation_error("the multipart body has no file part", field="file")
@@ -67,27 +80,34 @@ async def read_csv_upload(call: Call) -> CsvUpload:
         upload.text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise validation_error(f"the CSV is not UTF-8: {exc}") from None
-    reject_nul([upload.text, upload.fields])
+    reject_nul(upload.fields)  # the CSV's own NULs are reported per row (csv_records)
     return upload
 
 
 def csv_records(text: str, required: tuple[str, ...]) -> tuple[list[dict[str, str]], list[CsvRowError]]:
-    """Rows as {column: cell} with their spreadsheet row number in "#", and rows of the wrong width."""
+    """Rows as {column: cell} with their spreadsheet row number in "#", and the rows that are not.
+
+    Any text is an answer, not a refusal: a header naming no `required` column is reported as row 1's
+    error (nothing imported), an empty or repeated column name is ignored (the first one counts), and a
+    row of the wrong width or holding U+0000 (which PostgreSQL cannot store) is reported by its number.
+    """
     reader = csv.reader(io.StringIO(text))
     try:
         header = [h.strip().lower() for h in next(reader, [])]
-        if not header or not any(name in header for name in required):
-            raise validation_error(f"the CSV header must name a {' or '.join(required)} column")
-        if len(set(header)) != len(header) or "" in header:
-            raise validation_error("the CSV header has an empty or repeated column name")
+        if not any(name in header for name in required) or any("\x00" in h for h in header):
+            reason = f"the header row names no {' or '.join(required)} column"
+            return [], [CsvRowError(1, required[0], reason)]
+        keep = [i for i, h in enumerate(header) if h and h not in header[:i]]
         records, errors = [], []
         for number, cells in enumerate(reader, start=2):
             if not any(c.strip() for c in cells):
                 continue
-            if len(cells) != len(header):
+            if any("\x00" in c for c in cells):
+                errors.append(CsvRowError(number, "", "the row holds the character U+0000"))
+            elif len(cells) != len(header):
                 errors.append(CsvRowError(number, "", f"expected {len(header)} columns, got {len(cells)}"))
-                continue
-            records.append({"#": str(number), **{h: c.strip() for h, c in zip(header, cells, strict=True)}})
+            else:
+                records.append({"#": str(number), **{header[i]: cells[i].strip() for i in keep}})
     except csv.Error as exc:
         raise validation_error(f"malformed CSV: {exc}") from None
     return records, errors

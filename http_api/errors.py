@@ -90,6 +90,29 @@ def envelope(
     return Response(msgspec.json.encode(body), status, headers=headers, media_type=JSON)
 
 
+_PHONE_FIELDS = frozenset({"to", "destination", "phone", "number"})
+_SENDER_FIELDS = frozenset({"from", "sender_id"})
+_TEXT_FIELDS = frozenset({"body", "message"})
+
+
+_FORMATS = {
+    "INVALID_PHONE_NUMBER": "not an E.164 number: '+', a country code, then a national number of its length",
+    "INVALID_SENDER_ID": "a sender ID is 1-11 letters, digits and spaces (a letter at least), or a number",
+}
+
+
+def field_code(field: str, message: str) -> str:
+    """The document's code for a schema error: a phone, a sender or a text that is wrong has its own."""
+    name = field.rsplit(".", 1)[-1]
+    if name in _PHONE_FIELDS and "regex" in message:
+        return "INVALID_PHONE_NUMBER"
+    if name in _SENDER_FIELDS and "regex" in message:
+        return "INVALID_SENDER_ID"
+    if name in _TEXT_FIELDS and "length <=" in message:
+        return "MESSAGE_TOO_LONG"
+    return "VALIDATION_ERROR"
+
+
 def identity_error(exc: identity.IdentityError) -> ApiError:
     """The document's answer to a refused sign-in (its error table: 401 UNAUTHORIZED, ACCOUNT_LOCKED ...).
 
@@ -112,7 +135,9 @@ def identity_error(exc: identity.IdentityError) -> ApiError:
     if isinstance(exc, identity.EmailTaken):
         return ApiError(409, "CONFLICT", message, {"field": "email"})
     if isinstance(exc, identity.WeakPassword):
-        return ApiError(400, "VALIDATION_ERROR", message, {"field": "password"})
+        # Its length is the schema's (400 before this); what remains is a well-formed password the policy
+        # refuses (too easy to guess): 422, as the document's other refusals of well-formed requests.
+        return ApiError(422, "VALIDATION_ERROR", message, {"field": "password"})
     if isinstance(exc, identity.SignupClosed | identity.NotAUser):
         return ApiError(403, "FORBIDDEN", message)
     if isinstance(exc, identity.ProviderError):
@@ -131,8 +156,12 @@ def error_response(exc: BaseException, request_id: str) -> Response:
         return envelope(r.http_status, r.api_code, exc.reason, request_id, {"reason": r.name.lower()})
     if isinstance(exc, msgspec.ValidationError):
         message, _, where = str(exc).rpartition(" - at `")
-        details = {"field": where.rstrip("`")} if message else {}
-        return envelope(400, "VALIDATION_ERROR", message or str(exc), request_id, details)
+        field = where.rstrip("`") if message else ""
+        details = {"field": field} if field else {}
+        code = field_code(field, message)
+        if code != "VALIDATION_ERROR" and "regex" in message:  # the pattern is the schema's to show, not this
+            message = _FORMATS[code]
+        return envelope(400, code, message or str(exc), request_id, details)
     if isinstance(exc, msgspec.DecodeError):
         return envelope(400, "VALIDATION_ERROR", f"malformed JSON: {exc}", request_id)
     log.exception("unhandled error", request_id=request_id, exc_info=exc)

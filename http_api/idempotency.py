@@ -5,7 +5,8 @@ racing with one key exactly one runs; the others wait for its answer (in this pr
 return it. Its response (status and body) is stored with the claim. Rules:
 
 - same key, same method, path and body, within 24 h: the stored response, byte for byte;
-- same key, another body (or endpoint): 422 IDEMPOTENCY_KEY_REUSED;
+- same key, another body (or endpoint): 409 IDEMPOTENCY_KEY_REUSED (the document's 409 is "duplicate
+  resource or state conflict": the key is bound to another request; its 422s are about money and numbers);
 - same key while the first request still runs on another engine process: 409 CONFLICT (retry shortly);
 - the first request failed with a 5xx or 429 (nothing happened, or we cannot say it did): the claim is
   dropped so that a retry runs again; any other answer, 4xx included, is kept.
@@ -95,7 +96,7 @@ class IdempotencyStore:
                 continue
             if row["request_hash"] != fingerprint:
                 raise ApiError(
-                    422,
+                    409,
                     "IDEMPOTENCY_KEY_REUSED",
                     "this Idempotency-Key was used with another request body or endpoint",
                     {"idempotency_key": key},

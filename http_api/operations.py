@@ -21,6 +21,7 @@ import re
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, TypeVar
 
 import asyncpg
@@ -38,6 +39,7 @@ from http_api.idempotency import IdempotencyStore, StoredResponse, request_hash
 from http_api.ratelimit import RateLimiter
 
 S = TypeVar("S")
+
 REQUEST_ID = "smsengine.request_id"  # scope key set by the request-id middleware (app.py)
 
 
@@ -59,6 +61,9 @@ class ApiContext:
 
 
 class Reply(msgspec.Struct, frozen=True):
+    """A handler's answer: `body` is JSON-encoded, unless it is bytes (then sent as they are, with the
+    Content-Type the handler puts in `headers`: a CSV export, an invoice PDF)."""
+
     status: int
     body: Any
     headers: dict[str, str] = msgspec.field(default_factory=dict)
@@ -74,6 +79,7 @@ class Call:
     request_id: str
     body: Any = None
     query: Any = None
+    raw: bytes = b""  # the request body as received (POST, PUT, PATCH), for handlers that parse it
 
     @property
     def principal(self) -> Principal:
@@ -108,19 +114,42 @@ class Operation:
     summary: str
     permission: str | None
     tag: str
-    body: type | None = None  # a msgspec Struct, decoded from the JSON body
+    # a msgspec Struct decoded from the JSON body, or a tuple of them: the first that decodes it wins
+    body: type | tuple[type, ...] | None = None
     query: type | None = None  # a msgspec Struct, converted from the query string
     responses: Mapping[int, type] = field(default_factory=dict)
-    idempotent: bool = False  # honours the Idempotency-Key header
+    idempotent: bool | None = None  # honours the Idempotency-Key header; default: every POST does
     description: str = ""
-    # Needs no credentials (sign-up, login, token refresh, password reset ...): limited per client
-    # address (auth.public_rate_limit) instead of per key; the handler sees `call.caller` None.
+    # Bodies the handler reads itself (from call.raw), for the OpenAPI document: media type -> a JSON
+    # schema, or a tuple of Structs (any of them).
+    content: Mapping[str, Mapping[str, Any] | tuple[type, ...]] = field(default_factory=dict)
+    # Answers other than JSON (CSV, PDF): status -> media type, documented as such.
+    produces: Mapping[int, str] = field(default_factory=dict)
+    # Needs no credentials (sign-up, login, token refresh, password reset, a signed payment webhook ...):
+    # limited per client address (auth.public_rate_limit) instead of per key; the handler sees
+    # `call.caller` None.
     public: bool = False
     body_required: bool = True  # False: an empty body is allowed (the handler then sees `call.body` None)
+    # A public operation's own proof of its caller, for the OpenAPI document (e.g. a signature header).
+    security: list[dict[str, list[str]]] = field(default_factory=list)
 
     @property
     def operation_id(self) -> str:
         return self.handler.__name__
+
+    @property
+    def honours_idempotency(self) -> bool:
+        """Every POST with an account to key it by (a public one has none)."""
+        if self.public:
+            return False
+        return self.idempotent if self.idempotent is not None else self.method == "POST"
+
+    @property
+    def has_body(self) -> bool:
+        return self.method in _BODY_METHODS
+
+
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
 _SANE_REQUEST_ID = re.compile(r"[A-Za-z0-9._\-]{1,64}")
@@ -166,22 +195,92 @@ async def read_body(request: Request, limit: int) -> bytes:
 _decoders: dict[type, msgspec.json.Decoder[Any]] = {}
 
 
-def decode_body(kind: type[S], raw: bytes) -> S:
+def decode_body(kind: type[S] | tuple[type, ...], raw: bytes) -> Any:
+    if not raw.strip():
+        raise ApiError(400, "VALIDATION_ERROR", "a JSON request body is required")
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    first: msgspec.ValidationError | None = None
+    for one in kinds:
+        try:
+            return decode_json(one, raw)
+        except msgspec.ValidationError as exc:  # the next shape may fit; the first one's error is reported
+            first = first or exc
+    assert first is not None
+    raise first
+
+
+NUL_FREE = r"^[^\x00]*$"  # every string the API takes: PostgreSQL text cannot hold U+0000
+
+
+def _holds_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, list):
+        return any(_holds_nul(v) for v in value)
+    if isinstance(value, dict):
+        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
+    return False
+
+
+def refuse_nul(raw: bytes | str) -> None:
+    """400 for a JSON body with U+0000 in any string (the schema says so of every string it states)."""
+    escaped = b"\\u0000" if isinstance(raw, bytes) else "\\u0000"
+    if escaped in raw and _holds_nul(msgspec.json.decode(raw)):  # type: ignore[operator]
+        raise ApiError(400, "VALIDATION_ERROR", "text must not contain the character U+0000")
+
+
+def decode_json(kind: Any, raw: bytes | str) -> Any:
+    """`raw` as `kind`, strictly; except that 3.0 is the integer 3 (JSON Schema's integers include it)."""
+    refuse_nul(raw)
     decoder = _decoders.get(kind)
     if decoder is None:
         decoder = _decoders[kind] = msgspec.json.Decoder(kind)
-    if not raw.strip():
-        raise ApiError(400, "VALIDATION_ERROR", "a JSON request body is required")
-    result: S = decoder.decode(raw)
-    return result
+    try:
+        return decoder.decode(raw)
+    except msgspec.ValidationError as exc:
+        if "got `float`" not in str(exc):
+            raise
+        try:  # the slow path, only for bodies that wrote a whole number with a fraction
+            return msgspec.convert(_whole_numbers(msgspec.json.decode(raw)), kind, strict=True)
+        except msgspec.ValidationError:
+            raise exc from None
+
+
+def _whole_numbers(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**63:
+        return int(value)
+    if isinstance(value, list):
+        return [_whole_numbers(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _whole_numbers(v) for k, v in value.items()}
+    return value
+
+
+_datetime_fields: dict[type, frozenset[str]] = {}
+
+
+def _datetimes_of(kind: type) -> frozenset[str]:
+    """The query Struct's fields that hold a date-time (by their encoded names)."""
+    found = _datetime_fields.get(kind)
+    if found is None:
+        found = frozenset(f.encode_name for f in msgspec.structs.fields(kind) if "datetime" in repr(f.type))
+        _datetime_fields[kind] = found
+    return found
 
 
 def decode_query(kind: type[S], request: Request) -> S:
     params: dict[str, Any] = {}
+    stamps = _datetimes_of(kind)
     for name, value in request.query_params.multi_items():
         if name in params:
             raise ApiError(400, "VALIDATION_ERROR", f"query parameter {name!r} given more than once")
-        params[name] = value
+        if "\x00" in value:
+            raise ApiError(
+                400, "VALIDATION_ERROR", "text must not contain the character U+0000", {"field": name}
+            )
+        # Query strings are text: numbers and booleans are read from it (lax), but a date-time only from
+        # ISO 8601 text, never from a number of seconds (which the lax reading would take).
+        params[name] = msgspec.convert(value, datetime, strict=True) if name in stamps else value
     return msgspec.convert(params, kind, strict=False)
 
 
@@ -189,6 +288,8 @@ _encoder = msgspec.json.Encoder()
 
 
 def encode(reply: Reply) -> StoredResponse:
+    if isinstance(reply.body, bytes):
+        return StoredResponse(reply.status, reply.body)
     return StoredResponse(reply.status, _encoder.encode(reply.body))
 
 
@@ -209,14 +310,15 @@ class Endpoint:
         request = Request(scope, receive)
         rid = assign_request_id(scope)
         status, body, headers = await self.handle(request)
+        lowered = {k.lower(): v for k, v in headers.items()}
         raw_headers = [
-            (b"content-type", b"application/json"),
+            (b"content-type", lowered.pop("content-type", "application/json").encode("latin-1")),
             (b"content-length", str(len(body)).encode()),
             (b"x-request-id", rid.encode()),
         ]
-        raw_headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+        raw_headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in lowered.items()]
         await send({"type": "http.response.start", "status": status, "headers": raw_headers})
-        await send({"type": "http.response.body", "body": body})
+        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else body})
 
     async def _run(self, call: Call, raw: bytes) -> tuple[StoredResponse, dict[str, str]]:
         op = self.op
@@ -258,9 +360,11 @@ class Endpoint:
                 )  # fmt: skip
             if principal is not None:
                 principal.require(op.permission)
-            raw = await read_body(request, settings.max_body_bytes) if op.body is not None else b""
-            call = Call(request, ctx, principal, rid)
-            idem_key = request.headers.get("idempotency-key") if op.idempotent and principal else None
+            raw = await read_body(request, settings.max_body_bytes) if op.has_body else b""
+            call = Call(request, ctx, principal, rid, raw=raw)
+            idem_key = (
+                request.headers.get("idempotency-key") if op.honours_idempotency and principal else None
+            )
             if idem_key is None:
                 stored, extra = await self._run(call, raw)
             else:
@@ -281,3 +385,32 @@ class Endpoint:
         except Exception as exc:
             response = error_response(exc, rid)
             return response.status_code, bytes(response.body), {**_extra_headers(response), **headers}
+
+
+class PathEndpoint:
+    """The ASGI app of one path: the operation of the request's method, or 405 with the path's Allow.
+
+    One route per path (not one per operation) so that a method the path does not have is answered 405
+    with every method it does have, before any authentication; HEAD is answered as GET without a body.
+    """
+
+    def __init__(self, endpoints: Mapping[str, Endpoint]) -> None:
+        self.endpoints = dict(endpoints)
+        if "GET" in self.endpoints:
+            self.endpoints.setdefault("HEAD", self.endpoints["GET"])
+        self.allow = ", ".join(
+            m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE") if m in self.endpoints
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        endpoint = self.endpoints.get(scope["method"])
+        if endpoint is not None:
+            await endpoint(scope, receive, send)
+            return
+        rid = assign_request_id(scope)
+        response = error_response(
+            ApiError(405, "METHOD_NOT_ALLOWED", f"{scope['method']} is not allowed here",
+                     {"allowed": self.allow.split(", ")}, headers={"Allow": self.allow}),
+            rid,
+        )  # fmt: skip
+        await response(scope, receive, send)

@@ -2,26 +2,34 @@
 
 Every recipient goes through the same intake as a single send; the prepared messages are all handed to
 the acceptor at once and awaited together, so the group committer stores them in a few large
-transactions instead of one round trip each. The answer lists what was accepted (durably stored) and
-what was refused, with the refusal's API code, by the recipient's index in the request:
-202 when all were accepted, 207 when some were refused, 422 when none was accepted.
+transactions instead of one round trip each. The answer is the document's
+`{"data": {"batch_id", "accepted", "rejected", "cost_estimate", "currency"}}` (counts, cost in minor
+units), with each recipient under names of its own (`messages`, `errors`, by index in `recipients`):
+202 when all were accepted, 207 when some were refused, 422 when none was. The batch is stored in
+`sms_batches` and tracked at GET /v1/campaigns/{batch_id} (routes_campaigns).
 
-This module must never write to the database itself, nor await per recipient.
+This module must never write messages to the database itself, nor await per recipient.
 """
 
 from __future__ import annotations
 
 import asyncio
-import secrets
+import uuid
 
-from engine.core.ids import format_id
+from billing.money import to_minor
 from engine.core.intake import PreparedMessage
 from engine.core.rejections import Reject, Rejected
-from http_api.errors import ApiError
-from http_api.messages import Template, charged, money, now, schedule_window, submit_request
+from http_api.errors import ApiError, Meta
+from http_api.messages import Template, charged, now, public_id, schedule_window, submit_request
 from http_api.operations import Call, Operation, Reply
 from http_api.routes_sms import admit
-from http_api.schemas import BulkAccepted, BulkRejected, BulkResult, BulkSend
+from http_api.schemas import BulkAccepted, BulkRejected, BulkResult, BulkSend, BulkSummary
+
+_STORE = """
+INSERT INTO sms_batches (id, account_id, client_ref, source, body, accepted, rejected, cost_estimate,
+                         currency, sandbox, scheduled_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+"""
 
 
 def _failed_commit(exc: BaseException) -> Rejected:
@@ -40,19 +48,19 @@ async def send_bulk(call: Call) -> Reply:
     engine = call.ctx.engine
     scheduled, expires = schedule_window(body.scheduled_at, body.validity_minutes, at)
     template = Template(body.body)
-    batch_id = "b_" + secrets.token_hex(10)
+    batch_id = str(uuid.uuid4())
     account_id, sandbox, source = call.account_id, call.principal.sandbox, body.from_
     prepare, submit = engine.intake.prepare, engine.acceptor.submit
 
     rejected: list[BulkRejected] = []
     waiting: list[tuple[int, PreparedMessage, asyncio.Future[Rejected | None]]] = []
-    for index, recipient in enumerate(body.messages):
+    for index, recipient in enumerate(body.recipients):
         try:
-            text = template.render(recipient.variables) if recipient.variables else template.render({})
+            text = template.render(recipient.variables)
             request = submit_request(
                 account_id=account_id, to=recipient.to, source=source, text=text, unicode=body.unicode,
-                client_ref=recipient.client_ref, scheduled_at=scheduled, expires_at=expires,
-                sandbox=sandbox, batch_id=batch_id,
+                client_ref=recipient.client_ref or body.client_ref, scheduled_at=scheduled,
+                expires_at=expires, sandbox=sandbox, batch_id=batch_id,
             )  # fmt: skip
             prepared = prepare(request, at)
             waiting.append((index, prepared, submit(prepared)))
@@ -70,20 +78,30 @@ async def send_bulk(call: Call) -> Reply:
         if isinstance(outcome, BaseException) and not isinstance(outcome, Rejected):
             outcome = _failed_commit(outcome)
         if outcome is None:
-            accepted.append(BulkAccepted(index, format_id(prepared.id), "+" + prepared.destination,
+            accepted.append(BulkAccepted(index, public_id(prepared.id, sandbox), "+" + prepared.destination,
                                          prepared.segments))  # fmt: skip
             total += charged(prepared)
         else:
-            rejected.append(BulkRejected(index, body.messages[index].to, outcome.reject.api_code,
+            rejected.append(BulkRejected(index, body.recipients[index].to, outcome.reject.api_code,
                                          outcome.reason))  # fmt: skip
     rejected.sort(key=lambda r: r.index)
+    await call.ctx.pool.execute(
+        _STORE, uuid.UUID(batch_id), account_id, body.client_ref, source, body.body, len(accepted),
+        len(rejected), total, currency, sandbox, scheduled,
+    )  # fmt: skip
     status = 202 if not rejected else 207 if accepted else 422
-    return Reply(status, BulkResult(batch_id, accepted, rejected, money(total, currency), sandbox))
+    summary = BulkSummary(
+        batch_id=batch_id, accepted=len(accepted), rejected=len(rejected),
+        cost_estimate=to_minor(total, currency, round_up=True), currency=currency,
+        client_ref=body.client_ref, sandbox=sandbox, messages=accepted, errors=rejected,
+    )  # fmt: skip
+    return Reply(status, BulkResult(summary, Meta(call.request_id)))
 
 
 OPERATIONS = [
-    Operation("POST", "/v1/sms/bulk", send_bulk, "Send to up to 10,000 recipients", "sms.send", "SMS",
-              body=BulkSend, responses={202: BulkResult, 207: BulkResult, 422: BulkResult}, idempotent=True,
-              description="Each recipient is validated on its own: 202 all accepted, 207 some, 422 none. "
-              "Counts as one request for rate limiting."),
+    Operation("POST", "/v1/sms/bulk", send_bulk, "Submit a bulk SMS batch", "sms.send", "SMS",
+              body=BulkSend, responses={202: BulkResult, 207: BulkResult, 422: BulkResult},
+              description="Up to 10,000 recipients, each validated on its own: 202 all accepted, 207 some, "
+              "422 none. Track the batch at GET /v1/campaigns/{batch_id}. Counts as one request for rate "
+              "limiting."),
 ]  # fmt: skip

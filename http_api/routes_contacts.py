@@ -1,11 +1,12 @@
 """Contacts, groups, CSV import and opt-outs.
 
-    GET    /v1/contacts                         contacts.read   ?tags=a,b&group_id=&phone= (cursor)
+    GET    /v1/contacts                         contacts.read   ?tags=a,b&group_id=&phone= (paginated)
     POST   /v1/contacts                         contacts.write  201; 409 if the phone is already a contact
     GET    /v1/contacts/{id}                    contacts.read
     PATCH  /v1/contacts/{id}                    contacts.write
     DELETE /v1/contacts/{id}                    contacts.write
     POST   /v1/contacts/import                  contacts.write  CSV (text/csv or multipart), ?group_id=
+    POST   /v1/contacts/groups/{id}/import      contacts.write  the same, into that group (the document's)
     GET    /v1/contacts/groups                  contacts.read   (cursor)
     POST   /v1/contacts/groups                  contacts.write
     GET    /v1/contacts/groups/{id}             contacts.read
@@ -16,6 +17,8 @@
     POST   /v1/contacts/opt-outs                contacts.write  the engine's opt-out set learns it at once
     DELETE /v1/contacts/opt-outs/{number}       contacts.write
 
+Tags (their ids, and adding or removing one on a contact) are routes_tags'; a tag named on a contact here
+is registered there too (`ensure_tags`). Lists answer the document's envelope (http_api.envelopes).
 Phones are validated and stored as E.164 digits (routing.numbers.normalise_destination), shown with '+'.
 Every query is bounded by the caller's account: another account's id answers 404 like an unknown one.
 This module must never send a message nor decide whether a number may receive one (intake does).
@@ -30,24 +33,26 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta
 
-from http_api.contacts_csv import CsvRowError, parse_contacts_csv, read_csv_upload, reject_nul
+from http_api.contacts_csv import CSV_BODY, CsvRowError, parse_contacts_csv, read_csv_upload, reject_nul
+from http_api.envelopes import Cursor, One, Page, PageQuery, PageSize, one, page_of
 from http_api.errors import ApiError, not_found, validation_error
 from http_api.operations import Call, Operation, Reply
 from http_api.pagination import decode_cursor, paginate
-from http_api.schemas import Pagination, Phone, Request
+from http_api.schemas import Phone, Request
 from routing.numbers import InvalidDestination, normalise_destination
 
-Tag = Annotated[str, Meta(min_length=1, max_length=64)]
-Email = Annotated[str, Meta(max_length=254, pattern=r"^$|^[^@\s]+@[^@\s]+\.[^@\s]+$")]
-Fields = dict[Annotated[str, Meta(min_length=1, max_length=64)], str | int | float | bool | None]
-PageSize = Annotated[int, Meta(ge=1, le=500)]
+Tag = Annotated[str, Meta(pattern=r"^[^\x00,;]{1,64}$", description="a tag's name")]
+# Character classes spelt out (no \\s): Python and JSON Schema regular expressions differ on spaces.
+Email = Annotated[str, Meta(max_length=254, pattern=r"^$|^[^@\x00-\x20]+@[^@\x00-\x20]+\.[^@\x00-\x20]+$")]
+FieldValue = Annotated[str, Meta(max_length=1000, pattern=r"^[^\x00]*$")] | int | float | bool | None
+Fields = dict[Annotated[str, Meta(pattern=r"^[^\x00]{1,64}$")], FieldValue]
 RowId = Annotated[int, Meta(ge=1, le=2**63 - 1)]  # a bigserial: larger values would fail in the query
-Cursor = Annotated[str, Meta(max_length=200)]
+Text = Annotated[str, Meta(max_length=200, pattern=r"^[^\x00]*$")]
 
 
 class ContactIn(Request, frozen=True):
     phone: Phone
-    name: Annotated[str, Meta(max_length=200)] = ""
+    name: Text = ""
     email: Email = ""
     tags: Annotated[list[Tag], Meta(max_length=50)] = msgspec.field(default_factory=list)
     fields: Fields = msgspec.field(default_factory=dict)
@@ -55,7 +60,7 @@ class ContactIn(Request, frozen=True):
 
 class ContactPatch(Request, frozen=True):
     phone: Phone | None = None
-    name: Annotated[str, Meta(max_length=200)] | None = None
+    name: Text | None = None
     email: Email | None = None
     tags: Annotated[list[Tag], Meta(max_length=50)] | None = None
     fields: Fields | None = None  # replaces the custom fields as a whole
@@ -72,15 +77,13 @@ class Contact(msgspec.Struct, frozen=True):
     updated_at: datetime
 
 
-class ContactList(msgspec.Struct, frozen=True):
-    data: list[Contact]
-    pagination: Pagination
-
-
 class ContactQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    tags: Annotated[str, Meta(max_length=500, description="comma-separated: contacts with all")] | None = None
+    tags: (
+        Annotated[str, Meta(pattern=r"^[^\x00]{0,500}$", description="comma-separated: contacts with all")]
+        | None
+    ) = None
     group_id: RowId | None = None
-    phone: Annotated[str, Meta(max_length=32)] | None = None
+    phone: Phone | None = None
     page_size: PageSize = 50
     cursor: Cursor | None = None
 
@@ -101,7 +104,7 @@ class ImportResult(msgspec.Struct, frozen=True):
 
 
 class GroupIn(Request, frozen=True):
-    name: Annotated[str, Meta(min_length=1, max_length=200)]
+    name: Annotated[str, Meta(min_length=1, max_length=200, pattern=r"^[^\x00]*$")]
 
 
 class Group(msgspec.Struct, frozen=True):
@@ -109,16 +112,6 @@ class Group(msgspec.Struct, frozen=True):
     name: str
     members: int
     created_at: datetime
-
-
-class GroupList(msgspec.Struct, frozen=True):
-    data: list[Group]
-    pagination: Pagination
-
-
-class PageQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    page_size: PageSize = 50
-    cursor: Cursor | None = None
 
 
 class MembersIn(Request, frozen=True):
@@ -138,11 +131,6 @@ class OptOut(msgspec.Struct, frozen=True):
     number: str
     source: str  # "mo" (the number replied STOP) or "api"
     created_at: datetime
-
-
-class OptOutList(msgspec.Struct, frozen=True):
-    data: list[OptOut]
-    pagination: Pagination
 
 
 def phone_digits(text: str, field: str = "phone") -> str:
@@ -183,7 +171,8 @@ async def create_contact(call: Call) -> Reply:
     )  # fmt: skip
     if row is None:
         raise _duplicate(digits)
-    return Reply(201, contact_of(row))
+    await ensure_tags(call.ctx.pool, call.account_id, body.tags)
+    return one(call, contact_of(row), 201)
 
 
 async def list_contacts(call: Call) -> Reply:
@@ -194,22 +183,25 @@ async def list_contacts(call: Call) -> Reply:
         args.append(value)
         where.append(sql.format(f"${len(args)}"))
 
-    before = decode_cursor("contacts", q.cursor)
-    if before is not None:
-        param("c.id < {}", before)
     if q.tags:
         param("c.tags @> {}::text[]", [t.strip() for t in q.tags.split(",") if t.strip()])
     if q.group_id is not None:
         param("c.id IN (SELECT contact_id FROM contact_group_members WHERE group_id = {})", q.group_id)
-    if q.phone is not None:
-        param("c.phone = {}", phone_digits(q.phone))
+    if q.phone is not None:  # a filter: a number no contact can have matches none
+        param("c.phone = {}", q.phone.lstrip("+"))
+    total = await call.ctx.pool.fetchval(
+        f"SELECT count(*) FROM contacts c WHERE {' AND '.join(where)}", *args
+    )
+    before = decode_cursor(q.cursor)
+    if before is not None:
+        param("c.id < {}", before)
     args.append(q.page_size + 1)
     sql = (
         f"SELECT {_CONTACT} FROM contacts c WHERE {' AND '.join(where)} ORDER BY c.id DESC LIMIT ${len(args)}"
     )
     rows = await call.ctx.pool.fetch(sql, *args)
-    page, pagination = paginate("contacts", rows, q.page_size, key=lambda r: int(r["id"]))
-    return Reply(200, ContactList([contact_of(r) for r in page], pagination))
+    page, pagination = paginate(rows, q.page_size, key=lambda r: int(r["id"]), total=total)
+    return page_of(call, [contact_of(r) for r in page], pagination)
 
 
 async def get_contact(call: Call) -> Reply:
@@ -219,7 +211,7 @@ async def get_contact(call: Call) -> Reply:
     )
     if row is None:
         raise not_found("contact")
-    return Reply(200, contact_of(row))
+    return one(call, contact_of(row))
 
 
 async def update_contact(call: Call) -> Reply:
@@ -243,7 +235,9 @@ async def update_contact(call: Call) -> Reply:
         raise
     if row is None:
         raise not_found("contact")
-    return Reply(200, contact_of(row))
+    if tags:
+        await ensure_tags(call.ctx.pool, call.account_id, tags)
+    return one(call, contact_of(row))
 
 
 async def delete_contact(call: Call) -> Reply:
@@ -253,7 +247,17 @@ async def delete_contact(call: Call) -> Reply:
     )
     if done is None:
         raise not_found("contact")
-    return Reply(200, Deleted(str(contact_id)))
+    return one(call, Deleted(str(contact_id)))
+
+
+async def ensure_tags(conn: Any, account_id: int, names: list[str]) -> None:
+    """Give every tag name put on a contact an id in contact_tags (GET /v1/contacts/tags lists them)."""
+    if names:
+        await conn.execute(
+            "INSERT INTO contact_tags (account_id, name) SELECT $1, unnest($2::text[])"
+            " ON CONFLICT DO NOTHING",
+            account_id, sorted(set(names)),
+        )  # fmt: skip
 
 
 _UPSERT = """
@@ -278,10 +282,17 @@ async def _own_group(conn: Any, account_id: int, group_id: int) -> None:
         raise not_found("group")
 
 
+async def import_into_group(call: Call) -> Reply:
+    """The document's POST /v1/contacts/groups/{id}/import: the same import, into the group of the path."""
+    return await _import(call, path_id(call, "id", "group"))
+
+
 async def import_contacts(call: Call) -> Reply:
-    q = call.query_as(ImportQuery)
-    upload = await read_csv_upload(call)
-    group_id = q.group_id
+    return await _import(call, call.query_as(ImportQuery).group_id)
+
+
+async def _import(call: Call, group_id: int | None) -> Reply:
+    upload = read_csv_upload(call)
     if group_id is None and upload.fields.get("group_id"):
         text = upload.fields["group_id"]
         if not text.isdigit():
@@ -301,8 +312,9 @@ async def import_contacts(call: Call) -> Reply:
                 "ON CONFLICT DO NOTHING",
                 group_id, [r["id"] for r in stored],
             )  # fmt: skip
+        await ensure_tags(conn, call.account_id, [t for r in rows for t in r.tags])
     imported = sum(1 for r in stored if r["inserted"])
-    return Reply(200, ImportResult(imported, len(stored) - imported, parsed.errors))
+    return one(call, ImportResult(imported, len(stored) - imported, parsed.errors))
 
 
 _GROUP = """SELECT g.id, g.name, g.created_at,
@@ -316,13 +328,16 @@ def group_of(row: Any) -> Group:
 
 async def list_groups(call: Call) -> Reply:
     q = call.query_as(PageQuery)
-    before = decode_cursor("groups", q.cursor)
+    before = decode_cursor(q.cursor)
+    total = await call.ctx.pool.fetchval(
+        "SELECT count(*) FROM contact_groups WHERE account_id = $1", call.account_id
+    )
     rows = await call.ctx.pool.fetch(
         f"{_GROUP} WHERE g.account_id = $1 AND ($2::bigint IS NULL OR g.id < $2) ORDER BY g.id DESC LIMIT $3",
         call.account_id, before, q.page_size + 1,
     )  # fmt: skip
-    page, pagination = paginate("groups", rows, q.page_size, key=lambda r: int(r["id"]))
-    return Reply(200, GroupList([group_of(r) for r in page], pagination))
+    page, pagination = paginate(rows, q.page_size, key=lambda r: int(r["id"]), total=total)
+    return page_of(call, [group_of(r) for r in page], pagination)
 
 
 async def create_group(call: Call) -> Reply:
@@ -335,7 +350,7 @@ async def create_group(call: Call) -> Reply:
     )  # fmt: skip
     if row is None:
         raise ApiError(409, "CONFLICT", f"a group named {body.name!r} exists already", {"field": "name"})
-    return Reply(201, group_of(row))
+    return one(call, group_of(row), 201)
 
 
 async def get_group(call: Call) -> Reply:
@@ -345,7 +360,7 @@ async def get_group(call: Call) -> Reply:
     )
     if row is None:
         raise not_found("group")
-    return Reply(200, group_of(row))
+    return one(call, group_of(row))
 
 
 async def delete_group(call: Call) -> Reply:
@@ -355,7 +370,7 @@ async def delete_group(call: Call) -> Reply:
     )
     if done is None:
         raise not_found("group")
-    return Reply(200, Deleted(str(group_id)))
+    return one(call, Deleted(str(group_id)))
 
 
 async def add_members(call: Call) -> Reply:
@@ -374,7 +389,7 @@ async def add_members(call: Call) -> Reply:
             group_id, sorted(ids),
         )  # fmt: skip
     missing = sorted(set(body.contact_ids) - ids)
-    return Reply(200, MembersResult(len(added), missing))
+    return one(call, MembersResult(len(added), missing))
 
 
 async def remove_member(call: Call) -> Reply:
@@ -388,21 +403,23 @@ async def remove_member(call: Call) -> Reply:
     )  # fmt: skip
     if done is None:
         raise not_found("member")
-    return Reply(200, Deleted(str(contact_id)))
+    return one(call, Deleted(str(contact_id)))
 
 
 async def list_opt_outs(call: Call) -> Reply:
     q = call.query_as(PageQuery)
     # Numbers are E.164 digits (the API and STOP MO both store them so): they order and page as integers.
-    before = decode_cursor("opt_outs", q.cursor)
+    before = decode_cursor(q.cursor)
+    total = await call.ctx.pool.fetchval(
+        "SELECT count(*) FROM opt_outs WHERE account_id = $1 AND number ~ '^[0-9]{1,18}$'", call.account_id
+    )
     rows = await call.ctx.pool.fetch(
         """SELECT number, source, created_at FROM opt_outs WHERE account_id = $1 AND number ~ '^[0-9]{1,18}$'
         AND ($2::bigint IS NULL OR number::bigint < $2) ORDER BY number::bigint DESC LIMIT $3""",
         call.account_id, before, q.page_size + 1,
     )  # fmt: skip
-    page, pagination = paginate("opt_outs", rows, q.page_size, key=lambda r: int(r["number"]))
-    return Reply(200, OptOutList([OptOut("+" + r["number"], r["source"], r["created_at"]) for r in page],
-                                 pagination))  # fmt: skip
+    page, pagination = paginate(rows, q.page_size, key=lambda r: int(r["number"]), total=total)
+    return page_of(call, [OptOut("+" + r["number"], r["source"], r["created_at"]) for r in page], pagination)
 
 
 async def add_opt_out(call: Call) -> Reply:
@@ -416,7 +433,7 @@ async def add_opt_out(call: Call) -> Reply:
     # Stored first, then the engine's set: a restart reloads the set from the table, never the reverse.
     assert row is not None
     call.ctx.engine.set_opt_out(call.account_id, digits, True)
-    return Reply(201, OptOut("+" + row["number"], row["source"], row["created_at"]))
+    return one(call, OptOut("+" + row["number"], row["source"], row["created_at"]), 201)
 
 
 async def delete_opt_out(call: Call) -> Reply:
@@ -430,42 +447,46 @@ async def delete_opt_out(call: Call) -> Reply:
     if done is None:
         raise not_found("opt-out")
     call.ctx.engine.set_opt_out(call.account_id, digits, False)
-    return Reply(200, Deleted("+" + digits))
+    return one(call, Deleted("+" + digits))
 
 
 R, W, T = "contacts.read", "contacts.write", "Contacts"
 OPERATIONS = [
     Operation("GET", "/v1/contacts", list_contacts, "List contacts (filters: tags, group_id, phone)", R, T,
-              query=ContactQuery, responses={200: ContactList}),
+              query=ContactQuery, responses={200: Page[Contact]}),
     Operation("POST", "/v1/contacts", create_contact, "Create a contact", W, T, body=ContactIn,
-              responses={201: Contact}, idempotent=True),
+              responses={201: One[Contact]}),
     Operation("POST", "/v1/contacts/import", import_contacts, "Import contacts from CSV (upsert by phone)",
               W, T,
-              query=ImportQuery, responses={200: ImportResult},
+              query=ImportQuery, responses={200: One[ImportResult]}, content=CSV_BODY,
               description="Body: text/csv, or multipart/form-data with a file part (and optionally group_id)."
               " "
               "Header row: phone,name,email,[tags],<custom fields...>; tags separated by ';'. Rows are "
               "numbered as in a spreadsheet (the header is row 1)."),
+    Operation("POST", "/v1/contacts/groups/{id}/import", import_into_group, "Import CSV into group", W, T,
+              responses={200: One[ImportResult]}, content=CSV_BODY,
+              description="CSV (text/csv, or multipart/form-data with a file part): phone,name,email and "
+              "custom fields; contacts upserted by phone and added to the group."),
     Operation("GET", "/v1/contacts/groups", list_groups, "List groups", R, T, query=PageQuery,
-              responses={200: GroupList}),
+              responses={200: Page[Group]}),
     Operation("POST", "/v1/contacts/groups", create_group, "Create a group", W, T, body=GroupIn,
-              responses={201: Group}),
-    Operation("GET", "/v1/contacts/groups/{id}", get_group, "Get a group", R, T, responses={200: Group}),
+              responses={201: One[Group]}),
+    Operation("GET", "/v1/contacts/groups/{id}", get_group, "Get a group", R, T, responses={200: One[Group]}),
     Operation("DELETE", "/v1/contacts/groups/{id}", delete_group, "Delete a group (not its contacts)", W, T,
-              responses={200: Deleted}),
+              responses={200: One[Deleted]}),
     Operation("POST", "/v1/contacts/groups/{id}/members", add_members, "Add contacts to a group", W, T,
-              body=MembersIn, responses={200: MembersResult}),
+              body=MembersIn, responses={200: One[MembersResult]}),
     Operation("DELETE", "/v1/contacts/groups/{id}/members/{contact_id}", remove_member,
-              "Remove a contact from a group", W, T, responses={200: Deleted}),
+              "Remove a contact from a group", W, T, responses={200: One[Deleted]}),
     Operation("GET", "/v1/contacts/opt-outs", list_opt_outs, "List opted-out numbers", R, T, query=PageQuery,
-              responses={200: OptOutList}),
+              responses={200: Page[OptOut]}),
     Operation("POST", "/v1/contacts/opt-outs", add_opt_out, "Opt a number out (sends to it get 422 OPT_OUT)",
-              W, T, body=OptOutIn, responses={201: OptOut}),
+              W, T, body=OptOutIn, responses={201: One[OptOut]}),
     Operation("DELETE", "/v1/contacts/opt-outs/{number}", delete_opt_out, "Opt a number back in", W, T,
-              responses={200: Deleted}),
-    Operation("GET", "/v1/contacts/{id}", get_contact, "Get a contact", R, T, responses={200: Contact}),
+              responses={200: One[Deleted]}),
+    Operation("GET", "/v1/contacts/{id}", get_contact, "Get a contact", R, T, responses={200: One[Contact]}),
     Operation("PATCH", "/v1/contacts/{id}", update_contact, "Update a contact", W, T, body=ContactPatch,
-              responses={200: Contact}),
+              responses={200: One[Contact]}),
     Operation("DELETE", "/v1/contacts/{id}", delete_contact, "Delete a contact", W, T,
-              responses={200: Deleted}),
+              responses={200: One[Deleted]}),
 ]  # fmt: skip

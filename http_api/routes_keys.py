@@ -21,6 +21,7 @@ from msgspec import Meta
 
 from engine.admin.provision import create_api_key
 from http_api.auth import OPERATOR_PERMISSIONS
+from http_api.envelopes import One, Page, PageQuery, offset_page, one, page_of
 from http_api.errors import ApiError, not_found
 from http_api.operations import Call, Operation, Reply
 from http_api.schemas import Request
@@ -38,6 +39,9 @@ Permission = Literal[
     "contacts.write",
     "campaigns.read",
     "campaigns.write",
+    "campaigns.approve",
+    "settings.manage",
+    "billing.topup",
     "*",
 ]  # fmt: skip (auth.PERMISSIONS lists the same names)
 
@@ -53,13 +57,9 @@ class ApiKeyInfo(msgspec.Struct, frozen=True):
     revoked_at: datetime | None
 
 
-class ApiKeyList(msgspec.Struct, frozen=True):
-    data: list[ApiKeyInfo]
-
-
 class CreateApiKey(Request, frozen=True):
     name: Annotated[str, Meta(max_length=100)] = ""
-    permissions: Annotated[list[Permission], Meta(min_length=1, max_length=13)] = msgspec.field(
+    permissions: Annotated[list[Permission], Meta(min_length=1, max_length=16)] = msgspec.field(
         default_factory=lambda: ["*"]
     )
     live: bool | None = None  # default: the same mode as the calling key
@@ -86,7 +86,8 @@ async def list_keys(call: Call) -> Reply:
         f"SELECT {_COLUMNS} FROM api_keys WHERE account_id = $1 ORDER BY created_at DESC, key",
         call.account_id,
     )
-    return Reply(200, ApiKeyList([_info(r) for r in rows]))
+    page, pagination = offset_page(rows, call.query_as(PageQuery))
+    return page_of(call, [_info(r) for r in page], pagination)
 
 
 async def create_key(call: Call) -> Reply:
@@ -111,7 +112,7 @@ async def create_key(call: Call) -> Reply:
     call.ctx.auth.forget([key])
     row = await call.ctx.pool.fetchrow(f"SELECT {_COLUMNS} FROM api_keys WHERE key = $1", key)
     assert row is not None
-    return Reply(201, CreatedApiKey(key, key, secret, body.name, live, wanted, row["created_at"]))
+    return one(call, CreatedApiKey(key, key, secret, body.name, live, wanted, row["created_at"]), 201)
 
 
 async def revoke_key(call: Call) -> Reply:
@@ -125,14 +126,14 @@ async def revoke_key(call: Call) -> Reply:
     if row is None:
         raise not_found("API key")
     call.ctx.auth.forget([key])
-    return Reply(200, _info(row))
+    return one(call, _info(row))
 
 
 OPERATIONS = [
     Operation("GET", "/v1/settings/api-keys", list_keys, "List the account's API keys", "keys.manage",
-              "Settings", responses={200: ApiKeyList}),
+              "Settings", query=PageQuery, responses={200: Page[ApiKeyInfo]}),
     Operation("POST", "/v1/settings/api-keys", create_key, "Create an API key (secret shown once)",
-              "keys.manage", "Settings", body=CreateApiKey, responses={201: CreatedApiKey}, idempotent=True),
+              "keys.manage", "Settings", body=CreateApiKey, responses={201: One[CreatedApiKey]}),
     Operation("DELETE", "/v1/settings/api-keys/{id}", revoke_key, "Revoke an API key", "keys.manage",
-              "Settings", responses={200: ApiKeyInfo}),
+              "Settings", responses={200: One[ApiKeyInfo]}),
 ]  # fmt: skip

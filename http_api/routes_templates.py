@@ -22,15 +22,18 @@ import asyncpg
 import msgspec
 from msgspec import Meta
 
+from http_api.envelopes import Cursor, One, Page, PageSize, one, page_of
 from http_api.errors import ApiError, not_found, validation_error
 from http_api.messages import _PLACEHOLDER  # the one placeholder syntax, shared with the send path
 from http_api.operations import Call, Operation, Reply
 from http_api.pagination import decode_cursor, paginate
-from http_api.schemas import Body, Pagination, Request
+from http_api.schemas import Body, Request
 
 PERMISSION = "templates.manage"
 
-Name = Annotated[str, Meta(min_length=1, max_length=100, pattern=r"\S")]
+Name = Annotated[
+    str, Meta(min_length=1, max_length=100, pattern=r"^[^\x00]*[^\x00-\x20][^\x00]*$")
+]  # something visible
 Description = Annotated[str, Meta(max_length=500)]
 
 
@@ -56,15 +59,10 @@ class Template(msgspec.Struct, frozen=True):
     updated_at: datetime
 
 
-class TemplateList(msgspec.Struct, frozen=True):
-    data: list[Template]
-    pagination: Pagination
-
-
 class TemplateQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     name: Name | None = None
-    page_size: Annotated[int, Meta(ge=1, le=500)] = 50
-    cursor: Annotated[str, Meta(max_length=200)] | None = None
+    page_size: PageSize = 50
+    cursor: Cursor | None = None
 
 
 class Deleted(msgspec.Struct, frozen=True):
@@ -115,20 +113,22 @@ async def template_body(conn: Any, account_id: int, template_id: int) -> str | N
 async def list_templates(call: Call) -> Reply:
     q = call.query_as(TemplateQuery)
     where = "account_id = $1"
-    args: list[Any] = [call.account_id, q.page_size + 1]
-    before = decode_cursor("tpl", q.cursor)
-    if before is not None:
-        args.append(before)
-        where += f" AND id < ${len(args)}"
+    args: list[Any] = [call.account_id]
     _no_nul(name=q.name)
     if q.name is not None:
         args.append(q.name)
         where += f" AND name = ${len(args)}"
+    total = await call.ctx.pool.fetchval(f"SELECT count(*) FROM message_templates WHERE {where}", *args)
+    before = decode_cursor(q.cursor)
+    if before is not None:
+        args.append(before)
+        where += f" AND id < ${len(args)}"
+    args.append(q.page_size + 1)
     rows = await call.ctx.pool.fetch(
-        f"SELECT {_COLUMNS} FROM message_templates WHERE {where} ORDER BY id DESC LIMIT $2", *args
+        f"SELECT {_COLUMNS} FROM message_templates WHERE {where} ORDER BY id DESC LIMIT ${len(args)}", *args
     )
-    page, pagination = paginate("tpl", rows, q.page_size, key=lambda r: int(r["id"]))
-    return Reply(200, TemplateList([_template(r) for r in page], pagination))
+    page, pagination = paginate(rows, q.page_size, key=lambda r: int(r["id"]), total=total)
+    return page_of(call, [_template(r) for r in page], pagination)
 
 
 async def create_template(call: Call) -> Reply:
@@ -143,7 +143,7 @@ async def create_template(call: Call) -> Reply:
     except asyncpg.UniqueViolationError:
         raise _name_taken(body.name) from None
     assert row is not None
-    return Reply(201, _template(row))
+    return one(call, _template(row), 201)
 
 
 async def get_template(call: Call) -> Reply:
@@ -154,7 +154,7 @@ async def get_template(call: Call) -> Reply:
     )
     if row is None:
         raise not_found("template")
-    return Reply(200, _template(row))
+    return one(call, _template(row))
 
 
 async def update_template(call: Call) -> Reply:
@@ -172,7 +172,7 @@ async def update_template(call: Call) -> Reply:
         raise _name_taken(body.name or "") from None
     if row is None:
         raise not_found("template")
-    return Reply(200, _template(row))
+    return one(call, _template(row))
 
 
 async def delete_template(call: Call) -> Reply:
@@ -183,18 +183,18 @@ async def delete_template(call: Call) -> Reply:
     )
     if deleted is None:
         raise not_found("template")
-    return Reply(200, Deleted(deleted, True))
+    return one(call, Deleted(deleted, True))
 
 
 OPERATIONS = [
     Operation("GET", "/v1/templates", list_templates, "List templates (newest first, cursor pagination)",
-              PERMISSION, "Templates", query=TemplateQuery, responses={200: TemplateList}),
+              PERMISSION, "Templates", query=TemplateQuery, responses={200: Page[Template]}),
     Operation("POST", "/v1/templates", create_template, "Save a template", PERMISSION, "Templates",
-              body=TemplateCreate, responses={201: Template}, idempotent=True),
+              body=TemplateCreate, responses={201: One[Template]}),
     Operation("GET", "/v1/templates/{id}", get_template, "Get a template", PERMISSION, "Templates",
-              responses={200: Template}),
+              responses={200: One[Template]}),
     Operation("PATCH", "/v1/templates/{id}", update_template, "Update a template", PERMISSION, "Templates",
-              body=TemplateUpdate, responses={200: Template}),
+              body=TemplateUpdate, responses={200: One[Template]}),
     Operation("DELETE", "/v1/templates/{id}", delete_template, "Delete a template", PERMISSION, "Templates",
-              responses={200: Deleted}),
+              responses={200: One[Deleted]}),
 ]  # fmt: skip

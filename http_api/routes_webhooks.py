@@ -24,21 +24,32 @@ import msgspec
 from msgspec import Meta
 
 from engine.outbox.webhooks import TEST_EVENT, WebhookSender, new_secret
+from http_api.envelopes import Cursor, One, Page, PageQuery, offset_page, one, page_of
 from http_api.errors import ApiError, not_found, validation_error
 from http_api.operations import Call, Operation, Reply
 from http_api.pagination import decode_cursor, paginate
-from http_api.schemas import Pagination, Request
+from http_api.schemas import Request
 
 PERMISSION = "webhooks.manage"
 MAX_WEBHOOKS = 25  # per account: each event fans out to all of them
 
+# The document's event names, and the message.* names its DLR payload example uses ("dlr" subscribes to
+# message.delivered, message.failed and message.expired: engine.outbox.webhooks.ALIASES).
 EventName = Literal[
-    "message.delivered", "message.failed", "message.expired", "message.received", "opt_out",
-    "balance.low", "campaign.completed", "campaign.failed",
+    "dlr", "opt_out", "campaign.completed", "campaign.failed", "balance.low", "whatsapp.message",
+    "message.delivered", "message.failed", "message.expired", "message.received",
 ]  # fmt: skip
-Url = Annotated[str, Meta(min_length=8, max_length=2048, description="http(s) URL that receives POSTs")]
+Url = Annotated[
+    str,
+    Meta(
+        min_length=8, max_length=2048,
+        pattern=r"^https?://[A-Za-z0-9.-]+(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]"
+        r"|6553[0-5]))?(/[^\x00-\x20]*)?$",
+        description="http(s) URL that receives POSTs",
+    ),
+]  # fmt: skip
 Events = Annotated[list[EventName], Meta(min_length=1, max_length=16)]
-Description = Annotated[str, Meta(max_length=500)]
+Description = Annotated[str, Meta(max_length=500, pattern=r"^[^\x00]*$")]
 
 
 class WebhookCreate(Request, frozen=True):
@@ -77,10 +88,6 @@ class WebhookCreated(msgspec.Struct, frozen=True):
     created_at: datetime
 
 
-class WebhookList(msgspec.Struct, frozen=True):
-    data: list[Webhook]
-
-
 class Deleted(msgspec.Struct, frozen=True):
     id: int
     deleted: bool
@@ -111,15 +118,10 @@ class DeliveryEntry(msgspec.Struct, frozen=True):
     log: list[Attempt]
 
 
-class DeliveryLog(msgspec.Struct, frozen=True):
-    data: list[DeliveryEntry]
-    pagination: Pagination
-
-
 class DeliveryQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     status: Literal["pending", "delivered", "failed"] | None = None
-    page_size: Annotated[int, Meta(ge=1, le=100)] = 50
-    cursor: Annotated[str, Meta(max_length=200)] | None = None
+    page_size: Annotated[int, Meta(ge=1, le=500)] = 50
+    cursor: Cursor | None = None
 
 
 _COLUMNS = "id, url, events, description, active, inactive_reason, created_at, updated_at"
@@ -182,7 +184,8 @@ async def list_webhooks(call: Call) -> Reply:
     rows = await call.ctx.pool.fetch(
         f"SELECT {_COLUMNS} FROM webhooks WHERE account_id = $1 ORDER BY id", call.account_id
     )
-    return Reply(200, WebhookList([_webhook(r) for r in rows]))
+    page, pagination = offset_page(rows, call.query_as(PageQuery))
+    return page_of(call, [_webhook(r) for r in page], pagination)
 
 
 async def create_webhook(call: Call) -> Reply:
@@ -206,16 +209,14 @@ async def create_webhook(call: Call) -> Reply:
     sender = _sender(call)
     if sender is not None:  # at once: events committed from now on must find this account
         sender.directory.add(call.account_id)
-    return Reply(
-        201,
-        WebhookCreated(row["id"], url, sorted(set(body.events)), body.description, True, secret,
-                       row["created_at"]),
-    )  # fmt: skip
+    created = WebhookCreated(row["id"], url, sorted(set(body.events)), body.description, True, secret,
+                             row["created_at"])  # fmt: skip
+    return one(call, created, 201)
 
 
 async def get_webhook(call: Call) -> Reply:
     async with call.ctx.pool.acquire() as conn:
-        return Reply(200, _webhook(await _owned(conn, call, _webhook_id(call))))
+        return one(call, _webhook(await _owned(conn, call, _webhook_id(call))))
 
 
 async def update_webhook(call: Call) -> Reply:
@@ -243,7 +244,7 @@ async def update_webhook(call: Call) -> Reply:
     sender = _sender(call)
     if active and sender is not None:
         sender.directory.add(call.account_id)
-    return Reply(200, _webhook(row))
+    return one(call, _webhook(row))
 
 
 async def delete_webhook(call: Call) -> Reply:
@@ -253,7 +254,7 @@ async def delete_webhook(call: Call) -> Reply:
     )
     if deleted is None:
         raise not_found("webhook")
-    return Reply(200, Deleted(deleted, True))
+    return one(call, Deleted(deleted, True))
 
 
 async def test_webhook(call: Call) -> Reply:
@@ -269,7 +270,7 @@ async def test_webhook(call: Call) -> Reply:
     sender = _sender(call)
     if sender is not None:
         sender.wake()
-    return Reply(202, TestQueued(str(uuid), "pending"))
+    return one(call, TestQueued(str(uuid), "pending"), 202)
 
 
 _LOG = """
@@ -286,19 +287,23 @@ WHERE delivery_id = ANY($1::bigint[]) ORDER BY delivery_id, attempt
 async def list_deliveries(call: Call) -> Reply:
     q = call.query_as(DeliveryQuery)
     webhook_id = _webhook_id(call)
-    before = decode_cursor("whd", q.cursor)
+    before = decode_cursor(q.cursor)
     args: list[Any] = [webhook_id, call.account_id, q.page_size + 1]
     filters = ""
-    if before is not None:
-        args.append(before)
-        filters += f" AND id < ${len(args)}"
     if q.status is not None:
         args.append(q.status)
         filters += f" AND status = ${len(args)}"
     async with call.ctx.pool.acquire() as conn:
         await _owned(conn, call, webhook_id)
+        total = await conn.fetchval(
+            f"SELECT count(*) FROM webhook_deliveries WHERE webhook_id = $1 AND account_id = $2 "
+            f"AND $3::int > 0 {filters}", *args,
+        )  # fmt: skip
+        if before is not None:
+            args.append(before)
+            filters += f" AND id < ${len(args)}"
         rows = await conn.fetch(_LOG.format(filters=filters), *args)
-        page, pagination = paginate("whd", rows, q.page_size, key=lambda r: int(r["id"]))
+        page, pagination = paginate(rows, q.page_size, key=lambda r: int(r["id"]), total=total)
         attempts: dict[int, list[Attempt]] = {}
         for a in await conn.fetch(_ATTEMPTS, [r["id"] for r in page]):
             attempts.setdefault(a["delivery_id"], []).append(
@@ -318,26 +323,26 @@ async def list_deliveries(call: Call) -> Reply:
         )
         for r in page
     ]
-    return Reply(200, DeliveryLog(data, pagination))
+    return page_of(call, data, pagination)
 
 
 OPERATIONS = [
-    Operation("GET", "/v1/settings/webhooks", list_webhooks, "List webhooks", PERMISSION, "Webhooks",
-              responses={200: WebhookList}),
-    Operation("POST", "/v1/settings/webhooks", create_webhook, "Create a webhook (secret shown once)",
-              PERMISSION, "Webhooks", body=WebhookCreate, responses={201: WebhookCreated}, idempotent=True,
+    Operation("GET", "/v1/settings/webhooks", list_webhooks, "List configured webhooks", PERMISSION,
+              "Webhooks", query=PageQuery, responses={200: Page[Webhook]}),
+    Operation("POST", "/v1/settings/webhooks", create_webhook, "Create a webhook endpoint (secret once)",
+              PERMISSION, "Webhooks", body=WebhookCreate, responses={201: One[WebhookCreated]},
               description="Requests are signed: X-Webhook-Signature: sha256=<hex HMAC-SHA256(secret, "
                           "timestamp + '.' + body)>, with X-Webhook-Timestamp and X-Webhook-Id (stable "
                           "across retries). Retried after 5 s, 30 s and 300 s, then disabled."),
     Operation("GET", "/v1/settings/webhooks/{id}", get_webhook, "Get a webhook", PERMISSION, "Webhooks",
-              responses={200: Webhook}),
+              responses={200: One[Webhook]}),
     Operation("PATCH", "/v1/settings/webhooks/{id}", update_webhook, "Update or re-activate a webhook",
-              PERMISSION, "Webhooks", body=WebhookUpdate, responses={200: Webhook}),
+              PERMISSION, "Webhooks", body=WebhookUpdate, responses={200: One[Webhook]}),
     Operation("DELETE", "/v1/settings/webhooks/{id}", delete_webhook, "Delete a webhook", PERMISSION,
-              "Webhooks", responses={200: Deleted}),
+              "Webhooks", responses={200: One[Deleted]}),
     Operation("POST", "/v1/settings/webhooks/{id}/test", test_webhook, "Send a signed test delivery",
-              PERMISSION, "Webhooks", responses={202: TestQueued}),
+              PERMISSION, "Webhooks", responses={202: One[TestQueued]}),
     Operation("GET", "/v1/settings/webhooks/{id}/deliveries", list_deliveries,
               "Delivery log with every attempt (cursor pagination)", PERMISSION, "Webhooks",
-              query=DeliveryQuery, responses={200: DeliveryLog}),
+              query=DeliveryQuery, responses={200: Page[DeliveryEntry]}),
 ]  # fmt: skip

@@ -13,7 +13,11 @@
     smsengine numbers add ACCOUNT NUMBER                          (MO to NUMBER goes to ACCOUNT)
     smsengine routes explain +447700900123 [--account ACCOUNT]
     smsengine users add ACCOUNT EMAIL [--role owner|admin|member] [--name NAME]
-    smsengine apikeys create ACCOUNT [--test]
+    smsengine apikeys create ACCOUNT [--test] [--permission P]...
+    smsengine accounts trust ACCOUNT [--off]                      (its campaigns skip approval)
+    smsengine campaigns approve ID | campaigns reject ID [--reason TEXT]
+    smsengine senders approve ACCOUNT SENDER | senders reject ACCOUNT SENDER [--reason TEXT]
+    smsengine senders require ACCOUNT [--off]                     (sends need an approved sender ID)
     smsengine ledger check
 
 Every command works against the configured database, or the embedded one in the data directory.
@@ -30,6 +34,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import asyncpg
+import msgspec
 import structlog
 
 from engine.infra.logging import configure_logging
@@ -76,6 +81,20 @@ async def _run(settings: Settings, urls: ServiceUrls, demo: bool) -> int:
     from http_api.server import serve_http
 
     redis = aioredis.Redis.from_url(urls.redis_url)
+    extras = contextlib.AsyncExitStack()
+    standin = None
+    if demo and not settings.payments.stripe_api_key:
+        # Stripe is a stand-in on loopback for the demo, as in the tests: checkout and top-ups work offline.
+        from engine.simulation.stripe_standin import StripeStandIn
+
+        standin = StripeStandIn()
+        served = await extras.enter_async_context(serve_http(standin.app(), "127.0.0.1", 0))
+        standin.base_url = f"http://127.0.0.1:{served.port}"
+        payments = msgspec.structs.replace(
+            settings.payments, stripe_api_key=standin.api_key, stripe_api_base=standin.base_url,
+            stripe_webhook_secret=standin.webhook_secret,
+        )  # fmt: skip
+        settings = msgspec.structs.replace(settings, payments=payments)
     outside: contextlib.AbstractAsyncContextManager[tuple[Settings, dict[str, Any]]] = (
         stand_ins(settings) if demo else contextlib.nullcontext((settings, {}))
     )
@@ -87,10 +106,14 @@ async def _run(settings: Settings, urls: ServiceUrls, demo: bool) -> int:
             serve_http(create_app(engine, redis), settings.http.host, settings.http.port) as http,
         ):
             base_url = f"http://{settings.http.host}:{http.port}"
+            if standin is not None:
+                standin.webhook_url = f"{base_url}/v1/billing/stripe/webhook"
             _tune_gc()
             if demo_info is not None:
                 demo_info["smpp"]["port"] = engine.smpp_port
                 demo_info["http"]["base_url"] = base_url
+                if standin is not None:
+                    demo_info["stripe"] = {"base_url": standin.base_url}
                 demo_info.update(stand_in_info)
                 path = write_demo_file(settings, demo_info)
                 print(f"demo account ready ({path}):", flush=True)
@@ -123,6 +146,7 @@ async def _run(settings: Settings, urls: ServiceUrls, demo: bool) -> int:
             log.info("stopping: no new messages, draining")
     finally:
         await redis.aclose()
+        await extras.aclose()
         if simulator is not None:
             await simulator.stop()
     return exit_code
@@ -300,8 +324,59 @@ async def _users_add(pool: asyncpg.Pool, args: argparse.Namespace) -> int:
 async def _apikeys_create(pool: asyncpg.Pool, args: argparse.Namespace) -> int:
     from engine.admin.provision import account_id_of, create_api_key
 
-    key, secret = await create_api_key(pool, await account_id_of(pool, args.account), live=not args.test)
+    key, secret = await create_api_key(
+        pool,
+        await account_id_of(pool, args.account),
+        live=not args.test,
+        permissions=args.permission or ("*",),
+    )
     print(f"api_key    {key}\napi_secret {secret}   (shown once: store it now)")
+    return 0
+
+
+async def _accounts_trust(pool: asyncpg.Pool, args: argparse.Namespace) -> int:
+    from engine.admin.provision import account_id_of
+
+    account_id = await account_id_of(pool, args.account)
+    await pool.execute("UPDATE accounts SET campaigns_trusted = $2 WHERE id = $1", account_id, not args.off)
+    print(f"account {args.account}: campaigns {'need approval' if args.off else 'skip approval'}")
+    return 0
+
+
+async def _campaigns_review(pool: asyncpg.Pool, args: argparse.Namespace) -> int:
+    from engine.campaigns.actions import ActionRefused, CampaignNotFound, apply_action
+
+    async with pool.acquire() as conn, conn.transaction():
+        try:
+            state = await apply_action(
+                conn,
+                args.campaign,
+                args.action,
+                reviewer="operator",
+                reason=getattr(args, "reason", "") or "",
+            )
+        except CampaignNotFound:
+            raise LookupError(f"no campaign {args.campaign}") from None
+        except ActionRefused as exc:
+            raise ValueError(str(exc)) from None
+    # The engine's runner sees the new state at its next poll (half a second).
+    print(f"campaign {args.campaign}: {state}")
+    return 0
+
+
+async def _senders(pool: asyncpg.Pool, args: argparse.Namespace) -> int:
+    from engine.admin.provision import account_id_of
+    from engine.senders.registry import require_approved_senders, review_sender
+
+    account_id = await account_id_of(pool, args.account)
+    if args.action == "require":
+        await require_approved_senders(pool, account_id, not args.off)
+        print(f"account {args.account}: {'any sender' if args.off else 'approved sender IDs only'}")
+        return 0
+    row = await review_sender(
+        pool, account_id, args.sender, approve=args.action == "approve", reason=args.reason or ""
+    )
+    print(f"sender ID {row['sender']} of account {args.account}: {row['status']}")
     return 0
 
 
@@ -415,7 +490,38 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--test", action="store_true", help="a sandbox key: never reaches a carrier, never charges"
     )
+    p.add_argument(
+        "--permission", action="append",
+        help="repeatable; default *. Operator-only ones: billing.write, campaigns.approve (an account admin)",
+    )  # fmt: skip
     p.set_defaults(func=_with_pool(_apikeys_create))
+
+    p = accounts.add_parser("trust", help="let an account's campaigns skip approval")
+    p.add_argument("account")
+    p.add_argument("--off", action="store_true", help="its campaigns need approval again")
+    p.set_defaults(func=_with_pool(_accounts_trust))
+
+    campaigns = sub.add_parser("campaigns", help="campaign approval").add_subparsers(
+        dest="action", required=True
+    )
+    for action in ("approve", "reject"):
+        p = campaigns.add_parser(action, help=f"{action} a campaign pending approval")
+        p.add_argument("campaign", type=int)
+        if action == "reject":
+            p.add_argument("--reason", default="rejected by the operator")
+        p.set_defaults(func=_with_pool(_campaigns_review))
+
+    senders = sub.add_parser("senders", help="sender IDs").add_subparsers(dest="action", required=True)
+    for action in ("approve", "reject"):
+        p = senders.add_parser(action, help=f"{action} an account's sender ID (requested or not)")
+        p.add_argument("account")
+        p.add_argument("sender")
+        p.add_argument("--reason", default="")
+        p.set_defaults(func=_with_pool(_senders))
+    p = senders.add_parser("require", help="sends of the account must use an approved sender ID")
+    p.add_argument("account")
+    p.add_argument("--off", action="store_true", help="any well-formed sender again")
+    p.set_defaults(func=_with_pool(_senders))
 
     ledger = sub.add_parser("ledger", help="the money").add_subparsers(dest="action", required=True)
     p = ledger.add_parser("check", help="reconcile balances, postings and reservations; non-zero on mismatch")

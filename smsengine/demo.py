@@ -2,11 +2,13 @@
 and a demo account with a balance, SMPP credentials and an API key, written to DATA_DIR/demo.json as
 
     {"smpp": {"host", "port", "system_id", "password"}, "http": {"base_url", "api_key", "api_secret"},
-     "mail": {"host", "port", "directory"}, "google": {"issuer", "client_id"}}
+     "stripe": {"base_url"}, "mail": {"host", "port", "directory"}, "google": {"issuer", "client_id"}}
 
 The demo also stands in for the outside world of sign-in (`stand_ins`): mail goes to a local SMTP server
 that writes each message to DATA_DIR/mail/NNNN.eml, and "Sign in with Google" to a local OpenID Connect
-issuer that signs in its `login_hint` (default grace@example.com) at once.
+issuer that signs in its `login_hint` (default grace@example.com) at once. Payments go to a local Stripe
+stand-in (engine/simulation/stripe_standin.py, started by `smsengine run --demo`) unless [payments]
+names a Stripe key.
 
 Provisioning is idempotent: a restart with the same data directory keeps the account, its balance and
 its credentials (read back from demo.json).

@@ -2,11 +2,15 @@
 
 States, and what moves a campaign between them (`ACTIONS` is the whole table for the API's actions):
 
-    draft --submit--> sending | scheduled (when scheduled_at is in the future)
-    draft | scheduled --schedule--> scheduled
-    scheduled --(its time, runner)--> sending --pause--> paused --resume--> sending
+    draft --submit--> pending_approval --approve--> approved      (operator CLI, or an account admin key)
+                      pending_approval --reject--> rejected
+    draft --submit--> approved                                    (an account trusted to skip approval)
+    approved --(its scheduled_at, or at once; runner)--> sending --pause--> paused --resume--> sending
     sending --(every recipient released, every message final, runner)--> completed | failed (none accepted)
-    draft | scheduled | sending | paused --cancel--> cancelled
+    draft | pending_approval | approved | sending | paused --cancel--> cancelled
+    draft | pending_approval | approved --schedule--> (same state, new scheduled_at)
+
+Actions are applied by engine.campaigns.actions (the API and the CLI both call it).
 
 The runner releases a `sending` campaign's pending recipients through the one accept path
 (`Intake.prepare` + `Acceptor.submit`, one SubmitRequest per recipient with `campaign_id` set), paced by
@@ -46,32 +50,39 @@ from engine.outbox.webhooks import WebhookEvent, WebhookSender
 
 log = structlog.get_logger("engine.campaigns.runner")
 
-STATES = ("draft", "scheduled", "sending", "paused", "completed", "cancelled", "failed")
-FINAL_STATES = frozenset({"completed", "cancelled", "failed"})
-# action -> (states it applies to, state it leads to); submit's target depends on scheduled_at.
+STATES = (
+    "draft", "pending_approval", "approved", "rejected", "sending", "paused", "completed", "cancelled",
+    "failed",
+)  # fmt: skip
+FINAL_STATES = frozenset({"completed", "cancelled", "failed", "rejected"})
+# action -> (states it applies to, state it leads to). submit goes to pending_approval, or straight to
+# approved for an account trusted to skip approval (accounts.campaigns_trusted); an approved campaign
+# starts sending at its schedule_at (at once without one); schedule only moves schedule_at.
 ACTIONS: dict[str, tuple[frozenset[str], str]] = {
-    "submit": (frozenset({"draft"}), "sending"),
-    "schedule": (frozenset({"draft", "scheduled"}), "scheduled"),
+    "submit": (frozenset({"draft"}), "pending_approval"),
+    "approve": (frozenset({"pending_approval"}), "approved"),
+    "reject": (frozenset({"pending_approval"}), "rejected"),
+    "schedule": (frozenset({"draft", "pending_approval", "approved"}), ""),
     "pause": (frozenset({"sending"}), "paused"),
     "resume": (frozenset({"paused"}), "sending"),
-    "cancel": (frozenset({"draft", "scheduled", "sending", "paused"}), "cancelled"),
+    "cancel": (frozenset({"draft", "pending_approval", "approved", "sending", "paused"}), "cancelled"),
 }
 # Recipients may be added while nothing is being released from the list.
-EDITABLE_STATES = frozenset({"draft", "scheduled", "paused"})
+EDITABLE_STATES = frozenset({"draft", "pending_approval", "approved", "paused"})
 VALIDITY = timedelta(hours=48)
 # Refusals that say nothing about the recipient: it stays pending and is tried again later.
 TRANSIENT = frozenset({Reject.QUEUE_FULL, Reject.SYSTEM_ERROR, Reject.THROTTLED})
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_.\-]+)\s*\}\}")
 
 
-def transition(action: str, state: str, *, scheduled_in_future: bool = False) -> str | None:
+def transition(action: str, state: str, *, trusted: bool = False) -> str | None:
     """The state `action` leads to from `state`, or None when it is not allowed there."""
     allowed, target = ACTIONS[action]
     if state not in allowed:
         return None
-    if action == "submit" and scheduled_in_future:
-        return "scheduled"
-    return target
+    if action == "submit" and trusted:
+        return "approved"
+    return target or state
 
 
 def placeholders(body: str) -> set[str]:
@@ -99,6 +110,17 @@ class Progress:
         self.total = self.pending = self.queued = self.sent = self.delivered = self.failed = 0
         self.cancelled = 0
 
+    def count(self, status: str, n: int) -> None:
+        """Add `n` messages in `status` to the bucket it belongs to."""
+        if status in (Status.QUEUED, Status.SENDING, Status.SCHEDULED):
+            self.queued += n
+        elif status == Status.SUBMITTED:
+            self.sent += n
+        elif status == Status.DELIVERED:
+            self.delivered += n
+        else:
+            self.failed += n
+
 
 _RECIPIENT_COUNTS = """
 SELECT count(*) AS total,
@@ -122,15 +144,7 @@ async def campaign_progress(conn: asyncpg.Connection | Any, campaign_id: int) ->
     assert r is not None
     p.total, p.pending, p.cancelled, p.failed = r["total"], r["pending"], r["cancelled"], r["rejected"]
     for row in await conn.fetch(_MESSAGE_COUNTS, campaign_id):
-        status, n = row["status"], int(row["n"])
-        if status in (Status.QUEUED, Status.SENDING, Status.SCHEDULED):
-            p.queued += n
-        elif status == Status.SUBMITTED:
-            p.sent += n
-        elif status == Status.DELIVERED:
-            p.delivered += n
-        else:
-            p.failed += n
+        p.count(row["status"], int(row["n"]))
     return p
 
 
@@ -152,7 +166,7 @@ class _Bucket:
 
 _PROMOTE = """UPDATE campaigns SET state = 'sending', started_at = coalesce(started_at, now()),
     updated_at = now()
-WHERE state = 'scheduled' AND scheduled_at <= now() RETURNING id"""
+WHERE state = 'approved' AND (scheduled_at IS NULL OR scheduled_at <= now()) RETURNING id"""
 _LOCK = """SELECT account_id, source, body, sandbox FROM campaigns WHERE id = $1 AND state = 'sending'
 FOR UPDATE SKIP LOCKED"""
 _PENDING = """

@@ -131,6 +131,7 @@ class Intake:
         ids: MessageIdGenerator,
         references: ConcatReferenceAllocator | None = None,
         default_region: str | None = None,
+        sender_allowed: Callable[[int, str], bool] | None = None,
     ) -> None:
         self._routing = routing
         self._health = health
@@ -140,9 +141,15 @@ class Intake:
         self._ids = ids
         self._references = references or ConcatReferenceAllocator()
         self._default_region = default_region
+        # seed 001 hook: sender IDs the account must have had approved (engine.senders.directory)
+        self._sender_allowed = sender_allowed
 
     def prepare(self, request: SubmitRequest, now: float) -> PreparedMessage:
         _check_source(request)
+        if self._sender_allowed is not None and not self._sender_allowed(request.account_id, request.source):
+            raise Rejected(
+                Reject.INVALID_SOURCE, f"sender ID {request.source!r} is not approved for this account"
+            )
         try:
             destination = normalise_cached(
                 request.destination, request.dest_ton, request.dest_npi, self._default_region

@@ -201,6 +201,43 @@ class OidcSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         _require(self.timeout_seconds > 0, "oidc.timeout_seconds", "must be positive")
 
 
+class PortalSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """What the account-facing API tells customers about reaching us (GET /v1/settings/smpp)."""
+
+    smpp_host: str = ""
+    """SMPP host customers bind to, as they reach it. Empty: smpp.host."""
+    smpp_port: int = 0
+    """SMPP port customers bind to, as they reach it (behind a load balancer, say). 0: the server's own."""
+
+    def __post_init__(self) -> None:
+        _require(0 <= self.smpp_port <= 65535, "portal.smpp_port", "must be between 0 and 65535")
+
+
+class PaymentsSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Top-ups through a payment provider (engine/payments): checkout sessions and auto top-up."""
+
+    provider: str = "stripe"
+    """The payment provider adapter; only "stripe" exists."""
+    stripe_api_key: str = ""
+    """Stripe secret key (sk_live_... / sk_test_...). Empty: checkout and auto top-up answer 503."""
+    stripe_api_base: str = "https://api.stripe.com"
+    """Base URL of the Stripe API; tests and the demo point it at the local stand-in."""
+    stripe_webhook_secret: str = ""
+    """Signing secret of the Stripe webhook endpoint (whsec_...): events are verified with it."""
+    checkout_success_url: str = "http://127.0.0.1:8080/checkout/success"
+    """Where Stripe Checkout sends the customer after paying (unless the request names another)."""
+    checkout_cancel_url: str = "http://127.0.0.1:8080/checkout/cancel"
+    """Where Stripe Checkout sends the customer who gives up."""
+    auto_topup_interval: float = 30.0
+    """Seconds between looks at the balances of accounts with auto top-up (also woken by balance.low)."""
+    seller: str = "smsengine"
+    """The seller named on invoices (name, then address lines separated by '|')."""
+
+    def __post_init__(self) -> None:
+        _require(self.provider == "stripe", "payments.provider", 'only "stripe" is supported')
+        _require(self.auto_topup_interval > 0, "payments.auto_topup_interval", "must be positive")
+
+
 class LogSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     level: str = "info"
     """debug, info, warning or error."""
@@ -289,6 +326,8 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     mail: MailSettings = msgspec.field(default_factory=MailSettings)
     oidc: OidcSettings = msgspec.field(default_factory=OidcSettings)
     log: LogSettings = msgspec.field(default_factory=LogSettings)
+    portal: PortalSettings = msgspec.field(default_factory=PortalSettings)
+    payments: PaymentsSettings = msgspec.field(default_factory=PaymentsSettings)
     social: SocialSettings = msgspec.field(default_factory=SocialSettings)
     node: NodeSettings = msgspec.field(default_factory=NodeSettings)
 

@@ -49,8 +49,17 @@ log = structlog.get_logger("engine.webhooks")
 
 EVENTS = (
     "message.delivered", "message.failed", "message.expired", "message.received", "opt_out",
-    "balance.low", "campaign.completed", "campaign.failed",
+    "balance.low", "campaign.completed", "campaign.failed", "whatsapp.message",
 )  # fmt: skip
+# Names a webhook may subscribe to that stand for several events: the BulkSMSRates document's "dlr" is
+# every delivery report (its payload example still names the event message.delivered).
+ALIASES = {"dlr": ("message.delivered", "message.failed", "message.expired")}
+_ALIAS_OF = {event: alias for alias, events in ALIASES.items() for event in events}
+# The receipt's carrier stat for a final status, when no receipt said it (dispatch failures, sandbox).
+_STAT_OF_STATUS = {
+    "delivered": "DELIVRD", "expired": "EXPIRED", "undeliverable": "UNDELIV", "rejected": "REJECTD",
+    "failed": "UNDELIV",
+}  # fmt: skip
 TEST_EVENT = "webhook.test"  # sent by POST /v1/settings/webhooks/{id}/test: one attempt, no retry
 SCHEDULE = (5.0, 30.0, 300.0)  # seconds before each retry; after the last one fails: inactive
 LEASE_SECONDS = 60.0  # a claimed row is not claimed again before this, unless its attempt is recorded
@@ -70,11 +79,28 @@ _JSON = msgspec.json.Encoder()
 _EMIT = """
 INSERT INTO webhook_deliveries (webhook_id, account_id, event, data, created_at)
 SELECT w.id, e.account_id, e.event, e.data, coalesce(e.at, now())
-FROM unnest($1::bigint[], $2::text[], $3::jsonb[], $4::timestamptz[]) WITH ORDINALITY AS e(account_id, event,
-    data, at, n)
-JOIN webhooks w ON w.account_id = e.account_id AND w.active AND e.event = ANY(w.events)
+FROM unnest($1::bigint[], $2::text[], $3::jsonb[], $4::timestamptz[], $5::text[]) WITH ORDINALITY
+    AS e(account_id, event, data, at, alias, n)
+JOIN webhooks w ON w.account_id = e.account_id AND w.active
+    AND (e.event = ANY(w.events) OR e.alias = ANY(w.events))
 ORDER BY e.n, w.id
 """
+
+
+def document_payload(event: str, data: dict[str, Any]) -> dict[str, Any]:
+    """A message event's data with the fields the BulkSMSRates DLR example names, added to the engine's:
+    `message_id`, `destination` in E.164 with '+', `carrier_status` (the receipt's stat) and
+    `delivered_at` (null unless delivered)."""
+    if not event.startswith("message.") or event == "message.received" or "status" not in data:
+        return data
+    destination = str(data.get("destination", ""))
+    status = str(data["status"])
+    return {
+        **data,
+        "destination": destination if destination.startswith("+") else "+" + destination,
+        "carrier_status": data.get("carrier_status") or _STAT_OF_STATUS.get(status, "UNKNOWN"),
+        "delivered_at": data.get("done_at") if status == "delivered" else None,
+    }
 
 
 async def emit_events(conn: Any, events: Sequence[WebhookEvent]) -> int:
@@ -88,8 +114,9 @@ async def emit_events(conn: Any, events: Sequence[WebhookEvent]) -> int:
         _EMIT,
         [e.account_id for e in events],
         [e.event for e in events],
-        [_JSON.encode(e.data).decode() for e in events],
+        [_JSON.encode(document_payload(e.event, e.data)).decode() for e in events],
         [e.at for e in events],
+        [_ALIAS_OF.get(e.event) for e in events],
     )
     return int(status.rsplit(" ", 1)[-1])
 

@@ -23,11 +23,13 @@ WAIT = 30.0
 
 # Every (action, state) pair: where it leads, or None (the API answers 409 CONFLICT).
 EXPECTED = {
-    "submit": {"draft": "sending"},
-    "schedule": {"draft": "scheduled", "scheduled": "scheduled"},
+    "submit": {"draft": "pending_approval"},
+    "approve": {"pending_approval": "approved"},
+    "reject": {"pending_approval": "rejected"},
+    "schedule": {s: s for s in ("draft", "pending_approval", "approved")},
     "pause": {"sending": "paused"},
     "resume": {"paused": "sending"},
-    "cancel": {s: "cancelled" for s in ("draft", "scheduled", "sending", "paused")},
+    "cancel": {s: "cancelled" for s in ("draft", "pending_approval", "approved", "sending", "paused")},
 }
 
 
@@ -36,8 +38,10 @@ def test_every_action_in_every_state_is_a_transition_or_refused() -> None:
     for action in ACTIONS:
         for state in STATES:
             assert transition(action, state) == EXPECTED[action].get(state), (action, state)
-    assert transition("submit", "draft", scheduled_in_future=True) == "scheduled"
-    assert transition("submit", "paused", scheduled_in_future=True) is None
+    # an account trusted to skip approval: submit approves at once, and nothing else changes
+    assert transition("submit", "draft", trusted=True) == "approved"
+    assert transition("submit", "paused", trusted=True) is None
+    assert transition("approve", "draft", trusted=True) is None
 
 
 def test_render_fills_placeholders_and_names_a_missing_one() -> None:

@@ -13,7 +13,7 @@ async def test_both_header_forms_authenticate(api: Api) -> None:
     assert r.status_code == 200
     bearer = {"Authorization": f"Bearer {api.key}:{api.secret}"}
     r = await api.client.get("/v1/billing/balance", headers=bearer)
-    assert r.status_code == 200 and r.json()["available"]["currency"] == "EUR"
+    assert r.status_code == 200 and r.json()["data"]["currency"] == "EUR"
 
 
 @pytest.mark.parametrize(
@@ -42,7 +42,7 @@ async def test_wrong_secret_and_revoked_key_are_401(api: Api) -> None:
     victim = await api.new_key()
     assert (await api.client.get("/v1/billing/balance", headers=victim)).status_code == 200
     r = await api.client.delete(f"/v1/settings/api-keys/{victim['X-API-Key']}", headers=api.headers())
-    assert r.status_code == 200 and r.json()["revoked_at"] is not None
+    assert r.status_code == 200 and r.json()["data"]["revoked_at"] is not None
     r = await api.client.get("/v1/billing/balance", headers=victim)
     assert r.status_code == 401 and r.json()["error"]["code"] == "UNAUTHORIZED"
 

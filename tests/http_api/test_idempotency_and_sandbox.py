@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from engine.core.ids import parse_id
+from http_api.messages import parse_public_id
 from tests.http_api.conftest import Api, sms
 
 
@@ -27,11 +27,11 @@ async def test_same_key_same_body_replays_the_first_answer(api: Api) -> None:
     assert await api.stack.pool.fetchval("SELECT count(*) FROM messages") == 1
     # another body under the same key is refused, and sends nothing
     other = await api.client.post("/v1/sms/send", json=sms(body="Different"), headers=h)
-    assert other.status_code == 422 and other.json()["error"]["code"] == "IDEMPOTENCY_KEY_REUSED"
+    assert other.status_code == 409 and other.json()["error"]["code"] == "IDEMPOTENCY_KEY_REUSED"
     # the same key on another endpoint is another request too
-    one = {"from": "A", "body": "x", "messages": [{"to": "+447700900123"}]}
+    one = {"from": "A", "body": "x", "recipients": [{"to": "+447700900123"}]}
     r = await api.client.post("/v1/sms/bulk", json=one, headers=h)
-    assert r.status_code == 422
+    assert r.status_code == 409
     # keys are per account: B may use the same key for its own message
     theirs = await api.client.post(
         "/v1/sms/send", json=sms(), headers=api.other(**{"Idempotency-Key": "order-42"})
@@ -74,7 +74,7 @@ async def test_topup_with_an_idempotency_key_applies_once(api: Api) -> None:
     assert {a.status_code for a in answers} == {200}
     assert await _available(api, api.stack.account_id) == before + 12_500_000
     r = await api.client.post("/v1/billing/topup", json={"amount": "12.50"}, headers=h)
-    assert r.json()["available"]["micro"] == before + 12_500_000
+    assert r.json()["data"]["balance"] == (before + 12_500_000) // 10_000
 
 
 async def test_sandbox_never_reaches_the_carrier_and_never_charges(api: Api) -> None:
@@ -85,14 +85,16 @@ async def test_sandbox_never_reaches_the_carrier_and_never_charges(api: Api) -> 
         r = await api.client.post("/v1/sms/send", json=sms(), headers=headers)
         assert r.status_code == 202, r.text
         body = r.json()
-        assert body["status"] == "delivered" and body["sandbox"] is True and body["cost"]["micro"] == 0
+        assert body["status"] == "delivered" and body["sandbox"] is True and body["cost_micros"] == 0
+        assert body["id"].startswith("sandbox-msg-")  # the document's sandbox ids
         ids.append(body["id"])
     bulk = await api.client.post(
-        "/v1/sms/bulk", json={"from": "A", "body": "x", "messages": [{"to": "+447700900123"}] * 3},
+        "/v1/sms/bulk", json={"from": "A", "body": "x", "recipients": [{"to": "+447700900123"}] * 3},
         headers=test_key,
     )  # fmt: skip
-    assert bulk.status_code == 202 and bulk.json()["sandbox"] is True
-    detail = (await api.client.get(f"/v1/sms/{ids[0]}", headers=api.headers())).json()
+    assert bulk.status_code == 202 and bulk.json()["data"]["sandbox"] is True
+    assert bulk.json()["data"]["cost_estimate"] == 0
+    detail = (await api.client.get(f"/v1/sms/{ids[0]}", headers=api.headers())).json()["data"]
     assert detail["status"] == "delivered" and detail["final_at"] is not None
     assert [e["status"] for e in detail["events"]] == ["accepted", "delivered"]
     # A live message sent afterwards is dispatched; by the time it is, any sandbox one would have been too.
@@ -101,7 +103,8 @@ async def test_sandbox_never_reaches_the_carrier_and_never_charges(api: Api) -> 
     assert await api.stack.engine.wait_idle(within=30.0)
     assert [m.destination_addr for m in api.stack.sim.received.values()] == ["447700900999"]
     assert api.stack.sim.submits == 1
-    sandbox_ids = [parse_id(i) for i in ids] + [parse_id(a["id"]) for a in bulk.json()["accepted"]]
+    sandbox_ids = [parse_public_id(i) for i in ids]
+    sandbox_ids += [parse_public_id(a["message_id"]) for a in bulk.json()["data"]["messages"]]
     refs = await api.stack.pool.fetchval(
         "SELECT count(*) FROM billing_reservations WHERE message_ref = ANY($1::text[])",
         [f"{i:016x}" for i in sandbox_ids if i is not None],
@@ -115,4 +118,5 @@ async def test_sandbox_key_cannot_mint_a_live_key(api: Api) -> None:
     r = await api.client.post("/v1/settings/api-keys", json={"live": True}, headers=test_key)
     assert r.status_code == 403
     r = await api.client.post("/v1/settings/api-keys", json={"name": "t"}, headers=test_key)
-    assert r.status_code == 201 and r.json()["live"] is False and r.json()["key"].startswith("bsms_test_")
+    created = r.json()["data"]
+    assert r.status_code == 201 and created["live"] is False and created["key"].startswith("bsms_test_")

@@ -34,7 +34,7 @@ async def test_run_demo_serves_http_on_the_port_it_writes_to_demo_json(
             while b"smsengine running" not in (line := await proc.stdout.readline()):
                 assert line, "the engine exited before it was running"
         demo = json.loads((tmp_path / "demo.json").read_text())
-        assert set(demo) == {"smpp", "http", "mail", "google"}
+        assert set(demo) == {"smpp", "http", "stripe", "mail", "google"}
         assert set(demo["smpp"]) == {"host", "port", "system_id", "password"}
         assert set(demo["http"]) == {"base_url", "api_key", "api_secret"}
         assert not demo["http"]["base_url"].endswith(":0") and demo["smpp"]["port"] != 0
@@ -46,6 +46,16 @@ async def test_run_demo_serves_http_on_the_port_it_writes_to_demo_json(
                 headers={"Authorization": f"Bearer {http['api_key']}:{http['api_secret']}"},
             )
             assert r.status_code == 202, r.text
+            # the demo's payments go to its Stripe stand-in: a checkout paid tops the wallet up
+            auth = {"Authorization": f"Bearer {http['api_key']}:{http['api_secret']}"}
+            before = (await client.get("/v1/billing/balance", headers=auth)).json()["data"]["balance"]
+            checkout = await client.post("/v1/billing/checkout", json={"amount": 1500}, headers=auth)
+            assert checkout.status_code == 201, checkout.text
+            url = checkout.json()["data"]["url"]
+            assert url.startswith(demo["stripe"]["base_url"])
+            assert (await client.post(url)).json()["webhook_status"] == 200
+            after = (await client.get("/v1/billing/balance", headers=auth)).json()["data"]["balance"]
+            assert after == before + 1500
             # Sign-up works in the demo too: its verification mail lands in DATA_DIR/mail.
             r = await client.post(
                 "/v1/auth/register", json={"email": "demo@example.com", "password": "demo password 1"}

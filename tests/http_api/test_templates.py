@@ -2,15 +2,7 @@
 
 from __future__ import annotations
 
-import pytest
-
 from tests.http_api.conftest import Api
-from tests.http_api.test_webhooks_support import use_new_routes
-
-
-@pytest.fixture(autouse=True)
-def _routes(monkeypatch: pytest.MonkeyPatch) -> None:
-    use_new_routes(monkeypatch)
 
 
 async def test_crud_with_variables_and_unique_names(api: Api) -> None:
@@ -19,28 +11,32 @@ async def test_crud_with_variables_and_unique_names(api: Api) -> None:
         "/v1/templates", json={"name": "otp", "body": "Hi {{ name }}, code {{code}} ({{name}})"}, headers=h
     )
     assert r.status_code == 201, r.text
-    created = r.json()
+    created = r.json()["data"]
     assert created["variables"] == ["name", "code"] and created["description"] == ""
     tid = created["id"]
-    assert (await api.client.get(f"/v1/templates/{tid}", headers=h)).json() == created
+    assert (await api.client.get(f"/v1/templates/{tid}", headers=h)).json()["data"] == created
     r = await api.client.post("/v1/templates", json={"name": "otp", "body": "again"}, headers=h)
     assert r.status_code == 409 and r.json()["error"]["code"] == "CONFLICT"
     # the same name in another account is another template
     r = await api.client.post("/v1/templates", json={"name": "otp", "body": "theirs"}, headers=api.other())
     assert r.status_code == 201
     r = await api.client.patch(f"/v1/templates/{tid}", json={"body": "Code {{code}}"}, headers=h)
-    assert r.status_code == 200 and r.json()["variables"] == ["code"] and r.json()["name"] == "otp"
-    assert r.json()["updated_at"] >= created["updated_at"]
+    assert (
+        r.status_code == 200
+        and r.json()["data"]["variables"] == ["code"]
+        and r.json()["data"]["name"] == "otp"
+    )
+    assert r.json()["data"]["updated_at"] >= created["updated_at"]
     second = (
         await api.client.post("/v1/templates", json={"name": "promo", "body": "Sale"}, headers=h)
-    ).json()
+    ).json()["data"]
     r = await api.client.patch(f"/v1/templates/{second['id']}", json={"name": "otp"}, headers=h)
     assert r.status_code == 409
     bad_bodies = [{"name": "", "body": "x"}, {"name": "x", "body": ""}, {"name": "x"}]
     for bad in [*bad_bodies, {"name": "x", "body": "y", "extra": 1}]:
         assert (await api.client.post("/v1/templates", json=bad, headers=h)).status_code == 400, bad
     r = await api.client.delete(f"/v1/templates/{tid}", headers=h)
-    assert r.status_code == 200 and r.json() == {"id": tid, "deleted": True}
+    assert r.status_code == 200 and r.json()["data"] == {"id": tid, "deleted": True}
     assert (await api.client.get(f"/v1/templates/{tid}", headers=h)).status_code == 404
     assert (await api.client.delete(f"/v1/templates/{tid}", headers=h)).status_code == 404
 
@@ -50,14 +46,14 @@ async def test_list_paginates_and_another_account_sees_nothing(api: Api) -> None
     ids = []
     for n in range(5):
         r = await api.client.post("/v1/templates", json={"name": f"t{n}", "body": f"body {n}"}, headers=h)
-        ids.append(r.json()["id"])
+        ids.append(r.json()["data"]["id"])
     seen: list[int] = []
     cursor = None
     while True:
         params = {"page_size": "2", **({"cursor": cursor} if cursor else {})}
         page = (await api.client.get("/v1/templates", params=params, headers=h)).json()
         seen += [t["id"] for t in page["data"]]
-        cursor = page["pagination"]["next_cursor"]
+        cursor = page["pagination"]["cursor"]
         if cursor is None:
             break
     assert seen == sorted(ids, reverse=True)
@@ -67,7 +63,7 @@ async def test_list_paginates_and_another_account_sees_nothing(api: Api) -> None
     for method, body in [("GET", None), ("PATCH", {"body": "mine"}), ("DELETE", None)]:
         r = await api.client.request(method, f"/v1/templates/{ids[0]}", json=body, headers=api.other())
         assert r.status_code == 404 and r.json()["error"]["code"] == "NOT_FOUND", method
-    assert (await api.client.get(f"/v1/templates/{ids[0]}", headers=h)).json()["body"] == "body 0"
+    assert (await api.client.get(f"/v1/templates/{ids[0]}", headers=h)).json()["data"]["body"] == "body 0"
     bad = await api.client.get("/v1/templates", params={"cursor": "zzz"}, headers=h)
     assert bad.status_code == 400
     reader = await api.new_key(permissions=["sms.send"])
@@ -99,7 +95,7 @@ async def test_send_with_a_template_renders_its_body_and_another_accounts_templa
         await api.client.post(
             "/v1/templates", json={"name": "otp", "body": "Your code is {{code}}"}, headers=h
         )
-    ).json()["id"]
+    ).json()["data"]["id"]
     send = {"to": "+447700900123", "from": "Acme", "template_id": tid, "variables": {"code": "4921"}}
     r = await api.client.post("/v1/sms/preview", json=send, headers=h)
     assert r.status_code == 200, r.text

@@ -5,17 +5,10 @@ from __future__ import annotations
 
 import time
 
-import pytest
-
 from tests.http_api.conftest import Api, sms
-from tests.http_api.test_webhooks_support import receiver, use_new_routes, verify
+from tests.http_api.test_webhooks_support import receiver, verify
 
 FAST = (0.05, 0.1, 0.15)  # the retry table, shortened: the default (5, 30, 300 s) is covered below
-
-
-@pytest.fixture(autouse=True)
-def _routes(monkeypatch: pytest.MonkeyPatch) -> None:
-    use_new_routes(monkeypatch)
 
 
 async def create(api: Api, url: str, events: list[str], **headers: str) -> dict[str, object]:
@@ -24,7 +17,7 @@ async def create(api: Api, url: str, events: list[str], **headers: str) -> dict[
         headers=headers or api.headers(),
     )  # fmt: skip
     assert r.status_code == 201, r.text
-    body: dict[str, object] = r.json()
+    body: dict[str, object] = r.json()["data"]
     return body
 
 
@@ -33,14 +26,15 @@ async def test_crud_is_scoped_to_the_account_and_shows_the_secret_once(api: Api)
     wid = created["id"]
     assert str(created["secret"]).startswith("whsec_") and created["active"] is True
     assert created["events"] == ["message.delivered", "opt_out"]
-    got = (await api.client.get(f"/v1/settings/webhooks/{wid}", headers=api.headers())).json()
+    got = (await api.client.get(f"/v1/settings/webhooks/{wid}", headers=api.headers())).json()["data"]
     assert "secret" not in got and got["url"] == "https://example.com/hook" and got["description"] == "ops"
     listed = (await api.client.get("/v1/settings/webhooks", headers=api.headers())).json()["data"]
     assert [w["id"] for w in listed] == [wid]
     r = await api.client.patch(
         f"/v1/settings/webhooks/{wid}", json={"events": ["balance.low"]}, headers=api.headers()
     )
-    assert r.status_code == 200 and r.json()["events"] == ["balance.low"] and r.json()["url"] == got["url"]
+    assert r.status_code == 200 and r.json()["data"]["events"] == ["balance.low"]
+    assert r.json()["data"]["url"] == got["url"]
     # another account: its own empty list, and 404 on every path with my id, as for an unknown id
     assert (await api.client.get("/v1/settings/webhooks", headers=api.other())).json()["data"] == []
     for method, path, body in [
@@ -54,7 +48,7 @@ async def test_crud_is_scoped_to_the_account_and_shows_the_secret_once(api: Api)
     ]:
         r = await api.client.request(method, path, json=body, headers=api.other())
         assert r.status_code == 404 and r.json()["error"]["code"] == "NOT_FOUND", (method, path)
-    assert (await api.client.get(f"/v1/settings/webhooks/{wid}", headers=api.headers())).json()[
+    assert (await api.client.get(f"/v1/settings/webhooks/{wid}", headers=api.headers())).json()["data"][
         "description"
     ] == "ops"
     # validation and permissions
@@ -68,7 +62,7 @@ async def test_crud_is_scoped_to_the_account_and_shows_the_secret_once(api: Api)
     manager = await api.new_key(permissions=["webhooks.manage"])
     assert (await api.client.get("/v1/settings/webhooks", headers=manager)).status_code == 200
     r = await api.client.delete(f"/v1/settings/webhooks/{wid}", headers=api.headers())
-    assert r.status_code == 200 and r.json() == {"id": wid, "deleted": True}
+    assert r.status_code == 200 and r.json()["data"] == {"id": wid, "deleted": True}
     assert (await api.client.get(f"/v1/settings/webhooks/{wid}", headers=api.headers())).status_code == 404
 
 
@@ -88,7 +82,10 @@ async def test_message_delivered_is_signed_and_logged(api: Api) -> None:
         assert body["event"] == "message.delivered" and got.headers["x-webhook-id"] == body["id"]
         data = body["data"]
         assert data["message_id"] == sent.json()["id"] and data["status"] == "delivered"
-        assert data["client_ref"] == "order-7" and data["destination"] == "447700900123"
+        # the document's DLR payload fields
+        assert data["destination"] == "+447700900123" and data["carrier_status"] == "DELIVRD"
+        assert data["delivered_at"] == data["done_at"]
+        assert data["client_ref"] == "order-7"
         assert data["source"] == "Acme" and data["err"] and data["done_at"] and data["submitted_at"]
         await api.stack.engine.webhooks.wait_attempts(1)  # type: ignore[union-attr]
         log = await api.client.get(f"/v1/settings/webhooks/{created['id']}/deliveries", headers=api.headers())
@@ -121,7 +118,7 @@ async def test_failed_deliveries_are_retried_with_the_same_id_until_they_succeed
     assert entry["status"] == "delivered" and [a["status_code"] for a in entry["log"]] == [500, 503, 200]
     assert entry["log"][0]["error"] == "answered HTTP 500"
     got = (await api.client.get(f"/v1/settings/webhooks/{created['id']}", headers=api.headers())).json()
-    assert got["active"] is True
+    assert got["data"]["active"] is True
 
 
 async def test_after_the_last_retry_fails_the_webhook_is_inactive_and_says_why(api: Api) -> None:
@@ -135,7 +132,7 @@ async def test_after_the_last_retry_fails_the_webhook_is_inactive_and_says_why(a
         for _ in range(4):  # the first attempt and three retries
             await hook.next()
         await engine.webhooks.wait_attempts(4)
-        got = (await api.client.get(f"/v1/settings/webhooks/{wid}", headers=api.headers())).json()
+        got = (await api.client.get(f"/v1/settings/webhooks/{wid}", headers=api.headers())).json()["data"]
         assert got["active"] is False and "after 4 failed attempts" in got["inactive_reason"]
         assert "HTTP 500" in got["inactive_reason"]
         [entry] = (
@@ -155,7 +152,7 @@ async def test_after_the_last_retry_fails_the_webhook_is_inactive_and_says_why(a
         r = await api.client.patch(
             f"/v1/settings/webhooks/{wid}", json={"active": True}, headers=api.headers()
         )
-        assert r.json()["active"] is True and r.json()["inactive_reason"] == ""
+        assert r.json()["data"]["active"] is True and r.json()["data"]["inactive_reason"] == ""
         hook.script.clear()
         assert (await api.client.post("/v1/sms/send", json=sms(), headers=api.headers())).status_code == 202
         assert (await hook.next()).answered == 200
@@ -189,12 +186,13 @@ async def test_test_delivery_and_balance_low(api: Api) -> None:
         assert r.status_code == 202
         got = await hook.next()
         assert (
-            got.json()["event"] == "webhook.test" and got.headers["x-webhook-id"] == r.json()["delivery_id"]
+            got.json()["event"] == "webhook.test"
+            and got.headers["x-webhook-id"] == r.json()["data"]["delivery_id"]
         )
         assert verify(str(created["secret"]), got)
         await api.stack.engine.webhooks.wait_attempts(1)  # type: ignore[union-attr]
         # a failed test is logged, not retried, and never disables the webhook
-        webhook = (await api.client.get(f"/v1/settings/webhooks/{wid}", headers=api.headers())).json()
+        webhook = (await api.client.get(f"/v1/settings/webhooks/{wid}", headers=api.headers())).json()["data"]
         assert webhook["active"] is True
         # balance.low: the next reservation takes the balance below the account's threshold
         available = await api.stack.pool.fetchval(
@@ -211,3 +209,18 @@ async def test_test_delivery_and_balance_low(api: Api) -> None:
         assert low.json()["event"] == "balance.low" and verify(str(created["secret"]), low)
         assert low.json()["data"]["threshold"] == available - 1_000
         assert low.json()["data"]["available"] == available - 5_000
+
+
+async def test_the_documents_dlr_event_name_subscribes_to_every_delivery_report(api: Api) -> None:
+    async with receiver() as hook:
+        created = await create(api, hook.url, ["dlr"])
+        assert created["events"] == ["dlr"]
+        sent = await api.client.post("/v1/sms/send", json=sms(), headers=api.headers())
+        got = await hook.next()
+        assert verify(str(created["secret"]), got)
+        body = got.json()
+        # the document's DLR payload example, field for field
+        assert body["event"] == "message.delivered" and set(body) == {"id", "event", "created_at", "data"}
+        data = body["data"]
+        assert data["message_id"] == sent.json()["id"] and data["destination"] == "+447700900123"
+        assert data["carrier_status"] == "DELIVRD" and data["delivered_at"]

@@ -1,7 +1,5 @@
 """Helpers for the webhook, report and template tests (no tests here).
 
-- `use_new_routes(monkeypatch)`: make the shared `api` fixture build the app with the webhook, report
-  and template modules too, until they are part of ROUTE_MODULES (then this changes nothing).
 - `WebhookReceiver`: a tiny HTTP/1.1 server on asyncio streams (no web framework: an independent peer)
   that answers each request with the next status of a script (200 once the script is used up) and
   queues every request it got for the test to await.
@@ -18,20 +16,7 @@ import hmac
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any
-
-import pytest
-
-from http_api import routes_reports, routes_templates, routes_webhooks
-from http_api.app import ROUTE_MODULES, create_app
-from tests.http_api import conftest
-
-MODULES = tuple(dict.fromkeys((*ROUTE_MODULES, routes_webhooks, routes_reports, routes_templates)))
-
-
-def use_new_routes(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(conftest, "create_app", partial(create_app, modules=MODULES))
 
 
 @dataclass

@@ -13,7 +13,7 @@ from tests.http_api.conftest import Api
 
 async def test_new_keys_follow_the_documented_prefixes_and_store_only_an_argon2id_hash(api: Api) -> None:
     r = await api.client.post("/v1/settings/api-keys", json={"live": False}, headers=api.headers())
-    created = r.json()
+    created = r.json()["data"]
     assert created["key"].startswith("bsms_test_") and created["secret"].startswith("sk_test_")
     row = await api.stack.pool.fetchrow("SELECT secret_hash FROM api_keys WHERE key = $1", created["key"])
     assert row["secret_hash"].startswith("$argon2id$v=19$m=19456,t=2,p=1$")

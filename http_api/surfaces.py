@@ -1,0 +1,68 @@
+"""`/api/v1/...`: one prefix claimed by two documents, shared by credential.
+
+The BulkSMSRates document (seed 001) shows its sandbox example under `/api/v1/...` and everything else
+under `/v1/...`; the BulkAPIs document (seed 000) has its own `/api/v1/webhooks`, `/api/v1/api-keys`, ...
+with `Authorization: Bearer bulk_ak_...` keys and another envelope. So a request under /api/v1/ goes to the
+first surface that recognises its credential:
+
+    seed 001: X-API-Key / X-API-Secret, `Authorization: Bearer <key>:<secret>`, or a Bearer JWT
+              -> the same request at /v1/... (every seed-001 operation is served under both prefixes)
+    anything else: falls through to the app unchanged (today a 404; seed 000's surface goes in the list)
+
+This module only chooses and rewrites the path: it never authenticates (the chosen surface does).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+PREFIX = "/api/v1/"
+_JWT = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+def seed001_credentials(scope: Scope) -> bool:
+    """True when the request carries a credential of the BulkSMSRates document."""
+    if _header(scope, b"x-api-key") is not None or _header(scope, b"x-api-secret") is not None:
+        return True
+    authorization = _header(scope, b"authorization") or ""
+    scheme, _, token = authorization.partition(" ")
+    token = token.strip()
+    return scheme.lower() == "bearer" and (":" in token or bool(_JWT.match(token)))
+
+
+@dataclass(frozen=True)
+class Surface:
+    name: str
+    claims: Callable[[Scope], bool]
+    rewrite_to: str  # the prefix the request is served under, e.g. "/v1/"
+
+
+SEED001 = Surface("bulksmsrates", seed001_credentials, "/v1/")
+
+
+class ApiV1Dispatcher:
+    """ASGI middleware: a /api/v1/ request claimed by a surface is served at that surface's prefix."""
+
+    def __init__(self, app: ASGIApp, surfaces: Sequence[Surface] = (SEED001,)) -> None:
+        self.app = app
+        self.surfaces = tuple(surfaces)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(PREFIX):
+            for surface in self.surfaces:
+                if surface.claims(scope):
+                    path = surface.rewrite_to + scope["path"][len(PREFIX) :]
+                    scope = {**scope, "path": path, "raw_path": path.encode()}
+                    break
+        await self.app(scope, receive, send)

@@ -1,0 +1,57 @@
+"""schemathesis, an independent implementation of OpenAPI, runs `--checks all` against /openapi.json
+with a demo key: every operation the document lists, with data drawn from its schemas (valid and invalid),
+answered as the document says (status codes, content types, bodies matching their schemas, 405s with
+Allow, nothing a valid request is refused for, nothing an invalid one is accepted for)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from engine.simulation.mail_sink import MailSink
+from engine.simulation.oidc_issuer import OidcIssuer
+from engine.simulation.stripe_standin import StripeStandIn
+from tests.engine.harness import StackOptions
+from tests.http_api.auth.conftest import auth_settings, issuer, mail
+from tests.http_api.conftest import Api
+from tests.http_api.test_document_rows import standin
+
+# The stand-ins of a configured deployment (Stripe, SMTP, Google's OpenID issuer), as fixtures: checkout,
+# mail and Google sign-in answer as they do in production, not 503.
+__all__ = ["issuer", "mail", "standin"]
+
+HERE = Path(__file__).parent
+
+
+@pytest.fixture
+def stack_options(standin: StripeStandIn, tmp_path: Path, mail: MailSink, issuer: OidcIssuer) -> StackOptions:
+    payments = {"stripe_api_key": standin.api_key, "stripe_api_base": standin.base_url,
+                "stripe_webhook_secret": standin.webhook_secret}  # fmt: skip
+    return StackOptions(settings={**auth_settings(tmp_path, mail, issuer), "payments": payments})
+
+
+@pytest.mark.timeout(1500)  # a few thousand requests: two minutes on the development machine
+async def test_schemathesis_finds_no_failure(api: Api, tmp_path: Path) -> None:
+    command = [
+        sys.executable, "-m", "schemathesis.cli", "--config-file", str(HERE / "schemathesis.toml"),
+        "run", f"{api.base_url}/openapi.json", "--url", api.base_url,
+        "--checks", "all", "--header", f"X-API-Key: {api.key}", "--header", f"X-API-Secret: {api.secret}",
+        "--max-examples", os.environ.get("SMSTEST_SCHEMATHESIS_EXAMPLES", "15"), "--workers", "1",
+        "--generation-database", "none", "--seed", os.environ.get("SMSTEST_SCHEMATHESIS_SEED", "1"),
+        "--no-color", "--request-timeout", "30",
+        "--report", "junit", "--report-dir", str(tmp_path),
+    ]  # fmt: skip
+    env = dict(os.environ)
+    done = await asyncio.to_thread(
+        subprocess.run, command, env=env, capture_output=True, text=True, timeout=1500, cwd=HERE.parents[1]
+    )
+    if artifacts := os.environ.get("SMSTEST_ARTIFACTS"):  # the whole report, to read at leisure
+        await asyncio.to_thread(Path(artifacts, "schemathesis.txt").write_text, done.stdout + done.stderr)
+    tail = done.stdout[-20_000:]
+    assert done.returncode == 0, tail + done.stderr[-5_000:]
+    assert "No issues found" in done.stdout or " passed" in done.stdout, tail
