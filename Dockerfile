@@ -23,5 +23,8 @@ RUN useradd --system --create-home --uid 10001 smsengine && mkdir -p /data && ch
 USER smsengine
 VOLUME ["/data"]
 EXPOSE 2775 8080
+# Liveness: the HTTP server answers /healthz (readiness, with database, Redis and carrier binds, is /readyz).
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('SMSENGINE_HTTP_PORT', '8080'), timeout=4)"]
 ENTRYPOINT ["smsengine", "--config", "/app/config.toml"]
 CMD ["run"]

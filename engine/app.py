@@ -34,6 +34,7 @@ from engine.core.messages import SMS
 from engine.core.nodes import NodeLease, claim_number, default_name
 from engine.core.recovery import adopt, recover
 from engine.customers.bind_budget import BindBudget
+from engine.customers.bind_guard import BindGuard
 from engine.customers.smpp_front import CustomerSmpp
 from engine.dispatch.clock import LoopClock
 from engine.dispatch.dispatcher import Dispatcher
@@ -46,6 +47,7 @@ from engine.infra.services import ServiceUrls
 from engine.infra.settings import Settings
 from engine.outbox.forwarder import CHANNEL as DELIVERIES_CHANNEL
 from engine.outbox.forwarder import Forwarder
+from engine.outbox.url_guard import TargetPolicy
 from engine.outbox.webhooks import WebhookSender
 from engine.payments.service import Payments
 from engine.payments.stripe_provider import StripeProvider
@@ -88,6 +90,7 @@ class Engine:
     campaigns: CampaignRunner | None = None
     senders: SenderDirectory | None = None  # approved sender IDs, asked by intake (engine/senders)
     payments: Payments | None = None  # checkout, settling, auto top-up (engine/payments)
+    url_policy: TargetPolicy = field(default_factory=TargetPolicy)  # where deliveries may go (SSRF guard)
     identity: Identity | None = None  # people who sign in: users, tokens, mail (engine/identity/service.py)
     node: int = 0
     recovered: int = 0
@@ -178,7 +181,9 @@ class Engine:
         await routing.load()
         ids = MessageIdGenerator(node)
         clock = LoopClock()
-        webhooks = WebhookSender(pool)
+        security = settings.security
+        url_policy = TargetPolicy.parse(security.allowed_private_targets)  # where webhooks/callbacks may go
+        webhooks = WebhookSender(pool, targets=url_policy)
         senders = SenderDirectory(pool)
         await senders.start()
         matcher = ReceiptMatcher()
@@ -217,8 +222,16 @@ class Engine:
         )
         budget = BindBudget(pool, node)
         await budget.forget_previous_run()
-        customers = CustomerSmpp(pool, intake, acceptor, budget=budget, backlog=lambda: dispatcher.backlog)
-        forwarder = Forwarder(pool, customers.receiver, node=node)
+        customers = CustomerSmpp(
+            pool, intake, acceptor, budget=budget, backlog=lambda: dispatcher.backlog,
+            throttle_hold=settings.smpp.throttle_hold,
+            bind_guard=BindGuard(
+                delay_after=security.bind_failures_before_delay, step=security.bind_failure_delay,
+                block_after=security.bind_failures_before_block, block_seconds=security.bind_block_seconds,
+                window=security.bind_failure_window,
+            ),
+        )  # fmt: skip
+        forwarder = Forwarder(pool, customers.receiver, node=node, targets=url_policy)
         inbound = CarrierInbound(
             pool,
             lifecycle,
@@ -234,7 +247,7 @@ class Engine:
         customers.on_receiver_bound = forwarder.wake
         engine = cls(settings, pool, routing, fleet, lifecycle, dispatcher, marks, matcher, acceptor, intake,
                      customers, forwarder, inbound, node=node, webhooks=webhooks,
-                     senders=senders)  # fmt: skip
+                     senders=senders, url_policy=url_policy)  # fmt: skip
         engine_ref.append(engine)
         fleet.on_deliver = inbound.on_deliver
         fleet.on_health_change = engine.refresh_health

@@ -4,7 +4,8 @@ The app is assembled from route modules, each exposing `OPERATIONS: list[Operati
 operations.py). To add endpoints (campaigns, contacts, templates, reports, webhooks ...), write a module
 `http_api/routes_<thing>.py` with its Structs, handlers and OPERATIONS, and append it to `ROUTE_MODULES`:
 authentication, permissions, rate limiting, body limits, idempotency, the error envelope, request ids and
-the OpenAPI document (GET /openapi.json, GET /docs) come with it.
+the OpenAPI document (GET /openapi.json, GET /docs) come with it. Beside the API: /healthz, /readyz and
+/metrics (health.py), and the operator dashboard under /dashboard (dashboard/).
 
 Every response carries X-Request-Id (the client's, when it sent a sane one). Unknown paths and methods
 answer with the same error envelope as everything else.
@@ -19,17 +20,20 @@ from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
+import anyio
 import redis.asyncio as aioredis
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from engine.app import Engine
 from engine.infra.settings import HttpSettings
 from http_api import (
+    docs,
+    health,
     routes_auth,
     routes_billing,
     routes_bulk,
@@ -46,9 +50,10 @@ from http_api import (
     routes_webhooks,
 )
 from http_api.auth import Authenticator
+from http_api.dashboard.routes import routes as dashboard_routes
 from http_api.errors import envelope
 from http_api.idempotency import IdempotencyStore
-from http_api.openapi import docs_page, openapi_document
+from http_api.openapi import openapi_document
 from http_api.operations import (
     ApiContext,
     Endpoint,
@@ -154,13 +159,9 @@ def create_app(
     )
     operations = operations_of(modules)
     document = openapi_document(operations)
-    page = docs_page(document)
 
     async def openapi(request: Request) -> Response:
         return JSONResponse(document)
-
-    async def docs(request: Request) -> Response:
-        return HTMLResponse(page)
 
     endpoints = [(op, Endpoint(op, ctx)) for op in operations]
     by_path: dict[str, dict[str, Endpoint]] = {}
@@ -170,10 +171,11 @@ def create_app(
     # Literal paths first, then by how many parameters: /v1/sms/bulk is never read as /v1/sms/{id}.
     ordered = sorted(by_path.items(), key=lambda item: item[0].count("{"))
     routes: list[Any] = [Route(path, PathEndpoint(methods)) for path, methods in ordered]
-    routes += [
-        Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False),
-        Route("/docs", docs, methods=["GET"], include_in_schema=False),
-    ]
+    routes += [Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False)]
+    routes += docs.routes(document["info"]["title"])
+    routes += health.routes(engine, redis, metrics_token=engine.settings.metrics.token)
+    closing = anyio.Event()  # set by http_api.server when it stops: live dashboard streams end at once
+    routes += dashboard_routes(engine, closing=closing)
     app = ApiApp(
         routes=routes,
         exception_handlers={HTTPException: _http_error, Exception: _unexpected},
@@ -181,6 +183,7 @@ def create_app(
     app.add_middleware(RequestIdMiddleware)
     app.fast = {(op.method, op.path): e for op, e in endpoints if "{" not in op.path}
     app.state.ctx = ctx
+    app.state.closing = closing
     return ApiV1App(app)
 
 

@@ -2,15 +2,14 @@
 
 `openapi_document(operations)` walks the same `Operation` declarations the app serves, so what is
 documented is what runs: request and response bodies come from `msgspec.json.schema_components`, query
-parameters from the query Structs' fields, and every operation documents the error envelope. /docs is a
-plain HTML page listing the operations (no Swagger UI: no CDN is reachable from where this runs).
+parameters from the query Structs' fields, and every operation documents the error envelope. /docs
+(http_api/docs.py) is Swagger UI over it, its assets served from the installed wheel.
 
 This module must never import a route module: the app passes the operations in.
 """
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -49,7 +48,8 @@ _ERRORS = {
     "404": "NOT_FOUND",
     "409": "CONFLICT (duplicate resource, state conflict, Idempotency-Key still running), "
     "IDEMPOTENCY_KEY_REUSED",
-    "422": "INSUFFICIENT_BALANCE, OPT_OUT, BLACKLISTED, NO_ROUTE",
+    "413": "PAYLOAD_TOO_LARGE",
+    "422": "INSUFFICIENT_BALANCE, OPT_OUT, BLACKLISTED, NO_ROUTE, UNSAFE_URL",
     "429": "RATE_LIMITED, ACCOUNT_LOCKED",
     "500": "INTERNAL_ERROR",
     "503": "SERVICE_UNAVAILABLE",
@@ -61,7 +61,7 @@ _PATH_ID = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": r"^[A-
 
 
 def _nul_free(node: Any) -> None:
-    """Every free-text string the API takes refuses U+0000 (operations.refuse_nul): say so where no
+    """Every free-text string the API takes refuses U+0000 (operations.decode_json): say so where no
     pattern of its own does already (those that have one exclude it themselves)."""
     if isinstance(node, dict):
         if node.get("type") == "string" and not ({"pattern", "enum", "format", "const"} & node.keys()):
@@ -179,33 +179,3 @@ def openapi_document(operations: Sequence[Operation], *, title: str = "smsengine
             },
         },
     }
-
-
-def docs_page(document: dict[str, Any]) -> str:
-    """A self-contained HTML page: every operation, its permission, parameters and answers."""
-    e = html.escape
-    rows: list[str] = []
-    for path, methods in document["paths"].items():
-        for method, op in methods.items():
-            if method == "servers":
-                continue
-            params = ", ".join(f"{p['name']} ({p['in']})" for p in op["parameters"]) or "—"
-            body = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
-            body_name = body.get("$ref", "").rsplit("/", 1)[-1] or "—"
-            answers = ", ".join(sorted(op["responses"]))
-            rows.append(
-                f"<tr><td><code>{e(method.upper())}</code></td><td><code>{e(path)}</code></td>"
-                f"<td>{e(op['summary'])}</td><td><code>{e(str(op['x-permission']))}</code></td>"
-                f"<td>{e(params)}</td><td>{e(body_name)}</td><td>{e(answers)}</td></tr>"
-            )
-    info = document["info"]
-    return (
-        "<!doctype html><html><head><meta charset='utf-8'><title>" + e(info["title"]) + "</title>"
-        "<style>body{font-family:sans-serif;margin:2em}td,th{border:1px solid #ccc;padding:4px 8px;"
-        "text-align:left;vertical-align:top}table{border-collapse:collapse}</style></head><body>"
-        f"<h1>{e(info['title'])}</h1><p>{e(info['description'])}</p>"
-        "<p>Errors: <code>" + e(_ENVELOPE) + "</code>. "
-        "Machine-readable: <a href='/openapi.json'>/openapi.json</a>.</p>"
-        "<table><tr><th>Method</th><th>Path</th><th>Summary</th><th>Permission</th><th>Parameters</th>"
-        "<th>Body</th><th>Answers</th></tr>" + "".join(rows) + "</table></body></html>"
-    )

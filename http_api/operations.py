@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,6 +33,9 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from engine.app import Engine
+from engine.core.rejections import Rejected
+from engine.core.text_fields import find_bad_text
+from engine.infra import metrics
 from engine.infra.settings import HttpSettings
 from http_api.auth import Authenticator, Principal
 from http_api.errors import ApiError, error_response
@@ -212,38 +216,30 @@ def decode_body(kind: type[S] | tuple[type, ...], raw: bytes) -> Any:
 NUL_FREE = r"^[^\x00]*$"  # every string the API takes: PostgreSQL text cannot hold U+0000
 
 
-def _holds_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, list):
-        return any(_holds_nul(v) for v in value)
-    if isinstance(value, dict):
-        return any(_holds_nul(k) or _holds_nul(v) for k, v in value.items())
-    return False
-
-
-def refuse_nul(raw: bytes | str) -> None:
-    """400 for a JSON body with U+0000 in any string (the schema says so of every string it states)."""
-    escaped = b"\\u0000" if isinstance(raw, bytes) else "\\u0000"
-    if escaped in raw and _holds_nul(msgspec.json.decode(raw)):  # type: ignore[operator]
-        raise ApiError(400, "VALIDATION_ERROR", "text must not contain the character U+0000")
+# U+0000 and a lone surrogate can only come in as JSON escapes (\u0000, \ud800-\udfff): raw UTF-8 has
+# neither. A body without those escapes has no text to refuse, and is not walked.
+_MAY_BE_BAD = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
 
 
 def decode_json(kind: Any, raw: bytes | str) -> Any:
     """`raw` as `kind`, strictly; except that 3.0 is the integer 3 (JSON Schema's integers include it)."""
-    refuse_nul(raw)
     decoder = _decoders.get(kind)
     if decoder is None:
         decoder = _decoders[kind] = msgspec.json.Decoder(kind)
+    if not raw.strip():
+        raise ApiError(400, "VALIDATION_ERROR", "a JSON request body is required")
     try:
-        return decoder.decode(raw)
+        result = decoder.decode(raw)
     except msgspec.ValidationError as exc:
         if "got `float`" not in str(exc):
             raise
         try:  # the slow path, only for bodies that wrote a whole number with a fraction
-            return msgspec.convert(_whole_numbers(msgspec.json.decode(raw)), kind, strict=True)
+            result = msgspec.convert(_whole_numbers(msgspec.json.decode(raw)), kind, strict=True)
         except msgspec.ValidationError:
             raise exc from None
+    if not isinstance(raw, bytes) or _MAY_BE_BAD.search(raw):  # walked only where it may find some
+        _refuse_bad_text(result)
+    return result
 
 
 def _whole_numbers(value: Any) -> Any:
@@ -268,19 +264,24 @@ def _datetimes_of(kind: type) -> frozenset[str]:
     return found
 
 
+def _refuse_bad_text(decoded: Any) -> None:
+    """400 for a string no table can store (U+0000, lone surrogates): before any handler sees it."""
+    bad = find_bad_text(decoded)
+    if bad is not None:
+        field, problem = bad
+        raise ApiError(400, "VALIDATION_ERROR", f"{field} {problem}", {"field": field})
+
+
 def decode_query(kind: type[S], request: Request) -> S:
     params: dict[str, Any] = {}
     stamps = _datetimes_of(kind)
     for name, value in request.query_params.multi_items():
         if name in params:
             raise ApiError(400, "VALIDATION_ERROR", f"query parameter {name!r} given more than once")
-        if "\x00" in value:
-            raise ApiError(
-                400, "VALIDATION_ERROR", "text must not contain the character U+0000", {"field": name}
-            )
         # Query strings are text: numbers and booleans are read from it (lax), but a date-time only from
         # ISO 8601 text, never from a number of seconds (which the lax reading would take).
         params[name] = msgspec.convert(value, datetime, strict=True) if name in stamps else value
+    _refuse_bad_text(params)
     return msgspec.convert(params, kind, strict=False)
 
 
@@ -291,6 +292,15 @@ def encode(reply: Reply) -> StoredResponse:
     if isinstance(reply.body, bytes):
         return StoredResponse(reply.status, reply.body)
     return StoredResponse(reply.status, _encoder.encode(reply.body))
+
+
+def _code_of(body: bytes | memoryview) -> str:
+    """The error code an envelope carries (for the dashboard's refusals), or VALIDATION_ERROR."""
+    try:
+        code = msgspec.json.decode(body)["error"]["code"]
+    except (msgspec.DecodeError, KeyError, TypeError):
+        return "VALIDATION_ERROR"
+    return str(code)
 
 
 def _extra_headers(response: Response) -> dict[str, str]:
@@ -309,8 +319,10 @@ class Endpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
         rid = assign_request_id(scope)
+        started = time.monotonic()  # metrics: engine/infra/metrics.py
         status, body, headers = await self.handle(request)
         lowered = {k.lower(): v for k, v in headers.items()}
+        metrics.http_request(self.op.method, self.op.path, status, time.monotonic() - started)  # metrics
         raw_headers = [
             (b"content-type", lowered.pop("content-type", "application/json").encode("latin-1")),
             (b"content-length", str(len(body)).encode()),
@@ -323,6 +335,7 @@ class Endpoint:
     async def _run(self, call: Call, raw: bytes) -> tuple[StoredResponse, dict[str, str]]:
         op = self.op
         try:
+            _refuse_bad_text(call.request.path_params)
             if op.body is not None and (op.body_required or raw.strip()):
                 call.body = decode_body(op.body, raw)
             if op.query is not None:
@@ -331,6 +344,11 @@ class Endpoint:
             return encode(reply), reply.headers
         except Exception as exc:
             response = error_response(exc, call.request_id)
+            if isinstance(exc, Rejected):  # metrics: engine/infra/metrics.py
+                metrics.refused("http", call.account_id, exc.reject.name, exc.reason)
+            elif op.method == "POST" and response.status_code in (400, 422) and call.caller is not None:
+                # a customer's request refused at the door
+                metrics.refused("http", call.caller.account_id, _code_of(response.body), str(exc))
             return StoredResponse(response.status_code, bytes(response.body)), _extra_headers(response)
 
     async def handle(self, request: Request) -> tuple[int, bytes, dict[str, str]]:

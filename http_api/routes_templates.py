@@ -23,7 +23,7 @@ import msgspec
 from msgspec import Meta
 
 from http_api.envelopes import Cursor, One, Page, PageSize, one, page_of
-from http_api.errors import ApiError, not_found, validation_error
+from http_api.errors import ApiError, not_found
 from http_api.messages import _PLACEHOLDER  # the one placeholder syntax, shared with the send path
 from http_api.operations import Call, Operation, Reply
 from http_api.pagination import decode_cursor, paginate
@@ -88,13 +88,6 @@ def _name_taken(name: str) -> ApiError:
     return ApiError(409, "CONFLICT", f"a template named {name!r} exists already", {"field": "name"})
 
 
-def _no_nul(**fields: str | None) -> None:
-    # PostgreSQL text cannot hold U+0000: refuse it here rather than fail in the INSERT
-    for name, value in fields.items():
-        if value is not None and "\x00" in value:
-            raise validation_error("NUL characters are not allowed", field=name)
-
-
 def _template_id(call: Call) -> int:
     raw = call.path("id")
     if not raw.isdigit() or len(raw) > 18:
@@ -114,7 +107,6 @@ async def list_templates(call: Call) -> Reply:
     q = call.query_as(TemplateQuery)
     where = "account_id = $1"
     args: list[Any] = [call.account_id]
-    _no_nul(name=q.name)
     if q.name is not None:
         args.append(q.name)
         where += f" AND name = ${len(args)}"
@@ -133,7 +125,6 @@ async def list_templates(call: Call) -> Reply:
 
 async def create_template(call: Call) -> Reply:
     body = call.body_as(TemplateCreate)
-    _no_nul(name=body.name, body=body.body, description=body.description)
     try:
         row = await call.ctx.pool.fetchrow(
             "INSERT INTO message_templates (account_id, name, body, description) VALUES ($1, $2, $3, $4)"
@@ -159,7 +150,6 @@ async def get_template(call: Call) -> Reply:
 
 async def update_template(call: Call) -> Reply:
     body = call.body_as(TemplateUpdate)
-    _no_nul(name=body.name, body=body.body, description=body.description)
     try:
         # coalesce: a field left out keeps its value
         row = await call.ctx.pool.fetchrow(

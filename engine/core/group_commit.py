@@ -37,6 +37,8 @@ from typing import Generic, TypeVar
 import asyncpg
 import structlog
 
+from engine.infra import metrics
+
 T = TypeVar("T")
 R = TypeVar("R")
 OnDone = Callable[[R | None, BaseException | None], None]
@@ -192,6 +194,7 @@ class GroupCommitter(Generic[T, R]):
             self.committed += len(items)
             self.last_batch = len(items)
             self.last_seconds = time.perf_counter() - started
+            metrics.commit_batch(self._name, len(items), self.last_seconds, ok=True)  # metrics
             for waiter, result in zip(futures, results, strict=True):
                 if waiter is None:
                     continue

@@ -20,6 +20,7 @@ from engine.core.destinations import normalise_cached
 from engine.core.ids import MessageIdGenerator
 from engine.core.parts import PartSpec
 from engine.core.rejections import Reject, Rejected
+from engine.core.text_fields import check_submit
 from routing.live import LiveRoutingTable
 from routing.model import HealthSnapshot, NoRoute, RouteRequest
 from routing.numbers import InvalidDestination
@@ -145,6 +146,7 @@ class Intake:
         self._sender_allowed = sender_allowed
 
     def prepare(self, request: SubmitRequest, now: float) -> PreparedMessage:
+        check_submit(request)  # texts that could not be stored or encoded (engine/core/text_fields.py)
         _check_source(request)
         if self._sender_allowed is not None and not self._sender_allowed(request.account_id, request.source):
             raise Rejected(

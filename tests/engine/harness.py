@@ -141,6 +141,8 @@ async def running_stack(
                 **{
                     "smpp": {"port": 0, "enquire_link_interval": 30},
                     "database": {"pool_max": 8},
+                    # the tests' webhook and callback receivers listen on loopback
+                    "security": {"allowed_private_targets": "127.0.0.1"},
                     **opts.settings,
                 },
             )

@@ -42,6 +42,7 @@ from smpp.connection import RequestFailedError
 from smpp.constants import CommandStatus, Tag
 from smpp.errors import SmppError
 from smpp.pdu import SubmitSm, SubmitSmResp
+from tests.conftest import embedded_data_dir
 from tests.engine.harness import ALL_PREFIXES, Receiver, customer
 
 pytestmark = pytest.mark.slow
@@ -82,12 +83,15 @@ class PrivatePostgres:
 
 
 @pytest.fixture
-def private_postgres(tmp_path: Path) -> Iterator[PrivatePostgres]:
-    pg = PrivatePostgres(tmp_path)
-    try:
-        yield pg
-    finally:
-        pg.close()
+def private_postgres() -> Iterator[PrivatePostgres]:
+    # not under tmp_path: another pytest session on the machine makes that tree private again, and the
+    # cluster (run as another user when we are root) shuts down (tests/conftest.py:embedded_data_dir)
+    with embedded_data_dir("outage") as data_dir:
+        pg = PrivatePostgres(data_dir)
+        try:
+            yield pg
+        finally:
+            pg.close()
 
 
 @contextlib.asynccontextmanager

@@ -11,6 +11,7 @@ import asyncpg
 import pytest
 
 from engine.admin.provision import create_account
+from engine.outbox.url_guard import TargetPolicy
 from engine.outbox.webhooks import WebhookEvent, WebhookSender, emit_events, message_event_name
 from tests.http_api.test_webhooks_support import receiver, verify
 
@@ -100,7 +101,11 @@ async def test_two_senders_deliver_every_row_once_retrying_failures(pool: asyncp
         async with pool.acquire() as conn, conn.transaction():
             events = [WebhookEvent(a, "opt_out", {"n": n}) for n in range(6)]
             assert await emit_events(conn, events) == 6
-        senders = [WebhookSender(pool, schedule=(0.02, 0.05, 0.1), sweep_interval=0.2) for _ in range(2)]
+        loopback = TargetPolicy.parse("127.0.0.1")  # the receiver of this test
+        senders = [
+            WebhookSender(pool, schedule=(0.02, 0.05, 0.1), sweep_interval=0.2, targets=loopback)
+            for _ in range(2)
+        ]
         for s in senders:
             s.start()
         try:

@@ -19,6 +19,7 @@ from engine.infra.settings import HttpSettings
 from http_api.app import create_app
 from http_api.server import serve_http
 from tests.engine.harness import ALL_PREFIXES, Stack, StackOptions, running_stack
+from tests.http_api.browser import browser, chromium  # noqa: F401 - fixtures for the browser tests
 
 
 @dataclass

@@ -7,6 +7,7 @@ holds for any input: never a 5xx (beyond 503 from a refusing engine), always the
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -85,7 +86,11 @@ async def test_openapi_lists_every_operation_with_schemas_and_docs_render(api: A
     assert "ErrorEnvelope" in doc["components"]["schemas"]
     page = await api.client.get("/docs")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    assert "/v1/sms/bulk" in page.text and "Bearer" in page.text
+    assert "SwaggerUIBundle" in page.text and 'url: "/openapi.json"' in page.text
+    assert not re.search(r"(src|href)=\"https?://", page.text), "no asset may come from another host"
+    for asset in re.findall(r'(?:src|href)="(/docs/assets/[^"]+)"', page.text):
+        served = await api.client.get(asset)
+        assert served.status_code == 200 and len(served.content) > 100, asset
 
 
 async def test_fuzzing_every_operation_from_the_openapi_document_never_gives_a_500(api: Api) -> None:
