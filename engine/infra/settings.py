@@ -353,6 +353,9 @@ class SocialSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Calls of one social job before a 5xx or timeout becomes its final failure (PLATFORM_ERROR)."""
     retry_backoff_seconds: float = 1.0
     """Seconds before a social job's first retry after a 5xx or timeout; doubled for each next one."""
+    poll_interval_seconds: float = 60.0
+    """Seconds between two polls of every connected account's DMs, comments and mentions (the inbox);
+    0: no polling."""
 
     def __post_init__(self) -> None:
         for name in ("x_api_base_url", "bluesky_service_url"):
@@ -363,6 +366,7 @@ class SocialSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         _require(self.oauth_state_ttl_seconds > 0, "social.oauth_state_ttl_seconds", "must be positive")
         _require(all(v >= 0 for v in self.prices.values()), "social.prices", "must not be negative")
         _require(self.max_attempts >= 1, "social.max_attempts", "must be at least 1")
+        _require(self.poll_interval_seconds >= 0, "social.poll_interval_seconds", "must not be negative")
         _require(self.retry_backoff_seconds >= 0, "social.retry_backoff_seconds", "must not be negative")
 
 

@@ -22,6 +22,7 @@ from engine.social.accounts.sealing import load_key_ring
 from engine.social.accounts.sessions import SocialAccounts
 from engine.social.accounts.store import AppCredentials, PgAccountStore
 from engine.social.connector import PlatformConnector
+from engine.social.inbox.poller import InboxPoller
 from engine.social.jobs.model import KIND
 from engine.social.jobs.outcomes import SocialOutcomes
 from engine.social.jobs.service import SocialJobs
@@ -42,6 +43,7 @@ class SocialLayer:
     bluesky_auth: BlueskyAuth
     outcomes: SocialOutcomes
     jobs: SocialJobs
+    poller: InboxPoller
 
     @classmethod
     def build(
@@ -91,13 +93,17 @@ class SocialLayer:
         )  # fmt: skip
         outcomes.on_final = jobs.job_final
         dispatcher.add_sink(KIND, outcomes)
-        return cls(store, accounts, x, x_oauth, bluesky, bluesky_auth, outcomes, jobs)
+        poller = InboxPoller(pool, jobs, webhooks, interval=social.poll_interval_seconds)
+        return cls(store, accounts, x, x_oauth, bluesky, bluesky_auth, outcomes, jobs, poller)
 
     def start(self) -> None:
         self.outcomes.start()
+        if self.poller.interval > 0:
+            self.poller.start()
 
     async def close(self) -> None:
         """After the dispatch loop has drained: attempts in flight report, outcomes commit, clients close."""
+        await self.poller.close()
         await self.jobs.close()
         await self.outcomes.close()
         for client in (self.x, self.x_oauth, self.bluesky, self.bluesky_auth):

@@ -149,7 +149,7 @@ class SocialJobs:
         self.limiter = RateLimiter()
         self.targets: dict[str, AccountTarget] = {}
         self._ids = ids
-        self._clock = clock
+        self.clock = clock
         self._prices = dict(prices)
         self._policy = policy or AttemptPolicy()
         self._in_flight = in_flight_per_target
@@ -167,7 +167,7 @@ class SocialJobs:
                 target = AccountTarget(
                     job.target, social_account_id=job.social_account_id, platform=job.platform,
                     pool=self.pool, accounts=self.accounts, connector=connector, limiter=self.limiter,
-                    clock=self._clock, policy=self._policy, in_flight_limit=self._in_flight,
+                    clock=self.clock, policy=self._policy, in_flight_limit=self._in_flight,
                 )  # fmt: skip
                 self.targets[job.target] = target
                 self.dispatcher.add_target(target)
@@ -423,7 +423,7 @@ class SocialJobs:
         if connector is None:
             raise NeedsReauth("no connector for this platform", platform=session.account.platform)
         scope = (str(social_account_id), session.account.platform)
-        wait = self.limiter.wait(scope, rules_for(connector, action), action, self._clock.now())
+        wait = self.limiter.wait(scope, rules_for(connector, action), action, self.clock.now())
         if wait > 0:
             reset = datetime.fromtimestamp(datetime.now(UTC).timestamp() + wait, UTC)
             raise RateLimited(reset, platform=session.account.platform)
