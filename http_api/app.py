@@ -63,6 +63,10 @@ from http_api.operations import (
     request_id_of,
 )
 from http_api.ratelimit import RateLimiter
+from http_api.social_api import routes_accounts as social_accounts
+from http_api.social_api import routes_inbox as social_inbox
+from http_api.social_api import routes_posts as social_posts
+from http_api.social_api import routes_tools as social_tools
 from http_api.surfaces import ApiV1Dispatcher
 
 # Order matters where paths overlap: /v1/contacts/tags before /v1/contacts/{id}.
@@ -70,6 +74,8 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     routes_sms, routes_bulk, routes_billing, routes_payments, routes_keys, routes_webhooks, routes_settings,
     routes_reports, routes_templates, routes_campaigns, routes_tags, routes_contacts, routes_sandbox,
     routes_auth,
+    # seed 004 (social-api) under /v1: its paths are its own (none is seed 001's), its errors its envelope
+    social_accounts, social_posts, social_inbox, social_tools,
 )  # fmt: skip
 
 _HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE"}
