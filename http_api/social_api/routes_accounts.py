@@ -180,7 +180,6 @@ OPERATIONS = [
         "AccountConnect an account (start or finish OAuth)",
         "social.write",
         body=AccountConnect,
-        idempotent=False,
     ),
     _op("DELETE", "/v1/accounts/{id}", disconnect, "Disconnect an account", "social.write"),
     _op("GET", "/v1/accounts/{id}/limits", limits, "An account's platform rate limits", "social.read"),

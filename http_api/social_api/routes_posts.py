@@ -382,7 +382,6 @@ OPERATIONS = [
         "Validate a post's text",
         "social.read",
         body=PostValidateBody,
-        idempotent=False,
     ),
     _op(
         "POST",

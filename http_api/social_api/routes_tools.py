@@ -575,7 +575,6 @@ OPERATIONS = [
         "Test the Twitter app credentials",
         "settings.manage",
         "Twitter BYOK",
-        idempotent=False,
     ),
     _op("GET", "/v1/webhooks", list_webhooks, "List webhooks", "webhooks.manage", "Webhooks"),
     _op(
@@ -600,7 +599,6 @@ OPERATIONS = [
         "Send a test event",
         "webhooks.manage",
         "Webhooks",
-        idempotent=False,
     ),
     _op(
         "GET",
@@ -626,7 +624,6 @@ OPERATIONS = [
         "Deliver a finished delivery again",
         "webhooks.manage",
         "Webhooks",
-        idempotent=False,
     ),
     _op("GET", "/v1/events", list_events, "The events log", "social.read", "Events", query=EventListing),
     _op("GET", "/v1/events/summary", events_summary, "Events by type", "social.read", "Events"),
