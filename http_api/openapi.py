@@ -99,6 +99,9 @@ def _parameters(op: Operation, components: dict[str, Any]) -> list[dict[str, Any
 def _responses(op: Operation, ref_of: dict[Any, Any], error_ref: dict[str, Any]) -> dict[str, Any]:
     responses: dict[str, Any] = {}
     for status, kind in op.responses.items():
+        if status == 204:
+            responses["204"] = {"description": "No Content"}
+            continue
         media = op.produces.get(status)
         content = {media: {"schema": {"type": "string"}}} if media else _json(ref_of[kind])
         responses[str(status)] = {"description": kind.__name__, "content": content}
