@@ -148,9 +148,7 @@ def _check_url(call: Call, url: str) -> str:
     except ValueError:  # "http://[bad", a port that is not a number
         valid = False
     if not valid:  # it has the schema's shape (a bracketed host that is no IPv6 address): 422
-        raise ApiError(
-            422, "VALIDATION_ERROR", "url must be an absolute http or https URL", {"field": "url"}
-        )
+        raise ApiError(422, "VALIDATION_ERROR", "url must be an absolute http or https URL", {"field": "url"})
     try:
         return call.ctx.engine.url_policy.check_url(url)
     except UnsafeTarget as exc:
