@@ -10,9 +10,10 @@ under load takes traffic.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import itertools
 import signal
-import threading
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -38,7 +39,7 @@ from engine.admin.provision import (
 )
 from engine.app import Engine
 from engine.carriers.link import CarrierConnection
-from engine.core.ids import SEQUENCE_BITS, parse_id
+from engine.core.ids import SEQUENCE_BITS
 from engine.infra.services import ServiceUrls
 from engine.infra.settings import load_settings
 from engine.simulation.carrier import CarrierSimulator
@@ -236,3 +237,133 @@ async def test_a_node_that_stops_gives_its_binds_back_to_the_others(
                     await sim.wait_for(lambda: len(sim.connections) == 3 and binds_of(a) == 3)
         finally:
             await pool.close()
+
+
+# ------------------------------------------------------------------------ three node processes, kill -9
+
+NODE_ENV = {"SMSENGINE_NODE_LEASE_SECONDS": "3", "SMSENGINE_NODE_HEARTBEAT_SECONDS": "0.5"}
+_destinations = itertools.count()
+
+
+class Load:
+    """One customer bound to one node, submitting with `senders` requests in flight until stopped;
+    `accepted` holds the id of every message the node acknowledged (submit_sm_resp ROK)."""
+
+    def __init__(self, port: int, senders: int = 8) -> None:
+        self.accepted: set[int] = set()
+        self._progress = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._client = SmppClient("127.0.0.1", port, system_id="acme", password="secret", window=senders,
+                                  handler=Receiver(), enquire_link_interval=None,
+                                  reconnect_delay=0.5)  # fmt: skip
+        self._senders = senders
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        self._client.start()
+        await asyncio.wait_for(self._client.wait_bound(), WAIT)
+        self._tasks = [asyncio.create_task(self._send()) for _ in range(self._senders)]
+
+    async def _send(self) -> None:
+        while not self._stop.is_set():
+            to = f"4478{next(_destinations):08d}"
+            pdu = SubmitSm(source_addr="Acme", source_addr_ton=5, destination_addr=to, dest_addr_ton=1,
+                           dest_addr_npi=1, registered_delivery=1, short_message=b"x" * 20)  # fmt: skip
+            try:
+                resp = await self._client.request(pdu)
+            except (SmppError, RequestFailedError):
+                return  # the node is gone
+            if isinstance(resp, SubmitSmResp) and resp.command_status == CommandStatus.ESME_ROK:
+                self.accepted.add(int(resp.message_id, 16))
+                self._progress.set()
+
+    async def wait_accepted(self, count: int) -> None:
+        while len(self.accepted) < count:
+            self._progress.clear()
+            await self._progress.wait()
+
+    async def stop(self) -> None:
+        self._stop.set()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._client.close()
+
+
+async def unfinished(pool: asyncpg.Pool, ids: set[int]) -> int:
+    sql = "SELECT count(*) FROM messages WHERE id = ANY($1::bigint[]) AND final_at IS NULL"
+    return int(await pool.fetchval(sql, list(ids)))
+
+
+async def wait_final(pool: asyncpg.Pool, ids: set[int]) -> None:
+    # the nodes are other processes: their progress is only visible in the database
+    while await unfinished(pool, ids):  # noqa: ASYNC110
+        await asyncio.sleep(0.1)
+
+
+async def test_kill_9_of_one_of_three_nodes_under_load_then_a_fourth_node_joins(
+    database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    config = SimulatorConfig(receipt_delay_ms=20, latency_ms=1, redelivery_delay_ms=200, deliver_timeout=2.0)
+    async with CarrierSimulator(config) as sim, contextlib.AsyncExitStack() as stack:
+        pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+        assert pool is not None
+        stack.push_async_callback(pool.close)
+        await provision_carrier(pool, sim, binds=3)
+        await provision_customer(pool, "acme", "secret", max_binds=10)
+        ports = [free_port() for _ in range(4)]
+        for i in range(4):
+            (tmp_path / f"n{i}").mkdir()
+
+        def node(i: int) -> contextlib.AbstractAsyncContextManager[asyncio.subprocess.Process]:
+            return engine_process(database_url, redis_url, ports[i], tmp_path / f"n{i}", **NODE_ENV)
+
+        processes = await asyncio.gather(*(stack.enter_async_context(node(i)) for i in range(3)))
+        loads = [Load(port) for port in ports[:3]]
+        await asyncio.gather(*(load.start() for load in loads))
+        async with asyncio.timeout(WAIT):
+            await asyncio.gather(*(load.wait_accepted(100) for load in loads))
+
+        processes[0].send_signal(signal.SIGKILL)  # mid-window, mid-commit, its binds dropped
+        killed_at = time.monotonic()
+        await processes[0].wait()
+        await loads[0].stop()
+        orphaned = set(loads[0].accepted)
+        async with asyncio.timeout(30):
+            await wait_final(pool, orphaned)
+        took = time.monotonic() - killed_at
+        assert took <= 10.0, f"the dead node's messages took {took:.1f} s to finish"
+        dead = (min(orphaned) >> SEQUENCE_BITS) & 1023
+        assert await pool.fetchval("SELECT adopted_by FROM engine_nodes WHERE node = $1", dead) is not None
+
+        # a fourth node joins while the survivors are under load, and carries its customer's messages
+        before = [len(load.accepted) for load in loads[1:]]
+        await stack.enter_async_context(node(3))
+        newcomer = Load(ports[3])
+        loads.append(newcomer)
+        await newcomer.start()
+        async with asyncio.timeout(WAIT):
+            await newcomer.wait_accepted(100)
+            await wait_final(pool, set(newcomer.accepted))
+        assert all(len(load.accepted) > n for load, n in zip(loads[1:3], before, strict=True))
+        nodes_of_new = {(i >> SEQUENCE_BITS) & 1023 for i in newcomer.accepted}
+        assert len(nodes_of_new) == 1 and dead not in nodes_of_new
+
+        await asyncio.gather(*(load.stop() for load in loads[1:]))
+        accepted = set().union(*(load.accepted for load in loads))
+        async with asyncio.timeout(60):
+            await wait_final(pool, accepted)
+        # 0 lost (every acknowledged message final), 0 charged twice (each settled once, the ledger
+        # balances), and a message the carrier got twice is one flagged possible_duplicate
+        rows = await pool.fetch(
+            "SELECT destination, money, settle_batch, possible_duplicate FROM messages"
+            " WHERE id = ANY($1::bigint[])",
+            list(accepted),
+        )
+        assert len(rows) == len(accepted)
+        assert all(r["money"] in ("captured", "released") and r["settle_batch"] for r in rows)
+        sent = collections.Counter(pdu.destination_addr for pdu in sim.received.values())
+        flagged = {r["destination"].lstrip("+") for r in rows if r["possible_duplicate"]}
+        twice = {d for d, n in sent.items() if n > 1}
+        assert twice <= flagged, f"sent twice without the flag: {sorted(twice - flagged)[:5]}"
+        async with pool.acquire() as conn:
+            report = await check_engine_ledger(conn)
+        assert report.ok and (report.items_checked or 0) >= len(accepted), format_report(report)
