@@ -1,0 +1,133 @@
+"""`smsengine run --workers N`: worker nodes sharing the SMPP and HTTP ports, supervised.
+
+Run as an operator runs it (a process, real sockets, real PostgreSQL and Redis): customers bind and are
+spread over the workers, messages flow, a worker killed with -9 is restarted by the supervisor under its
+own node name and nothing it acknowledged is lost; SIGTERM drains every worker and exits 0. And the
+combinations that cannot work are refused with a clear message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+
+import asyncpg
+import httpx
+import psutil
+import pytest
+
+from billing.check import format_report
+from engine.admin.ledger import check_engine_ledger
+from engine.core.ids import SEQUENCE_BITS
+from engine.simulation.carrier import CarrierSimulator
+from engine.simulation.config import SimulatorConfig
+from smsengine.cli import main
+from tests.engine.harness import WAIT
+from tests.engine.test_kill9 import engine_process, free_port
+from tests.engine.test_nodes import NODE_ENV, Load, provision_carrier, provision_customer, wait_final
+
+pytestmark = pytest.mark.slow
+
+_WORKERS = """
+SELECT node, name, pid FROM engine_nodes
+WHERE name LIKE '%:w_' AND stopped_at IS NULL AND heartbeat_at > now() - make_interval(secs => lease_seconds)
+ORDER BY name
+"""
+
+
+def node_of(message_id: int) -> int:
+    return (message_id >> SEQUENCE_BITS) & 1023
+
+
+async def live_workers(pool: asyncpg.Pool) -> list[asyncpg.Record]:
+    return list(await pool.fetch(_WORKERS))
+
+
+async def test_two_workers_share_the_ports_and_a_killed_worker_is_restarted_losing_nothing(
+    database_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    smpp_port, http_port = free_port(), free_port()
+    async with CarrierSimulator(SimulatorConfig(receipt_delay_ms=20, latency_ms=1)) as sim:
+        pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+        assert pool is not None
+        try:
+            await provision_carrier(pool, sim, binds=2)
+            await provision_customer(pool, "acme", "secret", max_binds=20)
+            async with engine_process(
+                database_url, redis_url, smpp_port, tmp_path, "--workers", "2",
+                SMSENGINE_HTTP_PORT=str(http_port), **NODE_ENV,
+            ) as supervisor:  # fmt: skip
+                workers = await live_workers(pool)
+                assert [w["name"].rsplit(":", 1)[1] for w in workers] == ["w0", "w1"]
+                assert all(psutil.Process(w["pid"]).ppid() == supervisor.pid for w in workers)
+                by_node = {w["node"]: w for w in workers}
+
+                # customers bind to the one port; the kernel spreads them over both workers
+                loads: list[Load] = []
+                seen: set[int] = set()
+                async with asyncio.timeout(WAIT):
+                    while seen != set(by_node) and len(loads) < 16:
+                        load = Load(smpp_port, senders=2)
+                        await load.start()
+                        await load.wait_accepted(5)
+                        loads.append(load)
+                        seen |= {node_of(i) for i in load.accepted}
+                assert seen == set(by_node), "16 customers all landed on one worker"
+                async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http_port}") as http:
+                    assert (await http.get("/healthz")).status_code == 200
+
+                # kill -9 one worker under load: the supervisor starts it again, as the same node
+                victim = by_node[min(by_node)]
+                psutil.Process(victim["pid"]).send_signal(signal.SIGKILL)
+                async with asyncio.timeout(WAIT):
+                    while True:
+                        again = {w["name"]: w for w in await live_workers(pool)}.get(victim["name"])
+                        if again is not None and again["pid"] != victim["pid"]:
+                            break
+                        await asyncio.sleep(0.1)  # the supervisor is another process: read the database
+                assert again["node"] == victim["node"]
+                await asyncio.gather(*(load.stop() for load in loads))
+
+                # messages flow through the restarted worker too (new customers, until one lands there)
+                after: list[Load] = []
+                async with asyncio.timeout(WAIT):
+                    while not any(node_of(i) == victim["node"] for load in after for i in load.accepted):
+                        load = Load(smpp_port, senders=2)
+                        await load.start()
+                        await load.wait_accepted(5)
+                        after.append(load)
+                await asyncio.gather(*(load.stop() for load in after))
+                accepted = set().union(*(load.accepted for load in loads + after))
+                async with asyncio.timeout(WAIT):
+                    await wait_final(pool, accepted)  # nothing acknowledged is lost
+
+                supervisor.send_signal(signal.SIGTERM)  # every worker drains, then the supervisor leaves
+                async with asyncio.timeout(WAIT):
+                    assert await supervisor.wait() == 0
+                assert not any(
+                    psutil.pid_exists(w["pid"]) for w in await pool.fetch("SELECT pid FROM engine_nodes")
+                )
+            async with pool.acquire() as conn:
+                report = await check_engine_ledger(conn)
+            assert report.ok, format_report(report)
+        finally:
+            await pool.close()
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "message"),
+    [
+        (["--workers", "2", "--demo"], {}, "--demo runs in one process"),
+        (["--workers", "2"], {"SMSENGINE_SMPP_PORT": "0"}, "--workers needs fixed ports"),
+        (["--workers", "0"], {}, "--workers must be at least 1"),
+    ],
+)
+def test_workers_refuse_what_cannot_work(
+    args: list[str], env: dict[str, str], message: str, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+) -> None:  # fmt: skip
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert main(["--config", str(tmp_path / "none.toml"), "run", *args]) == 2
+    assert message in capsys.readouterr().err
