@@ -26,6 +26,8 @@ from smsengine.cli import main
 from tests.engine.harness import WAIT
 from tests.engine.test_kill9 import engine_process, free_port
 from tests.engine.test_nodes import NODE_ENV, Load, provision_carrier, provision_customer, wait_final
+from tests.smsengine.operator_shell import ROOT, Shell, wait_for_line
+from tests.smsengine.test_operating import stop
 
 pytestmark = pytest.mark.slow
 
@@ -131,3 +133,35 @@ def test_workers_refuse_what_cannot_work(
         monkeypatch.setenv(name, value)
     assert main(["--config", str(tmp_path / "none.toml"), "run", *args]) == 2
     assert message in capsys.readouterr().err
+
+
+def readme_workers_command() -> str:
+    text = (ROOT / "README.md").read_text()
+    block = text.split("## Several nodes", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
+    (line,) = [line.strip() for line in block.splitlines() if line.strip()]
+    return line
+
+
+async def test_the_readmes_workers_command_runs_on_the_embedded_servers_started_once(shell: Shell) -> None:
+    line = readme_workers_command()
+    assert line.startswith("smsengine run --workers ")
+    http_port = free_port()
+    supervisor = await shell.start(
+        f"{line} --data-dir {shell.data_dir}", SMSENGINE_SMPP_PORT=str(free_port()),
+        SMSENGINE_HTTP_PORT=str(http_port),
+    )  # fmt: skip
+    try:
+        output = await wait_for_line(supervisor, b"smsengine running")
+        assert b"Traceback" not in output
+        assert output.count(b"ready (pid") == int(line.split()[-1])
+        # one PostgreSQL and one Valkey for all workers: started once, by the supervisor, whose workers
+        # are handed their URLs
+        assert len(shell.servers()) == 1  # the one postmaster working in the data directory
+        workers = [p for p in psutil.Process(supervisor.pid).children() if "--worker-index" in p.cmdline()]
+        urls = {(p.environ()["SMSENGINE_DATABASE_URL"], p.environ()["SMSENGINE_REDIS_URL"]) for p in workers}
+        assert len(workers) == int(line.split()[-1]) and len(urls) == 1 and all(all(u) for u in urls), urls
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http_port}") as http:
+            assert (await http.get("/healthz")).status_code == 200
+    finally:
+        assert await stop(supervisor) == 0
+    assert shell.servers() == [], "the supervisor left its servers running"
