@@ -27,7 +27,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import structlog
@@ -52,11 +52,15 @@ class Worker:
 
 
 class Supervisor:
-    def __init__(self, command: Sequence[str], count: int, env: dict[str, str], *, stop_grace: float = 60.0):
+    def __init__(
+        self, command: Sequence[str], count: int, env: dict[str, str], *, stop_grace: float = 60.0,
+        on_ready: Callable[[Worker, int], None] = lambda worker, pid: None,
+    ) -> None:  # fmt: skip
         """command: a worker's command line (python -m smsengine.cli ... run), without the hidden options."""
         self._command = list(command)
         self._env = env
         self._grace = stop_grace
+        self._on_ready = on_ready  # each time a worker (re)started is serving: (worker, its pid)
         self.workers = [Worker(k) for k in range(count)]
         self._stop = asyncio.Event()
         self._failed: int | None = None  # exit code of a worker that never started
@@ -117,6 +121,7 @@ class Supervisor:
             if READY in line:  # the supervisor's own banner says it for all of them
                 worker.ever_ready = True
                 worker.ready.set()
+                self._on_ready(worker, process.pid)
                 line = f"ready (pid {process.pid})\n".encode()
             out.write(prefix + line)
             out.flush()

@@ -9,7 +9,9 @@ combinations that cannot work are refused with a clear message.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import sys
 from pathlib import Path
 
 import asyncpg
@@ -23,6 +25,7 @@ from engine.core.ids import SEQUENCE_BITS
 from engine.simulation.carrier import CarrierSimulator
 from engine.simulation.config import SimulatorConfig
 from smsengine.cli import main
+from smsengine.workers import Supervisor
 from tests.engine.harness import WAIT
 from tests.engine.test_kill9 import engine_process, free_port
 from tests.engine.test_nodes import NODE_ENV, Load, provision_carrier, provision_customer, wait_final
@@ -165,3 +168,40 @@ async def test_the_readmes_workers_command_runs_on_the_embedded_servers_started_
     finally:
         assert await stop(supervisor) == 0
     assert shell.servers() == [], "the supervisor left its servers running"
+
+
+# A stand-in worker: says it is ready, then exits 3 (its node was taken over) on its first start, and on
+# later starts serves until SIGTERM.
+_STAND_IN = """
+import pathlib, signal, sys, time
+marker = pathlib.Path(sys.argv[1])
+first = not marker.exists()
+marker.touch()
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+print("smsengine running", flush=True)
+if first:
+    sys.exit(3)
+signal.pause()
+"""
+
+
+async def test_a_worker_whose_node_was_taken_over_is_started_again(tmp_path: Path) -> None:
+    ready: asyncio.Queue[int] = asyncio.Queue()
+    supervisor = Supervisor(
+        [sys.executable, "-c", _STAND_IN, str(tmp_path / "started")], 1, dict(os.environ),
+        on_ready=lambda worker, pid: ready.put_nowait(pid),
+    )  # fmt: skip
+    running = asyncio.create_task(supervisor.run("all ready"))
+    async with asyncio.timeout(WAIT):
+        first, second = await ready.get(), await ready.get()
+    assert first != second and supervisor.workers[0].restarts == 1
+    supervisor.stop()  # SIGTERM to the worker, which stops; so does the supervisor, with 0
+    async with asyncio.timeout(WAIT):
+        assert await running == 0
+    assert supervisor.workers[0].process is not None and supervisor.workers[0].process.returncode == 0
+
+
+async def test_a_worker_that_never_starts_stops_the_supervisor_with_its_exit_code() -> None:
+    supervisor = Supervisor([sys.executable, "-c", "import sys; sys.exit(2)"], 2, dict(os.environ))
+    async with asyncio.timeout(WAIT):
+        assert await supervisor.run("never printed") == 2
