@@ -1,9 +1,11 @@
 """`smsengine run --workers N`: worker nodes sharing the SMPP and HTTP ports, supervised.
 
-Run as an operator runs it (a process, real sockets, real PostgreSQL and Redis): customers bind and are
-spread over the workers, messages flow, a worker killed with -9 is restarted by the supervisor under its
-own node name and nothing it acknowledged is lost; SIGTERM drains every worker and exits 0. And the
-combinations that cannot work are refused with a clear message.
+The README's command, run as an operator runs it (from a shell, on the embedded servers, real sockets):
+the supervisor starts the servers once and hands their URLs to the workers; customers bind to the one
+port and are spread over the workers; messages flow; a worker killed with -9 is restarted under its own
+node name and nothing it acknowledged is lost; SIGTERM drains every worker, stops the servers, exits 0.
+The supervisor's restart of a worker whose node was taken over (exit 3), a worker that never starts, and
+the combinations that cannot work, refused with a clear message.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from engine.simulation.config import SimulatorConfig
 from smsengine.cli import main
 from smsengine.workers import Supervisor
 from tests.engine.harness import WAIT
-from tests.engine.test_kill9 import engine_process, free_port
+from tests.engine.test_kill9 import free_port
 from tests.engine.test_nodes import NODE_ENV, Load, provision_carrier, provision_customer, wait_final
 from tests.smsengine.operator_shell import ROOT, Shell, wait_for_line
 from tests.smsengine.test_operating import stop
@@ -49,75 +51,103 @@ async def live_workers(pool: asyncpg.Pool) -> list[asyncpg.Record]:
     return list(await pool.fetch(_WORKERS))
 
 
-async def test_two_workers_share_the_ports_and_a_killed_worker_is_restarted_losing_nothing(
-    database_url: str, redis_url: str, tmp_path: Path
+def readme_workers_command() -> str:
+    text = (ROOT / "README.md").read_text()
+    block = text.split("## Several nodes", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
+    (line,) = [line.strip() for line in block.splitlines() if line.strip()]
+    return line
+
+
+async def test_the_readmes_workers_share_the_ports_and_a_killed_worker_is_restarted_losing_nothing(
+    shell: Shell,
 ) -> None:
+    line = readme_workers_command()
+    assert line.startswith("smsengine run --workers ")
+    count = int(line.split()[-1])
     smpp_port, http_port = free_port(), free_port()
     async with CarrierSimulator(SimulatorConfig(receipt_delay_ms=20, latency_ms=1)) as sim:
-        pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
-        assert pool is not None
+        supervisor = await shell.start(
+            f"{line} --data-dir {shell.data_dir}", SMSENGINE_SMPP_PORT=str(smpp_port),
+            SMSENGINE_HTTP_PORT=str(http_port), SMSENGINE_LOG_LEVEL="warning", **NODE_ENV,
+        )  # fmt: skip
         try:
-            await provision_carrier(pool, sim, binds=2)
-            await provision_customer(pool, "acme", "secret", max_binds=20)
-            async with engine_process(
-                database_url, redis_url, smpp_port, tmp_path, "--workers", "2",
-                SMSENGINE_HTTP_PORT=str(http_port), **NODE_ENV,
-            ) as supervisor:  # fmt: skip
-                workers = await live_workers(pool)
-                assert [w["name"].rsplit(":", 1)[1] for w in workers] == ["w0", "w1"]
-                assert all(psutil.Process(w["pid"]).ppid() == supervisor.pid for w in workers)
-                by_node = {w["node"]: w for w in workers}
-
-                # customers bind to the one port; the kernel spreads them over both workers
-                loads: list[Load] = []
-                seen: set[int] = set()
-                async with asyncio.timeout(WAIT):
-                    while seen != set(by_node) and len(loads) < 16:
-                        load = Load(smpp_port, senders=2)
-                        await load.start()
-                        await load.wait_accepted(5)
-                        loads.append(load)
-                        seen |= {node_of(i) for i in load.accepted}
-                assert seen == set(by_node), "16 customers all landed on one worker"
-                async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http_port}") as http:
-                    assert (await http.get("/healthz")).status_code == 200
-
-                # kill -9 one worker under load: the supervisor starts it again, as the same node
-                victim = by_node[min(by_node)]
-                psutil.Process(victim["pid"]).send_signal(signal.SIGKILL)
-                async with asyncio.timeout(WAIT):
-                    while True:
-                        again = {w["name"]: w for w in await live_workers(pool)}.get(victim["name"])
-                        if again is not None and again["pid"] != victim["pid"]:
-                            break
-                        await asyncio.sleep(0.1)  # the supervisor is another process: read the database
-                assert again["node"] == victim["node"]
-                await asyncio.gather(*(load.stop() for load in loads))
-
-                # messages flow through the restarted worker too (new customers, until one lands there)
-                after: list[Load] = []
-                async with asyncio.timeout(WAIT):
-                    while not any(node_of(i) == victim["node"] for load in after for i in load.accepted):
-                        load = Load(smpp_port, senders=2)
-                        await load.start()
-                        await load.wait_accepted(5)
-                        after.append(load)
-                await asyncio.gather(*(load.stop() for load in after))
-                accepted = set().union(*(load.accepted for load in loads + after))
-                async with asyncio.timeout(WAIT):
-                    await wait_final(pool, accepted)  # nothing acknowledged is lost
-
-                supervisor.send_signal(signal.SIGTERM)  # every worker drains, then the supervisor leaves
-                async with asyncio.timeout(WAIT):
-                    assert await supervisor.wait() == 0
-                assert not any(
-                    psutil.pid_exists(w["pid"]) for w in await pool.fetch("SELECT pid FROM engine_nodes")
-                )
-            async with pool.acquire() as conn:
-                report = await check_engine_ledger(conn)
-            assert report.ok, format_report(report)
+            output = await wait_for_line(supervisor, b"smsengine running")
+            assert b"Traceback" not in output and output.count(b"ready (pid") == count
+            # one PostgreSQL (and one Valkey), started once by the supervisor, whose workers get the URLs
+            assert len(shell.servers()) == 1  # the one postmaster working in the data directory
+            children = psutil.Process(supervisor.pid).children()
+            urls = {
+                (p.environ()["SMSENGINE_DATABASE_URL"], p.environ()["SMSENGINE_REDIS_URL"])
+                for p in children
+                if "--worker-index" in p.cmdline()
+            }
+            ((database_url, redis_url),) = urls
+            assert database_url and redis_url
+            pool = await asyncpg.create_pool(database_url, min_size=1, max_size=2)
+            assert pool is not None
+            try:
+                await served_by_workers(pool, sim, supervisor.pid, count, smpp_port, http_port)
+            finally:
+                await pool.close()
         finally:
-            await pool.close()
+            assert await stop(supervisor) == 0  # SIGTERM: every worker drains, then the supervisor leaves
+    assert shell.servers() == [], "the supervisor left its servers running"
+    assert not [p for p in children if p.is_running()], "a worker outlived the supervisor"
+
+
+async def served_by_workers(
+    pool: asyncpg.Pool, sim: CarrierSimulator, supervisor: int, count: int, smpp_port: int, http_port: int
+) -> None:
+    workers = await live_workers(pool)
+    assert [w["name"].rsplit(":", 1)[1] for w in workers] == [f"w{k}" for k in range(count)]
+    assert all(psutil.Process(w["pid"]).ppid() == supervisor for w in workers)
+    by_node = {w["node"]: w for w in workers}
+    await provision_carrier(pool, sim, binds=count)  # the workers hear of it (NOTIFY) and bind
+    await provision_customer(pool, "acme", "secret", max_binds=20)
+    async with asyncio.timeout(WAIT):
+        await sim.wait_bound(count)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http_port}") as http:
+        assert (await http.get("/healthz")).status_code == 200
+
+    # customers bind to the one port; the kernel spreads them over the workers
+    loads: list[Load] = []
+    seen: set[int] = set()
+    async with asyncio.timeout(WAIT):
+        while seen != set(by_node) and len(loads) < 16:
+            load = Load(smpp_port, senders=2)
+            await load.start()
+            await load.wait_accepted(5)
+            loads.append(load)
+            seen |= {node_of(i) for i in load.accepted}
+    assert seen == set(by_node), "16 customers, and a worker got none"
+
+    # kill -9 one worker under load: the supervisor starts it again, as the same node
+    victim = by_node[min(by_node)]
+    psutil.Process(victim["pid"]).send_signal(signal.SIGKILL)
+    async with asyncio.timeout(WAIT):
+        while True:
+            again = {w["name"]: w for w in await live_workers(pool)}.get(victim["name"])
+            if again is not None and again["pid"] != victim["pid"]:
+                break
+            await asyncio.sleep(0.1)  # the supervisor is another process: read the database
+    assert again["node"] == victim["node"]
+    await asyncio.gather(*(load.stop() for load in loads))
+
+    # messages flow through the restarted worker too (new customers, until one lands there)
+    after: list[Load] = []
+    async with asyncio.timeout(WAIT):
+        while not any(node_of(i) == victim["node"] for load in after for i in load.accepted):
+            load = Load(smpp_port, senders=2)
+            await load.start()
+            await load.wait_accepted(5)
+            after.append(load)
+    await asyncio.gather(*(load.stop() for load in after))
+    accepted = set().union(*(load.accepted for load in loads + after))
+    async with asyncio.timeout(WAIT):
+        await wait_final(pool, accepted)  # nothing acknowledged is lost
+    async with pool.acquire() as conn:
+        report = await check_engine_ledger(conn)
+    assert report.ok, format_report(report)
 
 
 @pytest.mark.parametrize(
@@ -136,38 +166,6 @@ def test_workers_refuse_what_cannot_work(
         monkeypatch.setenv(name, value)
     assert main(["--config", str(tmp_path / "none.toml"), "run", *args]) == 2
     assert message in capsys.readouterr().err
-
-
-def readme_workers_command() -> str:
-    text = (ROOT / "README.md").read_text()
-    block = text.split("## Several nodes", 1)[1].split("```sh", 1)[1].split("```", 1)[0]
-    (line,) = [line.strip() for line in block.splitlines() if line.strip()]
-    return line
-
-
-async def test_the_readmes_workers_command_runs_on_the_embedded_servers_started_once(shell: Shell) -> None:
-    line = readme_workers_command()
-    assert line.startswith("smsengine run --workers ")
-    http_port = free_port()
-    supervisor = await shell.start(
-        f"{line} --data-dir {shell.data_dir}", SMSENGINE_SMPP_PORT=str(free_port()),
-        SMSENGINE_HTTP_PORT=str(http_port),
-    )  # fmt: skip
-    try:
-        output = await wait_for_line(supervisor, b"smsengine running")
-        assert b"Traceback" not in output
-        assert output.count(b"ready (pid") == int(line.split()[-1])
-        # one PostgreSQL and one Valkey for all workers: started once, by the supervisor, whose workers
-        # are handed their URLs
-        assert len(shell.servers()) == 1  # the one postmaster working in the data directory
-        workers = [p for p in psutil.Process(supervisor.pid).children() if "--worker-index" in p.cmdline()]
-        urls = {(p.environ()["SMSENGINE_DATABASE_URL"], p.environ()["SMSENGINE_REDIS_URL"]) for p in workers}
-        assert len(workers) == int(line.split()[-1]) and len(urls) == 1 and all(all(u) for u in urls), urls
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http_port}") as http:
-            assert (await http.get("/healthz")).status_code == 200
-    finally:
-        assert await stop(supervisor) == 0
-    assert shell.servers() == [], "the supervisor left its servers running"
 
 
 # A stand-in worker: says it is ready, then exits 3 (its node was taken over) on its first start, and on
