@@ -1,10 +1,10 @@
 """Several engine nodes on one database, with independent SMPP peers as customers.
 
 Two nodes in this process: customers bound to different nodes, a carrier whose receipts come back on the
-other node's bind (they still reach the right customer, once, through its own node), and the carrier's
-binds shared out between the nodes. Three node processes: kill -9 of one under load; the survivors
-finish its messages within the lease, nothing acknowledged is lost or charged twice, and a node added
-under load takes traffic.
+other node's bind and whose MO come over both (they still reach the right customer, once, through its
+own node), and the carrier's binds shared out between the nodes. Three node processes: kill -9 of one
+under load; the survivors finish its messages within the lease, nothing acknowledged is lost or charged
+twice, and a node added under load takes traffic.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import contextlib
 import itertools
 import signal
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +31,7 @@ from engine.admin.ledger import check_engine_ledger
 from engine.admin.provision import (
     add_carrier,
     add_funds,
+    add_mo_number,
     create_account,
     flat_tariff,
     set_prices,
@@ -96,9 +97,16 @@ def binds_of(engine: Engine) -> int:
 
 
 async def aiosmpplib_customer(
-    port: int, system_id: str, password: str, count: int
+    port: int,
+    system_id: str,
+    password: str,
+    count: int,
+    *,
+    mo: list[str] | None = None,
+    on_bound: Callable[[], object] = lambda: None,
 ) -> tuple[set[str], set[str]]:
-    """aiosmpplib as a transceiver: `count` submits with receipts requested; (ids answered, ids receipted)."""
+    """aiosmpplib as a transceiver: `count` submits with receipts requested; (ids answered, ids receipted).
+    `on_bound` is called once bound; the texts of MO received are added to `mo`, each at most once."""
     hook = RecordingHook()
     esme = aiosmpplib.ESME(
         smsc_host="127.0.0.1", smsc_port=port, system_id=system_id, password=password,
@@ -110,6 +118,7 @@ async def aiosmpplib_customer(
     try:
         async with asyncio.timeout(WAIT):
             await hook.next(aiosmpplib.BindTransceiverResp)
+            on_bound()
             for n in range(count):
                 await esme.broker.enqueue(
                     aiosmpplib.SubmitSm(
@@ -117,14 +126,19 @@ async def aiosmpplib_customer(
                         destination=PhoneNumber(f"+4477001{n:05d}"), registered_delivery=1, log_id=str(n),
                     )
                 )  # fmt: skip
-            while len(answered) < count or len(receipted) < count:
+            mo_expected = len(mo) if mo is not None else 0
+            got_mo: list[str] = []
+            while len(answered) < count or len(receipted) < count or len(got_mo) < mo_expected:
                 pdu = await hook.messages.get()
                 if isinstance(pdu, aiosmpplib.SubmitSmResp):
                     assert pdu.command_status.value == 0
                     answered.add(pdu.message_id)
                 elif isinstance(pdu, aiosmpplib.DeliverSm):
                     parsed = parse_receipt(pdu.short_message)
-                    assert parsed is not None
+                    if parsed is None:  # an MO
+                        assert pdu.short_message not in got_mo, "an MO came twice"
+                        got_mo.append(pdu.short_message)
+                        continue
                     assert parsed.message_id not in receipted, "a receipt came twice"
                     receipted.add(parsed.message_id)
     finally:
@@ -136,6 +150,8 @@ async def aiosmpplib_customer(
             writer.close()
             await asyncio.gather(writer.wait_closed(), return_exceptions=True)
     assert hook.errors == []
+    if mo is not None:
+        mo[:] = got_mo
     return answered, receipted
 
 
@@ -185,7 +201,8 @@ async def test_two_nodes_share_a_carriers_binds_and_receipts_cross_to_the_custom
         assert pool is not None
         try:
             await provision_carrier(pool, sim, binds=2)
-            await provision_customer(pool, "acme", "secret")
+            acme = await provision_customer(pool, "acme", "secret")
+            await add_mo_number(pool, acme, "447700100100")
             await provision_customer(pool, "beta", "secret2")
             async with (
                 in_process_node(database_url, redis_url, "node-a") as a,
@@ -198,18 +215,29 @@ async def test_two_nodes_share_a_carriers_binds_and_receipts_cross_to_the_custom
                     await b.links["sim"].wait_all_bound()
                 a.refresh_health()
                 b.refresh_health()
+                # MO to acme's number, while acme is bound to a: the carrier sends them over both binds
+                mo_texts = [f"mo {n}" for n in range(6)]
+                mo = list(mo_texts)
+
+                def send_mo() -> None:
+                    for text in mo_texts:
+                        sim.inject_mo("447700900001", "447700100100", text)
+
                 async with asyncio.timeout(WAIT * 2):
                     (acme_ids, acme_receipts), (beta_ids, beta_receipts) = await asyncio.gather(
-                        aiosmpplib_customer(a.smpp_port, "acme", "secret", count),
+                        aiosmpplib_customer(a.smpp_port, "acme", "secret", count, mo=mo, on_bound=send_mo),
                         asyncio.to_thread(smpplib_customer, b.smpp_port, "beta", "secret2", count),
                     )
                 # each customer got the receipt of each of its messages, once, and none of the other's
                 assert len(acme_ids) == len(beta_ids) == count
                 assert acme_receipts == acme_ids and beta_receipts == beta_ids
+                assert sorted(mo) == mo_texts  # each MO once, whichever node's bind it came on
                 # every receipt reached the node that had not sent its message, and went out from the
-                # customer's own node
+                # customer's own node; so did the MO that came in on b
                 assert a.inbound.receipts == count and b.inbound.receipts == count
-                assert a.forwarder.delivered == count and b.forwarder.delivered == count
+                assert a.inbound.mo_messages + b.inbound.mo_messages == len(mo_texts)
+                assert b.inbound.mo_messages > 0
+                assert a.forwarder.delivered == count + len(mo_texts) and b.forwarder.delivered == count
                 for ids, node in ((acme_ids, a.node), (beta_ids, b.node)):
                     assert {(int(i, 16) >> SEQUENCE_BITS) & 1023 for i in ids} == {node}
                 pending = await pool.fetchval("SELECT count(*) FROM deliveries")
