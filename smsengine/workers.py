@@ -64,6 +64,7 @@ class Supervisor:
         self.workers = [Worker(k) for k in range(count)]
         self._stop = asyncio.Event()
         self._failed: int | None = None  # exit code of a worker that never started
+        self._relays: set[asyncio.Task[None]] = set()
 
     def stop(self) -> None:
         self._stop.set()
@@ -86,6 +87,9 @@ class Supervisor:
         while not self._stop.is_set():
             await self._start(worker)
             assert worker.process is not None
+            if self._stop.is_set():  # stopping began while it was being started: it drains too
+                with contextlib.suppress(ProcessLookupError):
+                    worker.process.send_signal(signal.SIGTERM)
             code = await worker.process.wait()
             if self._stop.is_set():
                 return
@@ -111,20 +115,29 @@ class Supervisor:
             env=self._env, stdout=asyncio.subprocess.PIPE,
         )  # fmt: skip
         worker.started_at = time.monotonic()
-        asyncio.get_running_loop().create_task(self._relay(worker, worker.process))
+        relay = asyncio.get_running_loop().create_task(self._relay(worker, worker.process))
+        self._relays.add(relay)
+        relay.add_done_callback(self._relays.discard)
 
     async def _relay(self, worker: Worker, process: asyncio.subprocess.Process) -> None:
         assert process.stdout is not None
         prefix = f"[w{worker.index}] ".encode()
         out = sys.stdout.buffer
-        while line := await process.stdout.readline():
+        while True:
+            try:
+                line = await process.stdout.readline()
+            except ValueError:  # a line longer than the stream's limit: pass it on in pieces
+                line = await process.stdout.read(1 << 16)
+            if not line:
+                return
             if READY in line:  # the supervisor's own banner says it for all of them
                 worker.ever_ready = True
                 worker.ready.set()
                 self._on_ready(worker, process.pid)
                 line = f"ready (pid {process.pid})\n".encode()
-            out.write(prefix + line)
-            out.flush()
+            with contextlib.suppress(OSError):  # no one reads ours: keep draining theirs all the same
+                out.write(prefix + line)
+                out.flush()
 
     async def _terminate(self) -> None:
         alive = [w.process for w in self.workers if w.process is not None and w.process.returncode is None]
