@@ -133,9 +133,9 @@ class Engine:
 
     @property
     def busy(self) -> bool:
-        """Anything queued, in flight or not yet committed."""
+        """Anything queued, in flight or not yet committed (a message scheduled for later is neither)."""
         return bool(
-            self.dispatcher.backlog or self.acceptor.pending or self.lifecycle.pending or self.marks.pending
+            self.dispatcher.due or self.acceptor.pending or self.lifecycle.pending or self.marks.pending
         )
 
     async def wait_idle(self, within: float) -> bool:
