@@ -1,9 +1,10 @@
 """`smsengine run --workers N`: worker nodes sharing the SMPP and HTTP ports, supervised.
 
 The README's command, run as an operator runs it (from a shell, on the embedded servers, real sockets):
-the supervisor starts the servers once and hands their URLs to the workers; customers bind to the one
-port and are spread over the workers; messages flow; a worker killed with -9 is restarted under its own
-node name and nothing it acknowledged is lost; SIGTERM drains every worker, stops the servers, exits 0.
+the supervisor starts the servers once and hands their URLs to the workers; SMPP customers and HTTP
+sends on the one port of each are spread over the workers; messages flow; a worker killed with -9 is
+restarted under its own node name and nothing it acknowledged is lost; SIGTERM drains every worker,
+stops the servers, exits 0.
 The supervisor's restart of a worker whose node was taken over (exit 3), a worker that never starts, and
 the combinations that cannot work, refused with a clear message.
 """
@@ -23,6 +24,7 @@ import pytest
 
 from billing.check import format_report
 from engine.admin.ledger import check_engine_ledger
+from engine.admin.provision import create_api_key
 from engine.core.ids import SEQUENCE_BITS
 from engine.simulation.carrier import CarrierSimulator
 from engine.simulation.config import SimulatorConfig
@@ -103,11 +105,22 @@ async def served_by_workers(
     assert all(psutil.Process(w["pid"]).ppid() == supervisor for w in workers)
     by_node = {w["node"]: w for w in workers}
     await provision_carrier(pool, sim, binds=count)  # the workers hear of it (NOTIFY) and bind
-    await provision_customer(pool, "acme", "secret", max_binds=20)
+    account = await provision_customer(pool, "acme", "secret", max_binds=20)
     async with asyncio.timeout(WAIT):
         await sim.wait_bound(count)
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http_port}") as http:
-        assert (await http.get("/healthz")).status_code == 200
+    # HTTP sends on the one HTTP port, each on a new connection, reach both workers too
+    key, secret = await create_api_key(pool, account)
+    sent_by_http: set[int] = set()
+    async with asyncio.timeout(WAIT):
+        while {node_of(i) for i in sent_by_http} != set(by_node) and len(sent_by_http) < 16:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{http_port}") as http:
+                r = await http.post(
+                    "/v1/sms/send", json={"to": "+447700900123", "from": "Acme", "body": "Hello"},
+                    headers={"X-API-Key": key, "X-API-Secret": secret},
+                )  # fmt: skip
+            assert r.status_code == 202, r.text
+            sent_by_http.add(int(r.json()["id"], 16))
+    assert {node_of(i) for i in sent_by_http} == set(by_node), "16 HTTP connections, and a worker got none"
 
     # customers bind to the one port; the kernel spreads them over the workers
     loads: list[Load] = []
@@ -142,7 +155,7 @@ async def served_by_workers(
             await load.wait_accepted(5)
             after.append(load)
     await asyncio.gather(*(load.stop() for load in after))
-    accepted = set().union(*(load.accepted for load in loads + after))
+    accepted = set().union(sent_by_http, *(load.accepted for load in loads + after))
     async with asyncio.timeout(WAIT):
         await wait_final(pool, accepted)  # nothing acknowledged is lost
     async with pool.acquire() as conn:
