@@ -27,6 +27,7 @@ from tests.http_api.test_document_rows import standin
 __all__ = ["issuer", "mail", "standin"]
 
 HERE = Path(__file__).parent
+pytestmark = pytest.mark.slow  # the longest test of the suite: scheduled first (tests/conftest.py)
 
 
 @pytest.fixture
