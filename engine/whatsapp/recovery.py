@@ -1,0 +1,40 @@
+"""WhatsApp messages a node had not handed to Meta yet resume at start (the rule of engine/core/recovery.py).
+
+A queued or sending row of this node (its `owner`, else the node its id names) goes back to dispatch,
+flagged possible_duplicate when it was explicitly marked 'sending' or its id is at or below the node's
+dispatch watermark (it may have reached Meta before the stop). Submitted rows wait for Meta's statuses.
+Taking over a dead node's WhatsApp messages is not done here yet (the SMS path does it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import asyncpg
+
+from engine.core.ids import NODE_BITS, SEQUENCE_BITS
+from engine.dispatch.whatsapp import KIND, TARGET, WhatsAppJob
+
+_NODE_MASK = (1 << NODE_BITS) - 1
+_TAKE = f"""
+WITH w AS (SELECT dispatched_upto FROM engine_nodes WHERE node = $1)
+UPDATE whatsapp_messages m SET owner = $1,
+    possible_duplicate = m.possible_duplicate OR m.status = 'sending'
+        OR (m.status = 'queued' AND m.owner IS NULL AND m.id <= coalesce((SELECT dispatched_upto FROM w), 0))
+WHERE m.final_at IS NULL AND m.status IN ('queued', 'sending')
+  AND coalesce(m.owner, ((m.id >> {SEQUENCE_BITS}) & {_NODE_MASK})::integer) = $1
+RETURNING m.id, m.account_id, m.phone_number_id, m.destination, m.payload::text AS payload,
+          m.possible_duplicate
+"""
+
+
+async def recover_whatsapp(pool: asyncpg.Pool, enqueue: Callable[[WhatsAppJob], None], me: int) -> int:
+    rows = await pool.fetch(_TAKE, me)
+    for r in sorted(rows, key=lambda r: r["id"]):
+        enqueue(WhatsAppJob(
+            id=r["id"], kind=KIND, account_id=r["account_id"],
+            lane=f"{r['phone_number_id']}:{r['destination']}", route=(TARGET,),
+            possible_duplicate=r["possible_duplicate"], needs_mark=True,
+            phone_number_id=r["phone_number_id"], destination=r["destination"], payload=r["payload"].encode(),
+        ))  # fmt: skip
+    return len(rows)
