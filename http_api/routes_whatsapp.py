@@ -60,38 +60,38 @@ Sender = Annotated[
 Component = dict[str, Any]
 
 
-class LanguageRef(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class WaLanguage(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     code: Language
     policy: Literal["deterministic"] = "deterministic"
 
 
-class TemplateRef(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class WaTemplateRef(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     name: TemplateName
-    language: Language | LanguageRef  # the document's "en", or Meta's {"code": "en"}
+    language: Language | WaLanguage  # the document's "en", or Meta's {"code": "en"}
     components: list[Component] = msgspec.field(default_factory=list)
 
 
-class TextRef(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class WaText(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     body: TextBody
     preview_url: bool = False
 
 
-class SendTemplate(Request, frozen=True):
+class WaSendTemplate(Request, frozen=True):
     """A template message: to anyone, at any time; the template must be APPROVED."""
 
     to: Phone
     type: Literal["template"]
-    template: TemplateRef
+    template: WaTemplateRef
     from_: Sender | None = msgspec.field(default=None, name="from")
     client_ref: ClientRef = ""
 
 
-class SendText(Request, frozen=True):
+class WaSendText(Request, frozen=True):
     """A free-form (session) message: only within 24 hours of the customer's last message."""
 
     to: Phone
     type: Literal["text"]
-    text: TextRef
+    text: WaText
     from_: Sender | None = msgspec.field(default=None, name="from")
     client_ref: ClientRef = ""
 
@@ -113,7 +113,7 @@ class WhatsAppSent(msgspec.Struct, frozen=True):
     created_at: datetime
 
 
-class TemplateCreate(Request, frozen=True):
+class WaTemplateCreate(Request, frozen=True):
     name: TemplateName
     language: Language
     category: Literal["MARKETING", "UTILITY", "AUTHENTICATION"]
@@ -136,20 +136,20 @@ class WaTemplate(msgspec.Struct, frozen=True):
     updated_at: datetime
 
 
-class TemplateQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+class WaTemplateQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     status: TemplateStatus | None = None
     name: TemplateName | None = None
     page_size: PageSize = 50
     cursor: Cursor | None = None
 
 
-class TemplateDeleted(msgspec.Struct, frozen=True):
+class WaTemplateDeleted(msgspec.Struct, frozen=True):
     name: str
     deleted: bool
     languages: int
 
 
-class Conversation(msgspec.Struct, frozen=True):
+class WaConversation(msgspec.Struct, frozen=True):
     wa_id: str  # the customer, E.164 with '+'
     phone_number_id: str
     profile_name: str
@@ -170,13 +170,13 @@ class WaAccount(msgspec.Struct, frozen=True):
     created_at: datetime
 
 
-class HubQuery(msgspec.Struct, frozen=True, kw_only=True):
+class WaHubQuery(msgspec.Struct, frozen=True, kw_only=True):
     mode: Literal["subscribe"] = msgspec.field(name="hub.mode")
     verify_token: Annotated[str, Meta(max_length=256)] = msgspec.field(name="hub.verify_token")
     challenge: Annotated[str, Meta(min_length=1, max_length=256)] = msgspec.field(name="hub.challenge")
 
 
-class WebhookAck(msgspec.Struct, frozen=True):
+class WaWebhookAck(msgspec.Struct, frozen=True):
     received: bool
     messages: int
     statuses: int
@@ -222,7 +222,7 @@ async def send_whatsapp(call: Call) -> Reply:
     body = call.body
     service = _service(call)
     admit(call.ctx)
-    if isinstance(body, SendTemplate):
+    if isinstance(body, WaSendTemplate):
         language = body.template.language
         request = SendRequest(
             to=body.to, type="template", template_name=body.template.name,
@@ -231,7 +231,7 @@ async def send_whatsapp(call: Call) -> Reply:
             sandbox=call.principal.sandbox,
         )  # fmt: skip
     else:
-        assert isinstance(body, SendText)
+        assert isinstance(body, WaSendText)
         request = SendRequest(
             to=body.to, type="text", text=body.text.body, preview_url=body.text.preview_url,
             sender=body.from_, client_ref=body.client_ref or None, sandbox=call.principal.sandbox,
@@ -267,7 +267,7 @@ def _template(r: Any) -> WaTemplate:
 
 
 async def list_templates(call: Call) -> Reply:
-    q = call.query_as(TemplateQuery)
+    q = call.query_as(WaTemplateQuery)
     where = "account_id = $1"
     args: list[Any] = [call.account_id]
     if q.status is not None:
@@ -290,7 +290,7 @@ async def list_templates(call: Call) -> Reply:
 
 
 async def create_template(call: Call) -> Reply:
-    body = call.body_as(TemplateCreate)
+    body = call.body_as(WaTemplateCreate)
     with _refusals():
         row = await _service(call).create_template(
             call.account_id, body.name, body.language, body.category, body.components
@@ -304,7 +304,7 @@ async def delete_template(call: Call) -> Reply:
         deleted = await _service(call).delete_template(call.account_id, name)
     if not deleted:
         raise not_found("template")
-    return one(call, TemplateDeleted(name, True, deleted))
+    return one(call, WaTemplateDeleted(name, True, deleted))
 
 
 async def list_conversations(call: Call) -> Reply:
@@ -318,7 +318,7 @@ async def list_conversations(call: Call) -> Reply:
     )  # fmt: skip
     page, pagination = offset_page(rows, q)
     items = [
-        Conversation(
+        WaConversation(
             "+" + r["wa_id"],
             r["phone_number_id"],
             r["profile_name"],
@@ -355,7 +355,7 @@ async def list_accounts(call: Call) -> Reply:
 
 
 async def verify_webhook(call: Call) -> Reply:
-    q = call.query_as(HubQuery)
+    q = call.query_as(WaHubQuery)
     expected = call.ctx.engine.settings.whatsapp.verify_token
     if not expected or q.verify_token != expected:
         raise ApiError(403, "FORBIDDEN", "hub.verify_token does not match")
@@ -373,34 +373,34 @@ async def receive_webhook(call: Call) -> Reply:
     except (msgspec.DecodeError, InvalidPayload) as exc:
         raise ApiError(400, "VALIDATION_ERROR", f"not a WhatsApp webhook: {exc}") from None
     counts = await inbound.handle(batch)
-    return one(call, WebhookAck(True, counts["messages"], counts["statuses"], counts["templates"]))
+    return one(call, WaWebhookAck(True, counts["messages"], counts["statuses"], counts["templates"]))
 
 
 OPERATIONS = [
     Operation("POST", "/v1/whatsapp/send", send_whatsapp, "Send a WhatsApp message", SEND, T,
-              body=(SendTemplate, SendText), responses={202: One[WhatsAppSent]},
+              body=(WaSendTemplate, WaSendText), responses={202: One[WhatsAppSent]},
               description="A template message (type template, APPROVED templates only) or, within 24 hours "
               "of the customer's last message, a free-form one (type text); else 422 "
               "CONVERSATION_WINDOW_CLOSED. Statuses come as whatsapp.message webhook events."),
     Operation("GET", "/v1/whatsapp/templates", list_templates, "List approved message templates", MANAGE, T,
-              query=TemplateQuery, responses={200: Page[WaTemplate]},
+              query=WaTemplateQuery, responses={200: Page[WaTemplate]},
               description="Every template with its Meta state; status=APPROVED lists those that can be "
               "sent."),
     Operation("POST", "/v1/whatsapp/templates", create_template,
-              "Create a new template (pending Meta approval)", MANAGE, T, body=TemplateCreate,
+              "Create a new template (pending Meta approval)", MANAGE, T, body=WaTemplateCreate,
               responses={201: One[WaTemplate]}),
     Operation("DELETE", "/v1/whatsapp/templates/{name}", delete_template, "Delete a template", MANAGE, T,
-              responses={200: One[TemplateDeleted]}),
+              responses={200: One[WaTemplateDeleted]}),
     Operation("GET", "/v1/whatsapp/conversations", list_conversations, "List active 24h conversations",
-              SEND, T, query=PageQuery, responses={200: Page[Conversation]}),
+              SEND, T, query=PageQuery, responses={200: Page[WaConversation]}),
     Operation("GET", "/v1/whatsapp/accounts", list_accounts, "List connected WhatsApp Business accounts",
               SEND, T, query=PageQuery, responses={200: Page[WaAccount]}),
     Operation("GET", "/v1/whatsapp/webhook", verify_webhook, "Meta webhook hub verification", None, T,
-              query=HubQuery, responses={200: bytes}, produces={200: "text/plain"}, public=True,
+              query=WaHubQuery, responses={200: bytes}, produces={200: "text/plain"}, public=True,
               description="Answers hub.challenge as text when hub.verify_token is whatsapp.verify_token; "
               "else 403."),
     Operation("POST", "/v1/whatsapp/webhook", receive_webhook, "Receive inbound WhatsApp events", None, T,
-              responses={200: One[WebhookAck]}, public=True, idempotent=False,
+              responses={200: One[WaWebhookAck]}, public=True, idempotent=False,
               security=[{"MetaSignature": []}], content={"application/json": {"type": "object"}},
               description="Meta's signed events: X-Hub-Signature-256 = sha256=HMAC-SHA256(app secret, raw "
               "body), else 401. Inbound messages, statuses and template reviews."),
