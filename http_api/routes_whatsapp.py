@@ -57,7 +57,75 @@ Sender = Annotated[
         pattern=r"^\+?[0-9]{1,20}$", description="a phone_number_id or the business number (default: first)"
     ),
 ]
-Component = dict[str, Any]
+Short = Annotated[str, Meta(max_length=1024)]
+Link = Annotated[str, Meta(max_length=2048, pattern=r"^https?://[^\x00-\x20]+$")]
+
+
+class _Part(msgspec.Struct, frozen=True, forbid_unknown_fields=True, omit_defaults=True, kw_only=True):
+    """Base of the parts of Meta's template components (fields left out are left out at Meta too)."""
+
+
+class WaMedia(_Part, frozen=True):
+    link: Link
+    filename: Short | None = None
+
+
+class WaCurrency(_Part, frozen=True):
+    fallback_value: Short
+    code: Annotated[str, Meta(pattern=r"^[A-Z]{3}$")]
+    amount_1000: int
+
+
+class WaDateTime(_Part, frozen=True):
+    fallback_value: Short
+
+
+class WaParameter(_Part, frozen=True):
+    """One value of a template send: {"type": "text", "text": "Alice"} and Meta's other kinds."""
+
+    type: Literal["text", "currency", "date_time", "image", "document", "video", "payload", "coupon_code"]
+    text: Annotated[str, Meta(max_length=4096)] | None = None
+    parameter_name: Annotated[str, Meta(pattern=r"^[a-z0-9_]{1,64}$")] | None = None
+    payload: Short | None = None
+    coupon_code: Short | None = None
+    currency: WaCurrency | None = None
+    date_time: WaDateTime | None = None
+    image: WaMedia | None = None
+    document: WaMedia | None = None
+    video: WaMedia | None = None
+
+
+class WaSendComponent(_Part, frozen=True):
+    """A component's values in a send: {"type": "body", "parameters": [...]} (buttons: sub_type, index)."""
+
+    type: Literal["header", "body", "button"]
+    sub_type: Literal["quick_reply", "url", "copy_code"] | None = None
+    index: Annotated[int, Meta(ge=0, le=9)] | None = None
+    parameters: Annotated[list[WaParameter], Meta(max_length=100)] = msgspec.field(default_factory=list)
+
+
+class WaExample(_Part, frozen=True):
+    header_text: list[Short] | None = None
+    body_text: list[list[Short]] | None = None
+    header_handle: list[Short] | None = None
+
+
+class WaButton(_Part, frozen=True):
+    type: Literal["QUICK_REPLY", "URL", "PHONE_NUMBER", "COPY_CODE"]
+    text: Short
+    url: Link | None = None
+    phone_number: Phone | None = None
+    example: list[Short] | None = None
+
+
+class WaComponent(_Part, frozen=True):
+    """A component of a template as submitted to Meta: HEADER, BODY ({{1}} placeholders), FOOTER, BUTTONS."""
+
+    type: Literal["HEADER", "BODY", "FOOTER", "BUTTONS"]
+    format: Literal["TEXT", "IMAGE", "VIDEO", "DOCUMENT", "LOCATION"] | None = None
+    text: Annotated[str, Meta(max_length=1024)] | None = None
+    example: WaExample | None = None
+    buttons: Annotated[list[WaButton], Meta(max_length=10)] | None = None
 
 
 class WaLanguage(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -68,7 +136,7 @@ class WaLanguage(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class WaTemplateRef(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     name: TemplateName
     language: Language | WaLanguage  # the document's "en", or Meta's {"code": "en"}
-    components: list[Component] = msgspec.field(default_factory=list)
+    components: Annotated[list[WaSendComponent], Meta(max_length=10)] = msgspec.field(default_factory=list)
 
 
 class WaText(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -117,7 +185,7 @@ class WaTemplateCreate(Request, frozen=True):
     name: TemplateName
     language: Language
     category: Literal["MARKETING", "UTILITY", "AUTHENTICATION"]
-    components: Annotated[list[Component], Meta(min_length=1, max_length=10)]
+    components: Annotated[list[WaComponent], Meta(min_length=1, max_length=10)]
 
 
 TemplateStatus = Literal["PENDING", "APPROVED", "REJECTED", "PAUSED", "DISABLED"]
@@ -130,7 +198,7 @@ class WaTemplate(msgspec.Struct, frozen=True):
     category: str
     status: TemplateStatus
     rejected_reason: str | None
-    components: list[Component]
+    components: list[WaComponent]
     meta_template_id: str
     created_at: datetime
     updated_at: datetime
@@ -227,8 +295,8 @@ async def send_whatsapp(call: Call) -> Reply:
         request = SendRequest(
             to=body.to, type="template", template_name=body.template.name,
             template_language=language if isinstance(language, str) else language.code,
-            components=body.template.components, sender=body.from_, client_ref=body.client_ref or None,
-            sandbox=call.principal.sandbox,
+            components=msgspec.to_builtins(body.template.components), sender=body.from_,
+            client_ref=body.client_ref or None, sandbox=call.principal.sandbox,
         )  # fmt: skip
     else:
         assert isinstance(body, WaSendText)
@@ -257,9 +325,10 @@ async def send_whatsapp(call: Call) -> Reply:
 
 
 def _template(r: Any) -> WaTemplate:
-    components = r["components"]
-    if isinstance(components, str):
-        components = msgspec.json.decode(components)
+    raw = r["components"]
+    components = msgspec.json.decode(
+        raw if isinstance(raw, str) else msgspec.json.encode(raw), type=list[WaComponent]
+    )
     return WaTemplate(
         str(r["id"]), r["name"], r["language"], r["category"], r["status"], r["reason"] or None, components,
         r["meta_id"], r["created_at"], r["updated_at"],
@@ -293,7 +362,7 @@ async def create_template(call: Call) -> Reply:
     body = call.body_as(WaTemplateCreate)
     with _refusals():
         row = await _service(call).create_template(
-            call.account_id, body.name, body.language, body.category, body.components
+            call.account_id, body.name, body.language, body.category, msgspec.to_builtins(body.components)
         )
     return one(call, _template(row), 201)
 

@@ -106,9 +106,9 @@ class WhatsApp:
             ):
                 return r
         raise WhatsAppRefused(
-            400,
-            "INVALID_SENDER_ID",
-            f"{sender!r} is not a WhatsApp number of this account",
+            422,
+            NOT_CONNECTED,
+            f"{sender!r} is not a WhatsApp number connected to this account",
             {"field": "from"},
         )
 

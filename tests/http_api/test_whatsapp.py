@@ -176,14 +176,18 @@ async def test_templates_are_pending_until_meta_reviews_them_and_only_approved_o
     })  # fmt: skip
     assert r.status_code == 201, r.text
     created = r.json()["data"]
-    assert created["status"] == "PENDING" and created["meta_template_id"] and created["category"] == "MARKETING"
+    assert (
+        created["status"] == "PENDING" and created["meta_template_id"] and created["category"] == "MARKETING"
+    )
     assert ("reject_promo", "en") in wa.world.templates  # submitted to Meta for review
     # the simulator's review rejects it; the engine learns so from the signed template webhook
     approved = await approved_template(wa, "order_ready")
     assert approved["status"] == "APPROVED" and approved["rejected_reason"] is None
 
     async def rejected() -> dict[str, Any] | None:
-        got = await wa.client.get("/v1/whatsapp/templates", params={"name": "reject_promo"}, headers=wa.headers())
+        got = await wa.client.get(
+            "/v1/whatsapp/templates", params={"name": "reject_promo"}, headers=wa.headers()
+        )
         row: dict[str, Any] = got.json()["data"][0]
         return row if row["status"] == "REJECTED" else None
 
@@ -217,14 +221,22 @@ async def test_send_the_documents_template_example_and_follow_its_statuses(wa: W
             "name": "order_shipped",
             "language": "en",
             "components": [
-                {"type": "body", "parameters": [{"type": "text", "text": "Alice"}, {"type": "text", "text": "ORD-12345"}]}
+                {
+                    "type": "body",
+                    "parameters": [
+                        { "type": "text", "text": "Alice" },
+                        { "type": "text", "text": "ORD-12345" }
+                    ]
+                }
             ],
         },
     }  # fmt: skip
     r = await wa.client.post("/v1/whatsapp/send", json=example, headers=wa.headers())
     assert r.status_code == 202, r.text
     data = r.json()["data"]
-    assert data["status"] == "queued" and data["to"] == "+447700900123" and data["template"] == "order_shipped"
+    assert (
+        data["status"] == "queued" and data["to"] == "+447700900123" and data["template"] == "order_shipped"
+    )
     assert data["category"] == "UTILITY" and data["cost_micros"] == 10_000 and data["cost"] == 0.01
     row = await final_row(wa, data["message_id"], read=True)
     assert row["status"] == "delivered" and row["wamid"].startswith("wamid.") and row["money"] == "captured"
@@ -271,9 +283,15 @@ async def test_free_form_only_within_24_hours_of_the_customers_last_message(wa: 
 
 
 async def test_hub_verification_echoes_the_challenge_only_for_the_verify_token(wa: Wa) -> None:
-    params = {"hub.mode": "subscribe", "hub.verify_token": wa.world.verify_token, "hub.challenge": "1158201444"}
+    params = {
+        "hub.mode": "subscribe",
+        "hub.verify_token": wa.world.verify_token,
+        "hub.challenge": "1158201444",
+    }
     r = await wa.client.get("/v1/whatsapp/webhook", params=params)
-    assert r.status_code == 200 and r.text == "1158201444" and r.headers["content-type"].startswith("text/plain")
+    assert (
+        r.status_code == 200 and r.text == "1158201444" and r.headers["content-type"].startswith("text/plain")
+    )
     r = await wa.client.get("/v1/whatsapp/webhook", params={**params, "hub.verify_token": "guess"})
     assert r.status_code == 403 and r.json()["error"]["code"] == "FORBIDDEN"
     assert await wa.sim.subscribe()
@@ -333,7 +351,9 @@ async def test_a_failed_status_refunds_and_the_ledger_reconciles(wa: Wa) -> None
     assert r.status_code == 202
     row = await final_row(wa, r.json()["data"]["message_id"])
     assert row["status"] == "undeliverable" and row["money"] == "refunded" and row["error_code"] == 131026
-    sandbox = await wa.client.post("/v1/whatsapp/send", json=send, headers=wa.headers(**{"X-Sandbox": "true"}))
+    sandbox = await wa.client.post(
+        "/v1/whatsapp/send", json=send, headers=wa.headers(**{"X-Sandbox": "true"})
+    )
     assert sandbox.status_code == 202 and sandbox.json()["data"]["status"] == "delivered"
     assert sandbox.json()["data"]["sandbox"] is True and sandbox.json()["data"]["cost_micros"] == 0
     assert await wa.stack.engine.wait_idle(within=10.0)
