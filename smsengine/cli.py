@@ -97,6 +97,23 @@ async def _run(settings: Settings, urls: ServiceUrls, demo: bool) -> int:
             stripe_webhook_secret=standin.webhook_secret,
         )  # fmt: skip
         settings = msgspec.structs.replace(settings, payments=payments)
+    meta = None
+    if demo and not settings.whatsapp.access_token:
+        # WhatsApp goes to a local Meta Cloud API simulator, as in the tests: templates are reviewed at once,
+        # sends get statuses back on the engine's signed webhook.
+        from engine.simulation.meta_cloud import MetaCloudSimulator
+        from smsengine.demo import connect_demo_whatsapp
+
+        meta = MetaCloudSimulator()
+        await meta.start("127.0.0.1", 0)
+        extras.push_async_callback(meta.stop)
+        w = meta.world
+        whatsapp = msgspec.structs.replace(
+            settings.whatsapp, api_base=meta.base_url, access_token=w.access_token, app_secret=w.app_secret,
+            verify_token=w.verify_token,
+        )  # fmt: skip
+        settings = msgspec.structs.replace(settings, whatsapp=whatsapp)
+        await connect_demo_whatsapp(urls.database_url, w)
     outside: contextlib.AbstractAsyncContextManager[tuple[Settings, dict[str, Any]]] = (
         stand_ins(settings) if demo else contextlib.nullcontext((settings, {}))
     )
@@ -110,12 +127,23 @@ async def _run(settings: Settings, urls: ServiceUrls, demo: bool) -> int:
             base_url = f"http://{settings.http.host}:{http.port}"
             if standin is not None:
                 standin.webhook_url = f"{base_url}/v1/billing/stripe/webhook"
+            if meta is not None:
+                meta.world.webhook_url = f"{base_url}/v1/whatsapp/webhook"
+                if not await meta.subscribe():  # Meta's hub verification, as when an app subscribes
+                    log.error("the WhatsApp webhook did not answer the hub verification")
             _tune_gc()
             if demo_info is not None:
                 demo_info["smpp"]["port"] = engine.smpp_port
                 demo_info["http"]["base_url"] = base_url
                 if standin is not None:
                     demo_info["stripe"] = {"base_url": standin.base_url}
+                if meta is not None:
+                    demo_info["whatsapp"] = {
+                        "api_base": meta.base_url, "waba_id": meta.world.waba_id,
+                        "phone_number_id": meta.world.phone_number_id,
+                        "display_phone_number": meta.world.display_phone_number,
+                        "customer_message_url": f"{meta.base_url}/_simulator/customer_message",
+                    }  # fmt: skip
                 demo_info.update(stand_in_info)
                 path = write_demo_file(settings, demo_info)
                 print(f"demo account ready ({path}):", flush=True)

@@ -21,8 +21,9 @@ Back to the engine's webhook (`webhook_url`), each POST signed `X-Hub-Signature-
   starting with "reject"), unless `auto_review` is off (then `review(name, event)`);
 - `customer_message(wa_id, text)`: a customer writes to the business number (opens the 24-hour window).
 
-`subscribe()` performs Meta's hub verification GET against the webhook. State lives in memory. This is a
-test peer: it must never be wired into production settings.
+`subscribe()` performs Meta's hub verification GET against the webhook. For people trying the demo,
+`POST /_simulator/customer_message {"from": "447700900123", "text": "hi"}` has a customer write in.
+State lives in memory. This is a test peer: it must never be wired into production settings.
 """
 
 from __future__ import annotations
@@ -121,6 +122,7 @@ class MetaCloudSimulator(SimulatorServer):
         app = Starlette(routes=[
             Route("/{version}/{node}/messages", self._messages, methods=["POST"]),
             Route("/{version}/{node}/message_templates", self._templates, methods=["GET", "POST", "DELETE"]),
+            Route("/_simulator/customer_message", self._customer_message_route, methods=["POST"]),
         ])  # fmt: skip
         super().__init__(FaultMiddleware(app, self.faults, _fault_body))
 
@@ -318,6 +320,16 @@ class MetaCloudSimulator(SimulatorServer):
         }  # fmt: skip
         await self.post_webhook(self._envelope("messages", value))
         return wamid
+
+    async def _customer_message_route(self, request: Request) -> Response:
+        body = json.loads(await request.body() or b"{}")
+        wa_id = str(body.get("from", "")).lstrip("+")
+        if not wa_id.isdigit():
+            return JSONResponse({"error": "from: the customer's number, digits"}, 400)
+        wamid = await self.customer_message(
+            wa_id, str(body.get("text", "hello")), name=str(body.get("name", "Alice"))
+        )
+        return JSONResponse({"wamid": wamid, "webhook_status": self.world.deliveries[-1][1]})
 
     async def subscribe(self) -> bool:
         """Meta's webhook verification: GET with hub.mode, hub.verify_token, hub.challenge; True if echoed."""
