@@ -20,6 +20,7 @@
     smsengine senders require ACCOUNT [--off]                     (sends need an approved sender ID)
     smsengine operators create NAME [--password-stdin]            (dashboard login, at /dashboard)
     smsengine binds log [--peer IP] [--system-id S] [--failed]    (the audit trail of SMPP binds)
+    smsengine whatsapp connect ACCOUNT --waba-id ID --phone-number-id ID --number DIGITS [--name NAME]
     smsengine ledger check
 
 Every command works against the configured database, or the embedded one in the data directory.
@@ -415,6 +416,22 @@ async def _senders(pool: asyncpg.Pool, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _whatsapp_connect(pool: asyncpg.Pool, args: argparse.Namespace) -> int:
+    from engine.admin.provision import account_id_of
+    from engine.whatsapp.service import connect_number
+
+    account_id = await account_id_of(pool, args.account)
+    number = args.number.lstrip("+")
+    if not number.isdigit() or not args.phone_number_id.isdigit() or not args.waba_id.isdigit():
+        raise ValueError("--waba-id, --phone-number-id and --number are Meta's digits")
+    await connect_number(
+        pool, account_id, waba_id=args.waba_id, phone_number_id=args.phone_number_id,
+        display_phone_number=number, verified_name=args.name,
+    )  # fmt: skip
+    print(f"WhatsApp number +{number} ({args.phone_number_id}) connected to account {args.account}")
+    return 0
+
+
 async def _ledger_check(pool: asyncpg.Pool, args: argparse.Namespace) -> int:
     from billing.check import format_report
     from engine.admin.ledger import check_engine_ledger
@@ -604,6 +621,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("account")
     p.add_argument("--off", action="store_true", help="any well-formed sender again")
     p.set_defaults(func=_with_pool(_senders))
+
+    whatsapp = sub.nested("whatsapp", help="WhatsApp Business numbers")
+    p = whatsapp.add_parser("connect", help="connect a WhatsApp Business number (Meta's ids) to an account")
+    p.add_argument("account")
+    p.add_argument("--waba-id", required=True, help="the WhatsApp Business Account id")
+    p.add_argument("--phone-number-id", required=True, help="Meta's id of the business phone number")
+    p.add_argument("--number", required=True, help="the business phone number, E.164 digits")
+    p.add_argument("--name", default="", help="its verified display name")
+    p.set_defaults(func=_with_pool(_whatsapp_connect))
 
     operators = sub.nested("operators", help="staff who log into the dashboard")
     p = operators.add_parser("create", help="create an operator (a random password unless one is given)")
