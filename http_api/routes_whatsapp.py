@@ -469,7 +469,7 @@ OPERATIONS = [
               description="Answers hub.challenge as text when hub.verify_token is whatsapp.verify_token; "
               "else 403."),
     Operation("POST", "/v1/whatsapp/webhook", receive_webhook, "Receive inbound WhatsApp events", None, T,
-              responses={200: One[WaWebhookAck]}, public=True, idempotent=False,
+              responses={200: One[WaWebhookAck]}, public=True, idempotent=False, public_limit=(1000.0, 2000),
               security=[{"MetaSignature": []}], content={"application/json": {"type": "object"}},
               description="Meta's signed events: X-Hub-Signature-256 = sha256=HMAC-SHA256(app secret, raw "
               "body), else 401. Inbound messages, statuses and template reviews."),

@@ -57,6 +57,7 @@ class InboundMessage(msgspec.Struct, frozen=True):
 
 
 class TemplateStatus(msgspec.Struct, frozen=True):
+    waba_id: str  # the entry's id: the WhatsApp Business Account the template belongs to
     meta_id: str
     name: str
     language: str
@@ -109,6 +110,7 @@ def parse_payload(body: Any) -> InboundBatch:
                 event = str(value.get("event", "")).upper()
                 if event in TEMPLATE_STATES:
                     out.templates.append(TemplateStatus(
+                        str(entry.get("id", "")),
                         str(value.get("message_template_id", "")),
                         str(value.get("message_template_name", "")),
                         str(value.get("message_template_language", "")), event,
@@ -159,7 +161,7 @@ ON CONFLICT (phone_number_id, wa_id) DO UPDATE SET
 
 _TEMPLATE = """
 UPDATE whatsapp_templates SET status = $4, reason = $5, updated_at = now()
-WHERE (meta_id = $1 AND $1 <> '') OR (meta_id = '' AND name = $2 AND language = $3)
+WHERE waba_id = $6 AND ((meta_id = $1 AND $1 <> '') OR (meta_id = '' AND name = $2 AND language = $3))
 """
 
 
@@ -197,7 +199,7 @@ class WhatsAppInbound:
                 await conn.fetchval(LOCK_WAMIDS, sorted({s.wamid for s in batch.statuses}))
                 events += await apply_statuses(conn, self._new_id(), batch.statuses, keep_unmatched=True)
             for t in batch.templates:
-                await conn.execute(_TEMPLATE, t.meta_id, t.name, t.language, t.event, t.reason)
+                await conn.execute(_TEMPLATE, t.meta_id, t.name, t.language, t.event, t.reason, t.waba_id)
             emitted = await self._webhooks.emit(conn, events) if self._webhooks is not None and events else 0
         if emitted and self._webhooks is not None:
             self._webhooks.wake()
