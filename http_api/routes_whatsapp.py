@@ -5,6 +5,8 @@
     GET    /v1/whatsapp/templates         templates.manage  the account's templates and their Meta states
     POST   /v1/whatsapp/templates         templates.manage  201, PENDING until Meta's review says otherwise
     DELETE /v1/whatsapp/templates/{name}  templates.manage  every language of the template, at Meta and here
+    GET    /v1/whatsapp/messages/{id}     whatsapp.send     one message's life (not a row of the document:
+                                                            a Twilio/Vonage user expects to read a status)
     GET    /v1/whatsapp/conversations     whatsapp.send     customer service windows open now (24 h)
     GET    /v1/whatsapp/accounts          whatsapp.send     the business numbers connected to the account
     GET    /v1/whatsapp/webhook           (Meta)            hub verification: hub.challenge echoed as text
@@ -29,7 +31,7 @@ from msgspec import Meta
 from billing import balance
 from billing.model import UnknownAccount
 from billing.money import to_minor
-from engine.core.ids import format_id
+from engine.core.ids import format_id, parse_id
 from engine.core.rejections import Reject
 from engine.whatsapp.inbound import InvalidPayload, parse_payload, verify_signature
 from engine.whatsapp.schema import PreparedWhatsApp
@@ -179,6 +181,37 @@ class WhatsAppSent(msgspec.Struct, frozen=True):
     client_ref: str
     sandbox: bool
     created_at: datetime
+
+
+WaStatus = Literal["queued", "sent", "delivered", "read", "failed"]
+_STATUS_OF: dict[str, WaStatus] = {
+    "queued": "queued", "sending": "queued", "submitted": "sent", "delivered": "delivered",
+}  # fmt: skip
+
+
+class WaMessage(msgspec.Struct, frozen=True):
+    message_id: str
+    status: WaStatus  # Meta's words: sent (to WhatsApp), delivered, read; failed for every other end
+    status_detail: Literal[
+        "queued", "sending", "submitted", "delivered", "undeliverable", "rejected", "failed", "expired"
+    ]
+    wamid: str | None
+    to: str
+    phone_number_id: str
+    type: Literal["template", "text"]
+    template: str | None
+    category: str
+    cost_micros: int
+    currency: str
+    client_ref: str
+    sandbox: bool
+    created_at: datetime
+    submitted_at: datetime | None
+    delivered_at: datetime | None
+    read_at: datetime | None
+    final_at: datetime | None
+    error_code: int | None
+    reason: str
 
 
 class WaTemplateCreate(Request, frozen=True):
@@ -423,6 +456,28 @@ async def list_accounts(call: Call) -> Reply:
     return page_of(call, items, pagination)
 
 
+async def get_message(call: Call) -> Reply:
+    message_id = parse_id(call.path("id"))
+    row = None
+    if message_id is not None:
+        row = await call.ctx.pool.fetchrow(
+            "SELECT * FROM whatsapp_messages WHERE id = $1 AND account_id = $2", message_id, call.account_id
+        )
+    if row is None:
+        raise not_found("message")
+    detail = row["status"]
+    status: WaStatus = (
+        "read" if detail == "delivered" and row["read_at"] else _STATUS_OF.get(detail, "failed")
+    )
+    sandbox = row["money"] == "none"
+    return one(call, WaMessage(
+        format_id(row["id"]), status, detail, row["wamid"], "+" + row["destination"], row["phone_number_id"],
+        row["type"], row["template_name"], row["category"], 0 if sandbox else row["amount"],
+        row["currency"].strip(), row["client_ref"] or "", sandbox, row["created_at"], row["submitted_at"],
+        row["delivered_at"], row["read_at"], row["final_at"], row["error_code"], row["reason"],
+    ))  # fmt: skip
+
+
 async def verify_webhook(call: Call) -> Reply:
     q = call.query_as(WaHubQuery)
     expected = call.ctx.engine.settings.whatsapp.verify_token
@@ -460,6 +515,9 @@ OPERATIONS = [
               responses={201: One[WaTemplate]}),
     Operation("DELETE", "/v1/whatsapp/templates/{name}", delete_template, "Delete a template", MANAGE, T,
               responses={200: One[WaTemplateDeleted]}),
+    Operation("GET", "/v1/whatsapp/messages/{id}", get_message, "Get a WhatsApp message's status", SEND, T,
+              responses={200: One[WaMessage]},
+              description="Not a row of the document: the message's life as Meta's statuses moved it."),
     Operation("GET", "/v1/whatsapp/conversations", list_conversations, "List active 24h conversations",
               SEND, T, query=PageQuery, responses={200: Page[WaConversation]}),
     Operation("GET", "/v1/whatsapp/accounts", list_accounts, "List connected WhatsApp Business accounts",

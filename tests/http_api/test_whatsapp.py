@@ -244,6 +244,13 @@ async def test_send_the_documents_template_example_and_follow_its_statuses(wa: W
     [graph] = [s for s in wa.world.sent if s["wamid"] == row["wamid"]]  # what Meta got: its own shape
     assert graph["to"] == "447700900123" and graph["template"]["language"] == {"code": "en"}
     assert graph["template"]["components"] == example["template"]["components"]  # type: ignore[index]
+    got = await wa.client.get(f"/v1/whatsapp/messages/{data['message_id']}", headers=wa.headers())
+    assert got.status_code == 200
+    life = got.json()["data"]
+    assert life["status"] == "read" and life["status_detail"] == "delivered" and life["wamid"] == row["wamid"]
+    assert life["delivered_at"] and life["read_at"] and life["cost_micros"] == 10_000
+    r = await wa.client.get("/v1/whatsapp/messages/0123456789abcdef", headers=wa.headers())
+    assert r.status_code == 404 and r.json()["error"]["code"] == "NOT_FOUND"
     events = await wa.events(3, lambda d: d.get("message_id") == data["message_id"])
     assert [e["data"]["status"] for e in events] == ["sent", "delivered", "read"]
     assert events[-1]["data"]["to"] == "+447700900123" and events[-1]["data"]["wamid"] == row["wamid"]
