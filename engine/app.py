@@ -315,7 +315,7 @@ class Engine:
             heartbeat_seconds=settings.node.heartbeat_seconds,
             on_fenced=dispatcher.hold,
             on_adopted=engine._taken_over,
-            on_adopt=lambda dead: adopt(pool, dispatcher.enqueue, node, dead, inbound.restore),
+            on_adopt=lambda dead: engine._adopt(dead),
             on_members=engine._members_changed,
             on_beat=budget.refresh,
         )
@@ -355,6 +355,13 @@ class Engine:
         )
         log.info("smpp server listening", host=settings.smpp.host, port=engine.smpp_port, node=node)
         return engine
+
+    async def _adopt(self, dead: int) -> int | None:
+        """Take over a dead node: its SMS (and MO parts) in one transaction, then its WhatsApp rows."""
+        taken = await adopt(self.pool, self.dispatcher.enqueue, self.node, dead, self.inbound.restore)
+        if taken is not None and self.whatsapp is not None:
+            taken += await recover_whatsapp(self.pool, self.dispatcher.enqueue, self.node, of=dead)
+        return taken
 
     def commit_stats(self) -> dict[str, dict[str, float]]:
         """Per committer: batches, items, items per batch (what the group commits did since start)."""

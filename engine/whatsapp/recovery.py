@@ -3,7 +3,9 @@
 A queued or sending row of this node (its `owner`, else the node its id names) goes back to dispatch,
 flagged possible_duplicate when it was explicitly marked 'sending' or its id is at or below the node's
 dispatch watermark (it may have reached Meta before the stop). Submitted rows wait for Meta's statuses.
-Taking over a dead node's WhatsApp messages is not done here yet (the SMS path does it).
+A node taking over a dead one (engine/core/nodes.py) takes its WhatsApp rows the same way, right after
+the SMS path's claim of the dead node has committed (not in that transaction: a crash in between leaves
+the dead node's WhatsApp rows to the next start under its name).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from engine.dispatch.whatsapp import KIND, TARGET, WhatsAppJob
 _NODE_MASK = (1 << NODE_BITS) - 1
 _TAKE = f"""
 WITH w AS (SELECT dispatched_upto FROM engine_nodes WHERE node = $1)
-UPDATE whatsapp_messages m SET owner = $1,
+UPDATE whatsapp_messages m SET owner = $2,
     possible_duplicate = m.possible_duplicate OR m.status = 'sending'
         OR (m.status = 'queued' AND m.owner IS NULL AND m.id <= coalesce((SELECT dispatched_upto FROM w), 0))
 WHERE m.final_at IS NULL AND m.status IN ('queued', 'sending')
@@ -28,8 +30,11 @@ RETURNING m.id, m.account_id, m.phone_number_id, m.destination, m.payload::text 
 """
 
 
-async def recover_whatsapp(pool: asyncpg.Pool, enqueue: Callable[[WhatsAppJob], None], me: int) -> int:
-    rows = await pool.fetch(_TAKE, me)
+async def recover_whatsapp(
+    pool: asyncpg.Pool, enqueue: Callable[[WhatsAppJob], None], me: int, *, of: int | None = None
+) -> int:
+    """This node's own rows from its previous run (or, with `of`, a dead node's it has just claimed)."""
+    rows = await pool.fetch(_TAKE, me if of is None else of, me)
     for r in sorted(rows, key=lambda r: r["id"]):
         enqueue(WhatsAppJob(
             id=r["id"], kind=KIND, account_id=r["account_id"],

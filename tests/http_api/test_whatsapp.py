@@ -24,9 +24,11 @@ import redis.asyncio as aioredis
 
 from engine.admin.ledger import check_engine_ledger
 from engine.admin.provision import create_api_key
+from engine.core.ids import NODE_BITS, SEQUENCE_BITS
 from engine.infra.services import ServiceUrls
 from engine.infra.settings import HttpSettings
 from engine.simulation.meta_cloud import MetaCloudSimulator, MetaWorld
+from engine.whatsapp.recovery import recover_whatsapp
 from engine.whatsapp.service import connect_number
 from http_api.app import create_app
 from http_api.server import serve_http
@@ -370,3 +372,26 @@ async def test_a_failed_status_refunds_and_the_ledger_reconciles(wa: Wa) -> None
     assert report.items_checked and report.items_checked >= await wa.pool.fetchval(
         "SELECT count(*) FROM whatsapp_messages WHERE reserve_batch IS NOT NULL"
     )
+
+
+async def test_a_queued_message_of_a_previous_run_is_sent_at_recovery_flagged_possible_duplicate(
+    wa: Wa,
+) -> None:
+    engine = wa.stack.engine
+    # a row this node accepted before a crash (an id of this node from long ago: under its watermark)
+    message_id = (1 << (NODE_BITS + SEQUENCE_BITS)) | (engine.node << SEQUENCE_BITS) | 7
+    payload = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": "447700900888",
+               "type": "template", "template": {"name": "order_shipped", "language": {"code": "en"}}}  # fmt: skip
+    if ("order_shipped", "en") not in wa.world.templates:
+        await approved_template(wa, "order_shipped")
+    await wa.pool.execute(
+        "INSERT INTO whatsapp_messages (id, account_id, phone_number_id, destination, type, template_name,"
+        " template_language, category, payload, status, created_at, updated_at, currency)"
+        " VALUES ($1, $2, $3, '447700900888', 'template', 'order_shipped', 'en', 'UTILITY', $4, 'queued',"
+        " now(), now(), 'EUR')",
+        message_id, wa.stack.account_id, wa.world.phone_number_id, json.dumps(payload),
+    )  # fmt: skip
+    assert await recover_whatsapp(wa.pool, engine.dispatcher.enqueue, engine.node) == 1
+    row = await final_row(wa, f"{message_id:016x}")
+    assert row["status"] == "delivered" and row["possible_duplicate"] and row["owner"] == engine.node
+    assert len([s for s in wa.world.sent if s["to"] == "447700900888"]) == 1
