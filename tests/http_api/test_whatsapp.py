@@ -380,8 +380,9 @@ async def test_a_queued_message_of_a_previous_run_is_sent_at_recovery_flagged_po
     engine = wa.stack.engine
     # a row this node accepted before a crash (an id of this node from long ago: under its watermark)
     message_id = (1 << (NODE_BITS + SEQUENCE_BITS)) | (engine.node << SEQUENCE_BITS) | 7
+    template = {"name": "order_shipped", "language": {"code": "en"}}
     payload = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": "447700900888",
-               "type": "template", "template": {"name": "order_shipped", "language": {"code": "en"}}}  # fmt: skip
+               "type": "template", "template": template}  # fmt: skip
     if ("order_shipped", "en") not in wa.world.templates:
         await approved_template(wa, "order_shipped")
     await wa.pool.execute(
