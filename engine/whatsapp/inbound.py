@@ -172,6 +172,7 @@ class WhatsAppInbound:
         self._pool = pool
         self._new_id = new_id
         self._webhooks = webhooks
+        self._handled = 0
 
     async def handle(self, batch: InboundBatch) -> dict[str, int]:
         """Apply one webhook POST's parts in one transaction; counts of what was applied."""
@@ -198,6 +199,11 @@ class WhatsAppInbound:
             if batch.statuses:
                 await conn.fetchval(LOCK_WAMIDS, sorted({s.wamid for s in batch.statuses}))
                 events += await apply_statuses(conn, self._new_id(), batch.statuses, keep_unmatched=True)
+            self._handled += 1
+            if self._handled % 1000 == 0:  # statuses of wamids never ours (another tool on the number)
+                await conn.execute(
+                    "DELETE FROM whatsapp_early_statuses WHERE created_at < now() - interval '1 day'"
+                )
             for t in batch.templates:
                 await conn.execute(_TEMPLATE, t.meta_id, t.name, t.language, t.event, t.reason, t.waba_id)
             emitted = await self._webhooks.emit(conn, events) if self._webhooks is not None and events else 0
