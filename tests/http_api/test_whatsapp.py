@@ -396,3 +396,18 @@ async def test_a_queued_message_of_a_previous_run_is_sent_at_recovery_flagged_po
     row = await final_row(wa, f"{message_id:016x}")
     assert row["status"] == "delivered" and row["possible_duplicate"] and row["owner"] == engine.node
     assert len([s for s in wa.world.sent if s["to"] == "447700900888"]) == 1
+
+
+async def test_a_send_meta_refuses_is_final_rejected_with_its_code_and_its_hold_released(wa: Wa) -> None:
+    await approved_template(wa, "gone_at_meta")
+    del wa.world.templates[("gone_at_meta", "en")]  # removed in Meta's business manager, not through us
+    send = {"to": "+447700900909", "type": "template", "template": {"name": "gone_at_meta", "language": "en"}}
+    r = await wa.client.post("/v1/whatsapp/send", json=send, headers=wa.headers())
+    assert r.status_code == 202
+    message_id = r.json()["data"]["message_id"]
+    row = await final_row(wa, message_id)
+    assert row["status"] == "rejected" and row["error_code"] == 132001 and row["money"] == "released"
+    [event] = await wa.events(1, lambda d: d.get("message_id") == message_id)
+    assert event["data"]["status"] == "failed" and event["data"]["error_code"] == 132001
+    got = (await wa.client.get(f"/v1/whatsapp/messages/{message_id}", headers=wa.headers())).json()["data"]
+    assert got["status"] == "failed" and got["status_detail"] == "rejected" and "does not exist" in got["reason"]
