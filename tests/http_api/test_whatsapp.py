@@ -410,4 +410,6 @@ async def test_a_send_meta_refuses_is_final_rejected_with_its_code_and_its_hold_
     [event] = await wa.events(1, lambda d: d.get("message_id") == message_id)
     assert event["data"]["status"] == "failed" and event["data"]["error_code"] == 132001
     got = (await wa.client.get(f"/v1/whatsapp/messages/{message_id}", headers=wa.headers())).json()["data"]
-    assert got["status"] == "failed" and got["status_detail"] == "rejected" and "does not exist" in got["reason"]
+    assert (
+        got["status"] == "failed" and got["status_detail"] == "rejected" and "does not exist" in got["reason"]
+    )
