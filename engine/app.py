@@ -40,6 +40,8 @@ from engine.dispatch.clock import LoopClock
 from engine.dispatch.dispatcher import Dispatcher
 from engine.dispatch.marks import DispatchMarks
 from engine.dispatch.sms import KIND
+from engine.dispatch.whatsapp import KIND as WHATSAPP_KIND
+from engine.dispatch.whatsapp import CloudApiTarget
 from engine.identity.service import Identity
 from engine.infra.notifications import Notifications
 from engine.infra.schema import apply_migrations
@@ -52,6 +54,11 @@ from engine.outbox.webhooks import WebhookSender
 from engine.payments.service import Payments
 from engine.payments.stripe_provider import StripeProvider
 from engine.senders.directory import SenderDirectory
+from engine.whatsapp.inbound import WhatsAppInbound
+from engine.whatsapp.outcomes import WhatsAppOutcomes
+from engine.whatsapp.recovery import recover_whatsapp
+from engine.whatsapp.schema import WHATSAPP, PreparedWhatsApp
+from engine.whatsapp.service import WhatsApp
 from routing.live import LiveRoutingTable
 from routing.model import CarrierHealth, HealthSnapshot
 from routing.storage import PgRoutingStore
@@ -92,6 +99,11 @@ class Engine:
     payments: Payments | None = None  # checkout, settling, auto top-up (engine/payments)
     url_policy: TargetPolicy = field(default_factory=TargetPolicy)  # where deliveries may go (SSRF guard)
     identity: Identity | None = None  # people who sign in: users, tokens, mail (engine/identity/service.py)
+    # WhatsApp Business (engine/whatsapp/): None when no Cloud API access token is configured
+    whatsapp: WhatsApp | None = None
+    whatsapp_inbound: WhatsAppInbound | None = None  # Meta's signed webhook events in
+    whatsapp_outcomes: WhatsAppOutcomes | None = None
+    whatsapp_target: CloudApiTarget | None = None
     node: int = 0
     recovered: int = 0
     lease: NodeLease | None = None
@@ -135,7 +147,11 @@ class Engine:
     def busy(self) -> bool:
         """Anything queued, in flight or not yet committed (a message scheduled for later is neither)."""
         return bool(
-            self.dispatcher.due or self.acceptor.pending or self.lifecycle.pending or self.marks.pending
+            self.dispatcher.due
+            or self.acceptor.pending
+            or self.lifecycle.pending
+            or self.marks.pending
+            or (self.whatsapp_outcomes is not None and self.whatsapp_outcomes.pending)
         )
 
     async def wait_idle(self, within: float) -> bool:
@@ -205,12 +221,22 @@ class Engine:
             [int(r["node"]) for r in await pool.fetch(_LIVE_NODES)] or [node]
         )  # before the links exist: each starts with its share
         await fleet.load()
-        marks = DispatchMarks(pool, ids, tables={KIND: "messages"})
+        marks = DispatchMarks(pool, ids, tables={KIND: "messages", WHATSAPP_KIND: "whatsapp_messages"})
         dispatcher = Dispatcher(fleet.targets, {KIND: lifecycle}, marks, clock)
         fleet.attach(dispatcher)
+        wa = settings.whatsapp
+        whatsapp = whatsapp_outcomes = whatsapp_target = None
+        if wa.access_token:  # the WhatsApp kind: one Cloud API target and its outcome sink on the same loop
+            whatsapp = WhatsApp(pool, wa, new_id=ids.next_id)
+            whatsapp_outcomes = WhatsAppOutcomes(pool, new_id=ids.next_id, webhooks=webhooks)
+            whatsapp_target = CloudApiTarget(
+                whatsapp.api, clock, throughput=wa.throughput, in_flight=wa.in_flight
+            )
+            dispatcher.add_target(whatsapp_target)
+            dispatcher.add_sink(WHATSAPP_KIND, whatsapp_outcomes)
         acceptor = Acceptor(
             pool,
-            schemas={PreparedMessage: SMS},
+            schemas={PreparedMessage: SMS, PreparedWhatsApp: WHATSAPP},
             new_batch_id=ids.next_id,
             on_jobs=dispatcher.enqueue_many,
             on_low_balance=webhooks.low_balance,
@@ -252,7 +278,9 @@ class Engine:
         customers.on_receiver_bound = forwarder.wake
         engine = cls(settings, pool, routing, fleet, lifecycle, dispatcher, marks, matcher, acceptor, intake,
                      customers, forwarder, inbound, node=node, webhooks=webhooks,
-                     senders=senders, url_policy=url_policy)  # fmt: skip
+                     senders=senders, url_policy=url_policy, whatsapp=whatsapp,
+                     whatsapp_inbound=WhatsAppInbound(pool, new_id=ids.next_id, webhooks=webhooks),
+                     whatsapp_outcomes=whatsapp_outcomes, whatsapp_target=whatsapp_target)  # fmt: skip
         engine_ref.append(engine)
         fleet.on_deliver = inbound.on_deliver
         fleet.on_health_change = engine.refresh_health
@@ -271,6 +299,8 @@ class Engine:
         webhooks.start()
         lifecycle.start()
         marks.start()
+        if whatsapp_outcomes is not None:
+            whatsapp_outcomes.start()
         acceptor.start()
         inbound.start()
         forwarder.start()
@@ -279,6 +309,8 @@ class Engine:
         engine.refresh_health()
         engine._tasks.append(asyncio.get_running_loop().create_task(routing.run()))
         engine.recovered = await recover(pool, dispatcher.enqueue, node, inbound.restore)
+        if whatsapp is not None:
+            engine.recovered += await recover_whatsapp(pool, dispatcher.enqueue, node)
         if engine.recovered:
             log.info("recovered messages", count=engine.recovered)
         engine.lease = NodeLease(
@@ -288,7 +320,7 @@ class Engine:
             heartbeat_seconds=settings.node.heartbeat_seconds,
             on_fenced=dispatcher.hold,
             on_adopted=engine._taken_over,
-            on_adopt=lambda dead: adopt(pool, dispatcher.enqueue, node, dead, inbound.restore),
+            on_adopt=lambda dead: engine._adopt(dead),
             on_members=engine._members_changed,
             on_beat=budget.refresh,
         )
@@ -330,12 +362,20 @@ class Engine:
         log.info("smpp server listening", host=settings.smpp.host, port=engine.smpp_port, node=node)
         return engine
 
+    async def _adopt(self, dead: int) -> int | None:
+        """Take over a dead node: its SMS (and MO parts) in one transaction, then its WhatsApp rows."""
+        taken = await adopt(self.pool, self.dispatcher.enqueue, self.node, dead, self.inbound.restore)
+        if taken is not None and self.whatsapp is not None:
+            taken += await recover_whatsapp(self.pool, self.dispatcher.enqueue, self.node, of=dead)
+        return taken
+
     def commit_stats(self) -> dict[str, dict[str, float]]:
         """Per committer: batches, items, items per batch (what the group commits did since start)."""
         committers: list[GroupCommitter[Any, Any]] = [
             self.acceptor.committer,
             *self.lifecycle.lanes,
             self.marks.committer,
+            *([self.whatsapp_outcomes.committer] if self.whatsapp_outcomes is not None else []),
         ]
         out = {}
         for c in committers:
@@ -409,6 +449,12 @@ class Engine:
         await self.acceptor.close()
         await self.wait_idle(within=10.0)
         self.dispatcher.close()
+        if self.whatsapp_target is not None:
+            await self.whatsapp_target.close()  # requests under way report their outcomes
+        if self.whatsapp_outcomes is not None:
+            await self.whatsapp_outcomes.close()
+        if self.whatsapp is not None:
+            await self.whatsapp.close()
         if self.lease is not None:
             await self.lease.close()
         await self.marks.close()

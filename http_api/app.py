@@ -48,6 +48,7 @@ from http_api import (
     routes_tags,
     routes_templates,
     routes_webhooks,
+    routes_whatsapp,
 )
 from http_api.auth import Authenticator
 from http_api.dashboard.routes import routes as dashboard_routes
@@ -69,7 +70,7 @@ from http_api.surfaces import ApiV1Dispatcher
 ROUTE_MODULES: tuple[ModuleType, ...] = (
     routes_sms, routes_bulk, routes_billing, routes_payments, routes_keys, routes_webhooks, routes_settings,
     routes_reports, routes_templates, routes_campaigns, routes_tags, routes_contacts, routes_sandbox,
-    routes_auth,
+    routes_auth, routes_whatsapp,
 )  # fmt: skip
 
 _HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE"}
