@@ -1,6 +1,6 @@
 """`smsengine` command line: run the engine, simulate a carrier, and operate accounts, carriers and money.
 
-    smsengine run [--config config.toml] [--data-dir DIR] [--demo]
+    smsengine run [--config config.toml] [--data-dir DIR] [--demo] [--workers N]
     smsengine simulate-carrier ...
     smsengine simulate-x ... | simulate-bluesky ...             (social platform simulators)
     smsengine accounts create NAME [--currency EUR] [--credit-limit 0] [--callback-url URL]
@@ -20,6 +20,7 @@
     smsengine senders require ACCOUNT [--off]                     (sends need an approved sender ID)
     smsengine operators create NAME [--password-stdin]            (dashboard login, at /dashboard)
     smsengine binds log [--peer IP] [--system-id S] [--failed]    (the audit trail of SMPP binds)
+    smsengine whatsapp connect ACCOUNT --waba-id ID --phone-number-id ID --number DIGITS [--name NAME]
     smsengine ledger check
 
 Every command works against the configured database, or the embedded one in the data directory.
@@ -30,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -57,8 +59,9 @@ def _settings(args: argparse.Namespace) -> Settings:
 # ------------------------------------------------------------------------------------------- run
 
 
-async def _run(settings: Settings, urls: ServiceUrls, demo: bool) -> int:
-    """Run the process until a signal (0) or until another node took this one over (3)."""
+async def _run(settings: Settings, urls: ServiceUrls, demo: bool, *, reuse_port: bool = False) -> int:
+    """Run the process until a signal (0) or until another node took this one over (3).
+    reuse_port: one of several workers sharing the SMPP and HTTP ports (smsengine/workers.py)."""
     exit_code = 0
     from engine.app import Engine
     from engine.simulation.carrier import CarrierSimulator
@@ -97,6 +100,23 @@ async def _run(settings: Settings, urls: ServiceUrls, demo: bool) -> int:
             stripe_webhook_secret=standin.webhook_secret,
         )  # fmt: skip
         settings = msgspec.structs.replace(settings, payments=payments)
+    meta = None
+    if demo and not settings.whatsapp.access_token:
+        # WhatsApp goes to a local Meta Cloud API simulator, as in the tests: templates are reviewed at once,
+        # sends get statuses back on the engine's signed webhook.
+        from engine.simulation.meta_cloud import MetaCloudSimulator
+        from smsengine.demo import connect_demo_whatsapp
+
+        meta = MetaCloudSimulator()
+        await meta.start("127.0.0.1", 0)
+        extras.push_async_callback(meta.stop)
+        w = meta.world
+        whatsapp = msgspec.structs.replace(
+            settings.whatsapp, api_base=meta.base_url, access_token=w.access_token, app_secret=w.app_secret,
+            verify_token=w.verify_token,
+        )  # fmt: skip
+        settings = msgspec.structs.replace(settings, whatsapp=whatsapp)
+        await connect_demo_whatsapp(urls.database_url, w)
     x_sim = None
     if demo and not settings.social.x_client_id:  # the X simulator, and the demo's X account on it
         settings, x_sim = await extras.enter_async_context(x_stand_in(settings))
@@ -107,18 +127,31 @@ async def _run(settings: Settings, urls: ServiceUrls, demo: bool) -> int:
         # The HTTP server starts once the engine is up and stops before it (leaving the async with first).
         async with (
             outside as (settings, stand_in_info),
-            Engine.start(settings, urls) as engine,
-            serve_http(create_app(engine, redis), settings.http.host, settings.http.port) as http,
+            Engine.start(settings, urls, reuse_port=reuse_port) as engine,
+            serve_http(
+                create_app(engine, redis), settings.http.host, settings.http.port, reuse_port=reuse_port
+            ) as http,
         ):
             base_url = f"http://{settings.http.host}:{http.port}"
             if standin is not None:
                 standin.webhook_url = f"{base_url}/v1/billing/stripe/webhook"
+            if meta is not None:
+                meta.world.webhook_url = f"{base_url}/v1/whatsapp/webhook"
+                if not await meta.subscribe():  # Meta's hub verification, as when an app subscribes
+                    log.error("the WhatsApp webhook did not answer the hub verification")
             _tune_gc()
             if demo_info is not None:
                 demo_info["smpp"]["port"] = engine.smpp_port
                 demo_info["http"]["base_url"] = base_url
                 if standin is not None:
                     demo_info["stripe"] = {"base_url": standin.base_url}
+                if meta is not None:
+                    demo_info["whatsapp"] = {
+                        "api_base": meta.base_url, "waba_id": meta.world.waba_id,
+                        "phone_number_id": meta.world.phone_number_id,
+                        "display_phone_number": meta.world.display_phone_number,
+                        "customer_message_url": f"{meta.base_url}/_simulator/customer_message",
+                    }  # fmt: skip
                 demo_info.update(stand_in_info)
                 if x_sim is not None:
                     demo_info["social"] = await connect_demo_x(engine, x_sim)
@@ -174,10 +207,46 @@ def _tune_gc() -> None:
 def _cmd_run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     configure_logging(settings.log.level, settings.log.format)
+    if args.workers != 1:
+        return _cmd_run_workers(args, settings)
     import uvloop
 
+    worker = args.worker_index is not None
+    if worker:  # one of `run --workers N`: node <name>:wK on the shared ports
+        from engine.core.nodes import default_name
+        from smsengine.workers import die_with_parent
+
+        die_with_parent(args.supervisor_pid)
+        name = settings.node.name or default_name(settings.smpp.port, settings.data_dir)
+        node = msgspec.structs.replace(settings.node, name=f"{name}:w{args.worker_index}")
+        settings = msgspec.structs.replace(settings, node=node)
     with provide_services(settings.database.url, settings.redis.url, settings.data_path) as urls:
-        return uvloop.run(_run(settings, urls, args.demo))
+        return uvloop.run(_run(settings, urls, args.demo, reuse_port=worker))
+
+
+def _cmd_run_workers(args: argparse.Namespace, settings: Settings) -> int:
+    """The supervisor of `run --workers N`: services once, then N worker processes (smsengine/workers.py)."""
+    if args.workers < 1:
+        raise SettingsError("--workers must be at least 1")
+    if args.demo:
+        raise SettingsError("--demo runs in one process: drop --workers (or --demo)")
+    if settings.smpp.port == 0 or settings.http.port == 0:
+        raise SettingsError(
+            "--workers needs fixed ports (smpp.port and http.port not 0): the workers share them"
+        )
+    from smsengine.workers import supervise
+
+    with provide_services(settings.database.url, settings.redis.url, settings.data_path) as urls:
+        env = dict(os.environ, SMSENGINE_DATABASE_URL=urls.database_url, SMSENGINE_REDIS_URL=urls.redis_url)
+        command = [sys.executable, "-m", "smsengine.cli", "--config", args.config]
+        if args.data_dir:
+            command += ["--data-dir", args.data_dir]
+        smpp, http = settings.smpp, settings.http
+        banner = (
+            f"smsengine running: {args.workers} workers, SMPP on {smpp.host}:{smpp.port},"
+            f" HTTP on http://{http.host}:{http.port} (Ctrl-C to stop)"
+        )
+        return asyncio.run(supervise([*command, "run"], args.workers, env, banner))
 
 
 # ------------------------------------------------------------------------------------------- operator
@@ -392,6 +461,22 @@ async def _senders(pool: asyncpg.Pool, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _whatsapp_connect(pool: asyncpg.Pool, args: argparse.Namespace) -> int:
+    from engine.admin.provision import account_id_of
+    from engine.whatsapp.service import connect_number
+
+    account_id = await account_id_of(pool, args.account)
+    number = args.number.lstrip("+")
+    if not number.isdigit() or not args.phone_number_id.isdigit() or not args.waba_id.isdigit():
+        raise ValueError("--waba-id, --phone-number-id and --number are Meta's digits")
+    await connect_number(
+        pool, account_id, waba_id=args.waba_id, phone_number_id=args.phone_number_id,
+        display_phone_number=number, verified_name=args.name,
+    )  # fmt: skip
+    print(f"WhatsApp number +{number} ({args.phone_number_id}) connected to account {args.account}")
+    return 0
+
+
 async def _ledger_check(pool: asyncpg.Pool, args: argparse.Namespace) -> int:
     from billing.check import format_report
     from engine.admin.ledger import check_engine_ledger
@@ -468,6 +553,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="start the engine")
     run.add_argument("--demo", action="store_true", help="also start a simulated carrier and a demo account")
+    run.add_argument(
+        "--workers", type=int, default=1, metavar="N",
+        help="run N engine nodes (processes) sharing the SMPP and HTTP ports, restarted when they die",
+    )  # fmt: skip
+    run.add_argument("--worker-index", type=int, default=None, help=argparse.SUPPRESS)  # set by --workers
+    run.add_argument("--supervisor-pid", type=int, default=0, help=argparse.SUPPRESS)  # set by --workers
     run.set_defaults(func=_cmd_run)
 
     add_simulator_parser(sub)
@@ -581,6 +672,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("account")
     p.add_argument("--off", action="store_true", help="any well-formed sender again")
     p.set_defaults(func=_with_pool(_senders))
+
+    whatsapp = sub.nested("whatsapp", help="WhatsApp Business numbers")
+    p = whatsapp.add_parser("connect", help="connect a WhatsApp Business number (Meta's ids) to an account")
+    p.add_argument("account")
+    p.add_argument("--waba-id", required=True, help="the WhatsApp Business Account id")
+    p.add_argument("--phone-number-id", required=True, help="Meta's id of the business phone number")
+    p.add_argument("--number", required=True, help="the business phone number, E.164 digits")
+    p.add_argument("--name", default="", help="its verified display name")
+    p.set_defaults(func=_with_pool(_whatsapp_connect))
 
     operators = sub.nested("operators", help="staff who log into the dashboard")
     p = operators.add_parser("create", help="create an operator (a random password unless one is given)")
