@@ -51,7 +51,9 @@ _JOB_CODES = {
 Limit = Annotated[int, Meta(ge=1, le=100)]
 PostText = Annotated[str, Meta(min_length=1, max_length=10_000)]
 Id = Annotated[int, Meta(ge=1, le=2**63 - 1)]
-Cursor = Annotated[str, Meta(pattern=r"^[0-9a-f]{1,16}$", description="next_cursor of the previous page")]
+Cursor = Annotated[
+    str, Meta(pattern=r"^[0-7]?[0-9a-f]{1,15}$", description="next_cursor of the previous page")
+]
 When = Annotated[datetime, Meta(tz=True, description="RFC 3339 with offset")]
 Secret = Annotated[str, Meta(min_length=1, max_length=512, pattern=r"^[\x21-\x7e]+$")]
 HttpUrl = Annotated[

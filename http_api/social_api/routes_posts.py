@@ -72,8 +72,11 @@ class SocialPostUpdate(Request, frozen=True):
     scheduled_at: When | None = None
 
 
+PostStatus = Literal["scheduled", "publishing", "published", "unpublished", "failed", "canceled"]
+
+
 class SocialPostList(msgspec.Struct, frozen=True, kw_only=True):
-    status: str | None = None
+    status: PostStatus | None = None
     account_id: Id | None = None
     limit: Limit = 20
     cursor: Cursor | None = None
