@@ -52,6 +52,13 @@ from engine.outbox.webhooks import WebhookSender
 from engine.payments.service import Payments
 from engine.payments.stripe_provider import StripeProvider
 from engine.senders.directory import SenderDirectory
+from engine.social.jobs.model import KIND as SOCIAL_KIND
+from engine.social.jobs.model import TABLE as SOCIAL_TABLE
+from engine.social.jobs.model import PreparedSocialJob
+from engine.social.jobs.recovery import resume as resume_social
+from engine.social.jobs.recovery import take_jobs as take_social_jobs
+from engine.social.jobs.schema import SOCIAL
+from engine.social.runtime import SocialLayer
 from routing.live import LiveRoutingTable
 from routing.model import CarrierHealth, HealthSnapshot
 from routing.storage import PgRoutingStore
@@ -92,6 +99,7 @@ class Engine:
     payments: Payments | None = None  # checkout, settling, auto top-up (engine/payments)
     url_policy: TargetPolicy = field(default_factory=TargetPolicy)  # where deliveries may go (SSRF guard)
     identity: Identity | None = None  # people who sign in: users, tokens, mail (engine/identity/service.py)
+    social: SocialLayer | None = None  # accounts, connectors, social jobs (engine/social/runtime.py)
     node: int = 0
     recovered: int = 0
     lease: NodeLease | None = None
@@ -134,8 +142,13 @@ class Engine:
     @property
     def busy(self) -> bool:
         """Anything queued, in flight or not yet committed."""
+        social = self.social.outcomes.pending if self.social is not None else 0
         return bool(
-            self.dispatcher.backlog or self.acceptor.pending or self.lifecycle.pending or self.marks.pending
+            self.dispatcher.backlog
+            or self.acceptor.pending
+            or self.lifecycle.pending
+            or self.marks.pending
+            or social
         )
 
     async def wait_idle(self, within: float) -> bool:
@@ -200,14 +213,18 @@ class Engine:
             [int(r["node"]) for r in await pool.fetch(_LIVE_NODES)] or [node]
         )  # before the links exist: each starts with its share
         await fleet.load()
-        marks = DispatchMarks(pool, ids, tables={KIND: "messages"})
+        marks = DispatchMarks(pool, ids, tables={KIND: "messages", SOCIAL_KIND: SOCIAL_TABLE})
         dispatcher = Dispatcher(fleet.targets, {KIND: lifecycle}, marks, clock)
         fleet.attach(dispatcher)
+        # Social jobs: a kind of the same loop, accepted by the same group commit (engine/social/jobs/).
+        social = SocialLayer.build(
+            settings, pool, dispatcher=dispatcher, ids=ids, clock=clock, webhooks=webhooks
+        )
         acceptor = Acceptor(
             pool,
-            schemas={PreparedMessage: SMS},
+            schemas={PreparedMessage: SMS, PreparedSocialJob: SOCIAL},
             new_batch_id=ids.next_id,
-            on_jobs=dispatcher.enqueue_many,
+            on_jobs=social.jobs.admit,
             on_low_balance=webhooks.low_balance,
         )
         engine_ref: list[Engine] = []
@@ -247,7 +264,8 @@ class Engine:
         customers.on_receiver_bound = forwarder.wake
         engine = cls(settings, pool, routing, fleet, lifecycle, dispatcher, marks, matcher, acceptor, intake,
                      customers, forwarder, inbound, node=node, webhooks=webhooks,
-                     senders=senders, url_policy=url_policy)  # fmt: skip
+                     senders=senders, url_policy=url_policy, social=social)  # fmt: skip
+        social.jobs.acceptor = acceptor
         engine_ref.append(engine)
         fleet.on_deliver = inbound.on_deliver
         fleet.on_health_change = engine.refresh_health
@@ -266,6 +284,7 @@ class Engine:
         webhooks.start()
         lifecycle.start()
         marks.start()
+        social.start()
         acceptor.start()
         inbound.start()
         forwarder.start()
@@ -274,6 +293,7 @@ class Engine:
         engine.refresh_health()
         engine._tasks.append(asyncio.get_running_loop().create_task(routing.run()))
         engine.recovered = await recover(pool, dispatcher.enqueue, node, inbound.restore)
+        engine.recovered += await engine._recover_social(node)
         if engine.recovered:
             log.info("recovered messages", count=engine.recovered)
         engine.lease = NodeLease(
@@ -283,7 +303,7 @@ class Engine:
             heartbeat_seconds=settings.node.heartbeat_seconds,
             on_fenced=dispatcher.hold,
             on_adopted=engine._taken_over,
-            on_adopt=lambda dead: adopt(pool, dispatcher.enqueue, node, dead, inbound.restore),
+            on_adopt=lambda dead: engine._adopt(dead),
             on_members=engine._members_changed,
             on_beat=budget.refresh,
         )
@@ -331,6 +351,8 @@ class Engine:
             *self.lifecycle.lanes,
             self.marks.committer,
         ]
+        if self.social is not None:
+            committers.append(self.social.outcomes.committer)
         out = {}
         for c in committers:
             out[c.name] = {
@@ -341,6 +363,20 @@ class Engine:
                 "isolated": c.isolated,
             }
         return out
+
+    async def _recover_social(self, old: int) -> int:
+        """Open social jobs of node `old` (its previous run, or a dead node taken over): back at work."""
+        if self.social is None:
+            return 0
+        async with self.pool.acquire() as conn, conn.transaction():
+            rows = await take_social_jobs(conn, old, self.node)
+        return resume_social(rows, self.social.jobs.admit)
+
+    async def _adopt(self, dead: int) -> int | None:
+        taken = await adopt(self.pool, self.dispatcher.enqueue, self.node, dead, self.inbound.restore)
+        if taken is None:
+            return None
+        return taken + await self._recover_social(dead)
 
     # ------------------------------------------------------------------------------ what other nodes change
 
@@ -406,6 +442,8 @@ class Engine:
         if self.lease is not None:
             await self.lease.close()
         await self.marks.close()
+        if self.social is not None:
+            await self.social.close()
         await self.lifecycle.close()
         await self.inbound.close()
         if self.webhooks is not None:

@@ -63,7 +63,7 @@ async def _run(settings: Settings, urls: ServiceUrls, demo: bool) -> int:
     from engine.app import Engine
     from engine.simulation.carrier import CarrierSimulator
     from engine.simulation.config import SimulatorConfig
-    from smsengine.demo import provision_demo, stand_ins, write_demo_file
+    from smsengine.demo import connect_demo_x, provision_demo, stand_ins, write_demo_file, x_stand_in
 
     simulator = None
     demo_info: dict[str, Any] | None = None
@@ -97,6 +97,9 @@ async def _run(settings: Settings, urls: ServiceUrls, demo: bool) -> int:
             stripe_webhook_secret=standin.webhook_secret,
         )  # fmt: skip
         settings = msgspec.structs.replace(settings, payments=payments)
+    x_sim = None
+    if demo and not settings.social.x_client_id:  # the X simulator, and the demo's X account on it
+        settings, x_sim = await extras.enter_async_context(x_stand_in(settings))
     outside: contextlib.AbstractAsyncContextManager[tuple[Settings, dict[str, Any]]] = (
         stand_ins(settings) if demo else contextlib.nullcontext((settings, {}))
     )
@@ -117,6 +120,8 @@ async def _run(settings: Settings, urls: ServiceUrls, demo: bool) -> int:
                 if standin is not None:
                     demo_info["stripe"] = {"base_url": standin.base_url}
                 demo_info.update(stand_in_info)
+                if x_sim is not None:
+                    demo_info["social"] = await connect_demo_x(engine, x_sim)
                 path = write_demo_file(settings, demo_info)
                 print(f"demo account ready ({path}):", flush=True)
                 print(

@@ -2,7 +2,13 @@
 and a demo account with a balance, SMPP credentials and an API key, written to DATA_DIR/demo.json as
 
     {"smpp": {"host", "port", "system_id", "password"}, "http": {"base_url", "api_key", "api_secret"},
-     "stripe": {"base_url"}, "mail": {"host", "port", "directory"}, "google": {"issuer", "client_id"}}
+     "stripe": {"base_url"}, "mail": {"host", "port", "directory"}, "google": {"issuer", "client_id"},
+     "social": {"platform", "account_id", "platform_user_id", "peer_user_ids", "simulator"}}
+
+Social platforms stand in too (`x_stand_in`): an X API simulator on loopback with the users demo, alice
+and bob, the engine's X settings pointed at it, and the demo account's X account ("demo") connected
+through the simulator's OAuth at every start (`connect_demo_x`); `social.account_id` is the connected
+account to post and DM from, `peer_user_ids` users to DM. Now and then alice or bob writes to it.
 
 The demo also stands in for the outside world of sign-in (`stand_ins`): mail goes to a local SMTP server
 that writes each message to DATA_DIR/mail/NNNN.eml, and "Sign in with Google" to a local OpenID Connect
@@ -37,10 +43,13 @@ from engine.admin.provision import (
     set_rates,
     set_smpp_credentials,
 )
+from engine.app import Engine
 from engine.carriers.link import CarrierConnection
 from engine.infra.settings import MailSettings, Settings
 from engine.simulation.mail_sink import MailSink
 from engine.simulation.oidc_issuer import OidcIssuer
+from engine.social.simulation.connect import connect_x_account
+from engine.social.simulation.x_api import XSimulator
 from http_api.server import serve_http
 
 DEMO_CARRIER = "demo-carrier"
@@ -90,6 +99,45 @@ def write_demo_file(settings: Settings, demo: dict[str, Any]) -> Path:
     path.write_text(json.dumps(demo, indent=2) + "\n")
     path.chmod(0o600)
     return path
+
+
+X_DEMO_USERS = (("demo", "Demo Account"), ("alice", "Alice"), ("bob", "Bob"))
+
+
+@contextlib.asynccontextmanager
+async def x_stand_in(settings: Settings) -> AsyncIterator[tuple[Settings, XSimulator]]:
+    """The X simulator on loopback, its world holding the demo's users and app, and the settings that
+    point the engine's X connector and OAuth client at it (unless [social] names a real X app)."""
+    if settings.social.x_client_id:
+        raise ValueError("social.x_client_id is set: the demo connects no simulated X account")
+    async with XSimulator() as sim:
+        for username, name in X_DEMO_USERS:
+            sim.world.add_user(username, name=name)
+        client_secret = secrets.token_urlsafe(16)
+        sim.world.register_app("smsengine-demo", client_secret)
+        sim.generate_inbound(2.0, "demo", seed=1)  # now and then a DM, a mention or a comment arrives
+        social = msgspec.structs.replace(
+            settings.social, x_api_base_url=sim.base_url,
+            x_authorize_url=sim.base_url + "/i/oauth2/authorize", x_token_url="",
+            x_client_id="smsengine-demo", x_client_secret=client_secret,
+        )  # fmt: skip
+        yield msgspec.structs.replace(settings, social=social), sim
+
+
+async def connect_demo_x(engine: Engine, sim: XSimulator) -> dict[str, Any]:
+    """Connect the demo account's X account (user "demo" of the simulator) as a user would, through the
+    simulator's OAuth; what demo.json says about it."""
+    assert engine.social is not None
+    account_id = await engine.pool.fetchval("SELECT id FROM accounts WHERE name = $1", DEMO_ACCOUNT)
+    record = await connect_x_account(engine.social, account_id, sim, username="demo")
+    peers = [sim.world.user_by_name(name) for name, _ in X_DEMO_USERS[1:]]
+    return {
+        "platform": "x",
+        "account_id": record.account.id,
+        "platform_user_id": record.account.platform_user_id,
+        "peer_user_ids": [peer.id for peer in peers if peer is not None],
+        "simulator": sim.base_url,
+    }
 
 
 @contextlib.asynccontextmanager

@@ -21,6 +21,7 @@ This module must never decide what a job means (that is its kind and its sink), 
 
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from collections.abc import Mapping, Sequence
 from functools import partial
@@ -72,7 +73,7 @@ class Dispatcher:
         self._backoff = backoff
         self._bind_wait = bind_wait
         self._lanes: dict[tuple[str, str], deque[Job]] = {}
-        self._scheduled: dict[int, Timer] = {}
+        self._scheduled: dict[int, tuple[Timer, Job]] = {}
         self._pumping: set[str] = set()
         self._deferred: set[str] | None = None  # targets to pump after enqueue_many has queued a batch
         self._closed = False
@@ -121,9 +122,8 @@ class Dispatcher:
         if job.not_before is not None:
             delay = job.not_before - self._clock.wall()
             if delay > 0:
-                self._scheduled[job.id] = self._clock.call_at(
-                    self._clock.now() + delay, lambda: self._due(job)
-                )
+                timer = self._clock.call_at(self._clock.now() + delay, lambda: self._due(job))
+                self._scheduled[job.id] = (timer, job)
                 return
         key = (job.kind, job.lane)
         waiting = self._lanes.get(key)
@@ -132,6 +132,17 @@ class Dispatcher:
             return
         self._lanes[key] = deque()
         self._route(job)
+
+    def reschedule(self, job_id: int, not_before: float) -> bool:
+        """A scheduled job waiting here goes at `not_before` (wall clock) instead; False: not waiting here."""
+        waiting = self._scheduled.pop(job_id, None)
+        if waiting is None:
+            return False
+        timer, job = waiting
+        timer.cancel()
+        job.not_before = not_before
+        self._admit(job)
+        return True
 
     def _due(self, job: Job) -> None:
         self._scheduled.pop(job.id, None)
@@ -195,6 +206,8 @@ class Dispatcher:
             if not self._marks.covered(job):
                 if not self._marks.in_hand(job):
                     self._marks.request(job, self._horizon(queue))
+                    if job.needs_mark:
+                        self._mark_ahead(queue)
                 return  # pumped again when the mark is durable
             if target.capacity() <= 0:
                 return  # the target wakes us when a slot frees up
@@ -204,6 +217,14 @@ class Dispatcher:
                 return
             jobs.popleft()
             target.start(job, self._done)
+
+    def _mark_ahead(self, queue: _Queue) -> None:
+        """Jobs marked row by row: ask for the marks of the next few behind the head too, so that they
+        commit together in one batch rather than one commit per job."""
+        marks = self._marks
+        for job in itertools.islice(queue.jobs, 1, queue.target.in_flight_limit * _HORIZON):
+            if job.needs_mark and not marks.in_hand(job) and not marks.covered(job):
+                marks.request(job, 0)
 
     def _horizon(self, queue: _Queue) -> int:
         """The highest job id the watermark should cover: what this queue will send next."""
@@ -330,7 +351,7 @@ class Dispatcher:
     def close(self) -> None:
         """Stop starting jobs (attempts in flight still report); cancel timers."""
         self._closed = True
-        for timer in self._scheduled.values():
+        for timer, _ in self._scheduled.values():
             timer.cancel()
         self._scheduled.clear()
         for queue in self._queues.values():

@@ -341,6 +341,21 @@ class SocialSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Timeout of each platform API request."""
     oauth_state_ttl_seconds: float = 600.0
     """How long a started account connection (OAuth state, PKCE verifier) waits for its callback."""
+    prices: dict[str, int] = msgspec.field(
+        default_factory=lambda: {
+            "post.create": 10_000, "post.reply": 10_000, "dm.send": 5_000, "dm.send_conversation": 5_000,
+            "post.delete": 0, "post.like": 1_000, "post.unlike": 0, "reply.hide": 1_000,
+        }
+    )  # fmt: skip
+    """Default price of each social action in micro-units of the account's currency (1,000,000 = one
+    unit), held at accept and captured on success; an account's own list (table social_prices) wins."""
+    max_attempts: int = 5
+    """Calls of one social job before a 5xx or timeout becomes its final failure (PLATFORM_ERROR)."""
+    retry_backoff_seconds: float = 1.0
+    """Seconds before a social job's first retry after a 5xx or timeout; doubled for each next one."""
+    poll_interval_seconds: float = 60.0
+    """Seconds between two polls of every connected account's DMs, comments and mentions (the inbox);
+    0: no polling."""
 
     def __post_init__(self) -> None:
         for name in ("x_api_base_url", "bluesky_service_url"):
@@ -349,6 +364,10 @@ class SocialSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         _require(self.refresh_margin_seconds >= 0, "social.refresh_margin_seconds", "must not be negative")
         _require(self.request_timeout_seconds > 0, "social.request_timeout_seconds", "must be positive")
         _require(self.oauth_state_ttl_seconds > 0, "social.oauth_state_ttl_seconds", "must be positive")
+        _require(all(v >= 0 for v in self.prices.values()), "social.prices", "must not be negative")
+        _require(self.max_attempts >= 1, "social.max_attempts", "must be at least 1")
+        _require(self.poll_interval_seconds >= 0, "social.poll_interval_seconds", "must not be negative")
+        _require(self.retry_backoff_seconds >= 0, "social.retry_backoff_seconds", "must not be negative")
 
 
 class NodeSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -54,6 +54,9 @@ log = structlog.get_logger("engine.webhooks")
 EVENTS = (
     "message.delivered", "message.failed", "message.expired", "message.received", "opt_out",
     "balance.low", "campaign.completed", "campaign.failed", "whatsapp.message",
+    # social jobs and the social inbox (engine/social/jobs/model.py SOCIAL_EVENTS)
+    "post.published", "post.failed", "post.deleted", "dm.sent", "dm.failed", "dm.received",
+    "comment.received", "mention.received", "social.action.succeeded", "social.action.failed",
 )  # fmt: skip
 # Names a webhook may subscribe to that stand for several events: the BulkSMSRates document's "dlr" is
 # every delivery report (its payload example still names the event message.delivered).

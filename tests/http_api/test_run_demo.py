@@ -34,7 +34,10 @@ async def test_run_demo_serves_http_on_the_port_it_writes_to_demo_json(
             while b"smsengine running" not in (line := await proc.stdout.readline()):
                 assert line, "the engine exited before it was running"
         demo = json.loads((tmp_path / "demo.json").read_text())
-        assert set(demo) == {"smpp", "http", "stripe", "mail", "google"}
+        assert set(demo) == {"smpp", "http", "stripe", "mail", "google", "social"}
+        social = demo["social"]
+        assert social["platform"] == "x" and isinstance(social["account_id"], int)
+        assert social["platform_user_id"].isdigit() and len(social["peer_user_ids"]) == 2
         assert set(demo["smpp"]) == {"host", "port", "system_id", "password"}
         assert set(demo["http"]) == {"base_url", "api_key", "api_secret"}
         assert not demo["http"]["base_url"].endswith(":0") and demo["smpp"]["port"] != 0

@@ -120,6 +120,7 @@ class XSimulator(SimulatorServer):
         self.windows = RateWindows(clock)
         self.limits: dict[tuple[str, str], tuple[int, int]] = dict(ENDPOINT_WINDOWS)
         self.requests: list[tuple[str, str]] = []  # (method, path) of every API call, for tests
+        self.rate_limited = 0  # requests answered 429 (a client that respects the windows causes none)
         routes = [
             Route("/i/oauth2/authorize", self.authorize, methods=["GET"]),
             Route("/2/oauth2/token", self.token, methods=["POST"]),
@@ -183,6 +184,7 @@ class XSimulator(SimulatorServer):
                 "x-rate-limit-reset": str(window.reset),
             }
             if not window.allowed:
+                self.rate_limited += 1
                 response = problem(429, "Too Many Requests", "Too Many Requests")
             else:
                 response = await handler(request, grant)
