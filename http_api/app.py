@@ -51,6 +51,7 @@ from http_api import (
 )
 from http_api.auth import Authenticator
 from http_api.bulkapis import routes_keys as bulkapis_keys
+from http_api.bulkapis import routes_social as bulkapis_social
 from http_api.bulkapis import routes_usage as bulkapis_usage
 from http_api.bulkapis import routes_webhooks as bulkapis_webhooks
 from http_api.dashboard.routes import routes as dashboard_routes
@@ -73,6 +74,7 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     routes_sms, routes_bulk, routes_billing, routes_payments, routes_keys, routes_webhooks, routes_settings,
     routes_reports, routes_templates, routes_campaigns, routes_tags, routes_contacts, routes_sandbox,
     routes_auth, bulkapis_keys, bulkapis_webhooks, bulkapis_usage,
+    bulkapis_social,
 )  # fmt: skip
 
 _HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE"}

@@ -15,6 +15,7 @@ http_api/operations.py's, like every surface's. This module must never do a surf
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
@@ -25,6 +26,8 @@ from starlette.responses import Response
 
 from engine.core.rejections import Rejected
 from engine.identity.errors import IdentityError
+from engine.social.errors import NeedsReauth, Permanent, RateLimited, SocialError
+from engine.social.jobs.service import SocialJobError
 from http_api.auth import Principal, token_of, unauthorized
 from http_api.bulkapis import plans
 from http_api.errors import ApiError, identity_error
@@ -86,8 +89,37 @@ def error_response(exc: BaseException, request_id: str) -> Response:
         return _encode(400, BulkApisErrorBody("VALIDATION_ERROR", exc.reason))
     if isinstance(exc, IdentityError):
         return _api_error(identity_error(exc))
+    if isinstance(exc, SocialJobError | SocialError):
+        return _api_error(social_error(exc))
     log.exception("unhandled error", request_id=request_id, exc_info=exc)
     return _encode(500, BulkApisErrorBody("INTERNAL_ERROR", "unexpected server error"))
+
+
+# The social job service's refusals (engine/social/jobs/service.py) in this document's codes.
+_SOCIAL = {
+    "account_not_found": (404, "NOT_FOUND"),
+    "not_found": (404, "NOT_FOUND"),
+    "ACCOUNT_NEEDS_REAUTH": (400, "ACCOUNT_NEEDS_REAUTH"),
+    "INSUFFICIENT_BALANCE": (403, "FORBIDDEN"),
+    "SERVICE_UNAVAILABLE": (500, "INTERNAL_ERROR"),
+}
+
+
+def social_error(exc: SocialJobError | SocialError) -> ApiError:
+    """A social refusal or a platform failure as this document answers it."""
+    if isinstance(exc, SocialJobError):
+        status, code = _SOCIAL.get(exc.code, (400, "VALIDATION_ERROR"))
+        return ApiError(status, code, exc.message)
+    if isinstance(exc, RateLimited):
+        seconds = max(1, math.ceil((exc.reset_at - datetime.now(UTC)).total_seconds()))
+        return ApiError(
+            429, "RATE_LIMITED", str(exc), {"retry_after": seconds}, {"Retry-After": str(seconds)}
+        )
+    if isinstance(exc, NeedsReauth):
+        return ApiError(400, "ACCOUNT_NEEDS_REAUTH", "the connected account needs re-authorization")
+    if isinstance(exc, Permanent) and exc.code == "not_found":
+        return ApiError(404, "NOT_FOUND", str(exc))
+    return ApiError(502, "PLATFORM_ERROR", f"upstream platform error: {exc}")
 
 
 def _api_error(exc: ApiError) -> Response:
