@@ -66,6 +66,7 @@ from http_api.operations import (
     assign_request_id,
     request_id_of,
 )
+from http_api.posteverywhere import routes_posts as posteverywhere_posts
 from http_api.ratelimit import RateLimiter
 from http_api.surfaces import ApiV1Dispatcher
 
@@ -74,7 +75,7 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     routes_sms, routes_bulk, routes_billing, routes_payments, routes_keys, routes_webhooks, routes_settings,
     routes_reports, routes_templates, routes_campaigns, routes_tags, routes_contacts, routes_sandbox,
     routes_auth, bulkapis_keys, bulkapis_webhooks, bulkapis_usage,
-    bulkapis_social,
+    bulkapis_social, posteverywhere_posts,
 )  # fmt: skip
 
 _HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE"}

@@ -7,7 +7,11 @@ first surface that recognises its credential:
 
     seed 001: X-API-Key / X-API-Secret, `Authorization: Bearer <key>:<secret>`, or a Bearer JWT
               -> the same request at /v1/... (every seed-001 operation is served under both prefixes)
-    anything else: falls through to the app unchanged (today a 404; seed 000's surface goes in the list)
+    seed 003: POST /api/v1/posts/bulk and /api/v1/posts/retry-failed, whatever the credential
+              -> /v1/posts/bulk, /v1/posts/retry-failed (the PostEverywhere document shows /api/v1, its
+              bulk section /v1; both are served, by the same operations)
+    anything else: falls through to the app unchanged: the BulkAPIs surface (seed 000) is served at
+              /api/v1/... itself, for `Authorization: Bearer bulk_ak_...` (http_api/bulkapis/)
 
 This module only chooses and rewrites the path: it never authenticates (the chosen surface does).
 """
@@ -50,11 +54,21 @@ class Surface:
 
 SEED001 = Surface("bulksmsrates", seed001_credentials, "/v1/")
 
+_SEED003_PATHS = frozenset({PREFIX + "posts/bulk", PREFIX + "posts/retry-failed"})
+
+
+def seed003_path(scope: Scope) -> bool:
+    """The PostEverywhere bulk operations: claimed by path (its keys are any of the key store's)."""
+    return scope["path"] in _SEED003_PATHS
+
+
+SEED003 = Surface("posteverywhere", seed003_path, "/v1/")
+
 
 class ApiV1Dispatcher:
     """ASGI middleware: a /api/v1/ request claimed by a surface is served at that surface's prefix."""
 
-    def __init__(self, app: ASGIApp, surfaces: Sequence[Surface] = (SEED001,)) -> None:
+    def __init__(self, app: ASGIApp, surfaces: Sequence[Surface] = (SEED001, SEED003)) -> None:
         self.app = app
         self.surfaces = tuple(surfaces)
 
