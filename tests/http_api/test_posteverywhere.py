@@ -54,8 +54,9 @@ async def test_bulk_create_201_207_422_and_the_limit(api: SocialApi) -> None:
     assert morning["post_id"] and morning["status"] == "scheduled" and morning["content"] == "Morning post"
     assert afternoon["destinations"][0]["account_id"] == n and afternoon["destinations"][0]["platform"] == "x"
     assert (await final(api, afternoon["destinations"][0]["destination_id"])).status == "succeeded"
-    assert (await api.social.jobs.get(api.social.account_id, int(morning["destinations"][0]["destination_id"], 16))
-            ).status == "scheduled"  # fmt: skip
+    morning_job = int(morning["destinations"][0]["destination_id"], 16)
+    scheduled = await api.social.jobs.get(api.social.account_id, morning_job)
+    assert scheduled is not None and scheduled.status == "scheduled"
     # each entry validated on its own: a bad shape, an unknown account, an empty list -> 422 when all fail
     bad = [{"content": "x", "account_ids": [999999]}, {"content": "", "account_ids": [n]}, "not an object",
            {"content": "y" * 281, "account_ids": [n]}, {"account_ids": [n]}]  # fmt: skip
@@ -85,12 +86,15 @@ async def test_retry_failed_filters_and_attempts_reset(api: SocialApi) -> None:
     assert failed.status == "failed" and failed.attempts >= 1
     outage_start = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
     # filters that match nothing
-    for none in [{"platform": "tiktok"}, {"account_id": n + 1000}, {"failed_before": "2020-01-01T00:00:00Z"},
-                 {"max_attempts": failed.attempts}, {"post_ids": ["00000000-0000-0000-0000-000000000000"]}]:  # fmt: skip
+    nothing = [
+        {"platform": "tiktok"}, {"account_id": n + 1000}, {"failed_before": "2020-01-01T00:00:00Z"},
+        {"max_attempts": failed.attempts}, {"post_ids": ["00000000-0000-0000-0000-000000000000"]},
+    ]  # fmt: skip
+    for none in nothing:
         r = await c.post("/api/v1/posts/retry-failed", json=none, headers=api.auth)
         assert r.status_code == 200 and r.json()["retried_count"] == 0, (none, r.text)
-    r = await c.post("/api/v1/posts/retry-failed", json={"failed_after": outage_start, "platform": "x",
-                                                       "post_ids": [post["post_id"]]}, headers=api.auth)  # fmt: skip
+    filters = {"failed_after": outage_start, "platform": "x", "post_ids": [post["post_id"]]}
+    r = await c.post("/api/v1/posts/retry-failed", json=filters, headers=api.auth)
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["retried_count"] == 1 and body["message"] == "1 destination queued for retry."
