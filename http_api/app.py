@@ -45,6 +45,7 @@ from http_api import (
     routes_sandbox,
     routes_settings,
     routes_sms,
+    routes_sms_retry,
     routes_tags,
     routes_templates,
     routes_webhooks,
@@ -75,7 +76,7 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     routes_sms, routes_bulk, routes_billing, routes_payments, routes_keys, routes_webhooks, routes_settings,
     routes_reports, routes_templates, routes_campaigns, routes_tags, routes_contacts, routes_sandbox,
     routes_auth, bulkapis_keys, bulkapis_webhooks, bulkapis_usage,
-    bulkapis_social, posteverywhere_posts,
+    bulkapis_social, posteverywhere_posts, routes_sms_retry,
 )  # fmt: skip
 
 _HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE"}
