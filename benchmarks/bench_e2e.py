@@ -2,6 +2,7 @@
 
     .venv/bin/python -m benchmarks.bench_e2e [--binds 4] [--window 100] [--messages 50000] [--rate 0]
                                              [--demo] [--soak SECONDS] [--receipt-delay-ms 0]
+                                             [--workers N]
 
 Phases (each on a quiet machine, one after the other):
 1. **ceiling**: the load generator (benchmarks/e2e_loadgen.py: `--binds` transceivers at `--window`,
@@ -10,6 +11,9 @@ Phases (each on a quiet machine, one after the other):
 2. **engine**: the same load generator against `smsengine run` (its own process, durable path: group
    commit into PostgreSQL), which forwards to the same simulator and returns every receipt;
 3. with `--demo`: the same load against `smsengine run --demo` (the simulator in the engine's process).
+
+`--workers N` runs phase 2 as `smsengine run --workers N` (N engine nodes sharing the ports); the engine
+CPU and RSS figures are then the sums over the supervisor and its workers.
 
 Prints per phase: accepted and end-to-end msgs/s, submit_sm_resp p50/p99, receipts lost (must be 0);
 for the engine: its CPU per message over the message's whole life (process CPU time / messages), the
@@ -72,6 +76,13 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time of one process so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def engine_pids(pid: int) -> list[int]:
+    """The engine process and, under `run --workers`, its workers."""
+    import psutil
+
+    return [pid, *(child.pid for child in psutil.Process(pid).children())]
 
 
 def postgres_cpu_seconds() -> float:
@@ -167,10 +178,14 @@ async def engine_phase(
         await provision(pool, args, sim_port)
     smpp_port = free_port()
     data_dir = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
+    workers = args.workers if sim_port is not None else 1
     engine_env = dict(env, SMSENGINE_LOG_LEVEL="info", SMSENGINE_DATABASE_URL=database_url,
                       SMSENGINE_REDIS_URL=redis_url, SMSENGINE_SMPP_PORT=str(smpp_port),
-                      SMSENGINE_HTTP_PORT="0", SMSENGINE_DATA_DIR=str(data_dir))  # fmt: skip
+                      SMSENGINE_HTTP_PORT=str(free_port()) if workers > 1 else "0",
+                      SMSENGINE_DATA_DIR=str(data_dir))  # fmt: skip
     command = ["--config", str(data_dir / "none.toml"), "run"] + (["--demo"] if sim_port is None else [])
+    if workers > 1:
+        command += ["--workers", str(workers)]
     profiler = ["-m", "cProfile", "-o", args.profile_engine] if args.profile_engine else []
     engine = await asyncio.create_subprocess_exec(
         sys.executable, *profiler, "-m", "smsengine.cli", *command,
@@ -186,15 +201,17 @@ async def engine_phase(
         await add_funds(pool, await account_id_of(pool, "demo"), 10**15, key=f"bench-{uuid.uuid4()}")
     await asyncio.sleep(1.0)  # carrier binds come up after "running"
     writes_before = await table_writes(pool)
-    cpu_before, pg_before = cpu_seconds(engine.pid), postgres_cpu_seconds()
+    pids = engine_pids(engine.pid)
+    cpu_before, pg_before = sum(map(cpu_seconds, pids)), postgres_cpu_seconds()
     stats = await run_load("127.0.0.1", smpp_port, binds=args.binds, window=args.window,
                            messages=args.messages, rate=args.rate, system_id=system_id,
                            password=password)  # fmt: skip
-    cpu_used, pg_used = cpu_seconds(engine.pid) - cpu_before, postgres_cpu_seconds() - pg_before
+    cpu_used, pg_used = sum(map(cpu_seconds, pids)) - cpu_before, postgres_cpu_seconds() - pg_before
     report(name, stats)
     n = max(1, stats.accepted)
+    peak_mib = sum(rss_kb(p, "VmHWM") for p in pids) / 1024
     print(f"[{name}] engine CPU {cpu_used * 1e6 / n:.0f} us/message ({cpu_used:.1f} s); PostgreSQL CPU "
-          f"{pg_used * 1e6 / n:.0f} us/message; engine peak RSS {rss_kb(engine.pid, 'VmHWM') / 1024:.0f} MiB",
+          f"{pg_used * 1e6 / n:.0f} us/message; engine peak RSS {peak_mib:.0f} MiB",
           flush=True)  # fmt: skip
     await asyncio.sleep(2.0)  # table statistics reach pg_stat_user_tables within a second or so
     after = await table_writes(pool)
@@ -289,6 +306,7 @@ def main() -> None:
     )
     parser.add_argument("--demo", action="store_true", help="also measure `smsengine run --demo`")
     parser.add_argument("--skip-ceiling", action="store_true")
+    parser.add_argument("--workers", type=int, default=1, help="engine nodes: smsengine run --workers N")
     parser.add_argument("--soak", type=float, default=0.0, help="seconds at --rate after the measurement")
     parser.add_argument(
         "--profile-engine", metavar="FILE", help="run the engine under cProfile, stats to FILE"

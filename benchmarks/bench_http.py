@@ -105,6 +105,7 @@ async def _singles(port: int, auth: dict[str, str], total: int, connections: int
 
 async def _bulks(port: int, auth: dict[str, str], requests: int, size: int, parallel: int) -> dict[str, Any]:
     accepted = 0
+    refusals: list[str] = []
     durations: list[float] = []
     queue = list(range(requests))
 
@@ -113,15 +114,15 @@ async def _bulks(port: int, auth: dict[str, str], requests: int, size: int, para
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         while queue:
             r = queue.pop()
-            messages = [{"to": f"+447{r:03d}{i:06d}", "variables": {"n": str(i)}} for i in range(size)]
-            body = json.dumps({"from": "Bench", "body": "Hello {{n}}", "messages": messages}).encode()
+            recipients = [{"to": f"+447{r:03d}{i:06d}", "variables": {"n": str(i)}} for i in range(size)]
+            body = json.dumps({"from": "Bench", "body": "Hello {{n}}", "recipients": recipients}).encode()
             started = time.perf_counter()
             status, answer = await _exchange(reader, writer, _request("/v1/sms/bulk", body, auth))
             durations.append(time.perf_counter() - started)
             if status == 202:
-                accepted += len(json.loads(answer)["accepted"])
+                accepted += json.loads(answer)["data"]["accepted"]
             else:
-                print("bulk answered", status, answer[:300])
+                refusals.append(f"{status} {answer[:300]!r}")
         writer.close()
 
     started = time.perf_counter()
@@ -133,6 +134,7 @@ async def _bulks(port: int, auth: dict[str, str], requests: int, size: int, para
         "seconds": round(elapsed, 3),
         "recipients_per_second": round(accepted / elapsed),
         "request_ms_median": round(sorted(durations)[len(durations) // 2] * 1000, 1),
+        "refused": refusals[:3],
     }
 
 
@@ -246,6 +248,9 @@ def main() -> None:
     ) as urls:
         result = uvloop.run(_run(urls, args))
     print(json.dumps(result, indent=2))
+    singles = result.get("single_sends", {}).get("statuses", {})
+    if set(singles) - {202, "202"} or result.get("bulk", {}).get("refused"):
+        raise SystemExit("requests were refused: these figures measure refusals, not sends")
 
 
 if __name__ == "__main__":

@@ -141,10 +141,10 @@ class Engine:
 
     @property
     def busy(self) -> bool:
-        """Anything queued, in flight or not yet committed."""
+        """Anything queued, in flight or not yet committed (a message scheduled for later is neither)."""
         social = self.social.outcomes.pending if self.social is not None else 0
         return bool(
-            self.dispatcher.backlog
+            self.dispatcher.due
             or self.acceptor.pending
             or self.lifecycle.pending
             or self.marks.pending
@@ -162,7 +162,10 @@ class Engine:
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def start(cls, settings: Settings, urls: ServiceUrls) -> AsyncIterator[Engine]:
+    async def start(
+        cls, settings: Settings, urls: ServiceUrls, *, reuse_port: bool = False
+    ) -> AsyncIterator[Engine]:
+        """reuse_port: the SMPP port is shared with sibling processes (smsengine run --workers)."""
         # No reset query between uses of a connection: engine code never changes session state (no SET,
         # LISTEN or session advisory lock on a pooled connection), and the reset would cost every group
         # commit one more round trip. An open transaction is still rolled back on release.
@@ -179,7 +182,7 @@ class Engine:
             name = settings.node.name or default_name(settings.smpp.port, settings.data_dir)
             node, _ = await claim_number(pool, name, settings.node.lease_seconds)
             async with Identity.start(settings, pool) as identity:  # users, tokens, mail: stops last
-                engine = await cls._assemble(settings, pool, node, urls.database_url)
+                engine = await cls._assemble(settings, pool, node, urls.database_url, reuse_port)
                 engine.identity = identity
                 try:
                     yield engine
@@ -189,7 +192,9 @@ class Engine:
             await pool.close()
 
     @classmethod
-    async def _assemble(cls, settings: Settings, pool: asyncpg.Pool, node: int, database_url: str) -> Engine:
+    async def _assemble(
+        cls, settings: Settings, pool: asyncpg.Pool, node: int, database_url: str, reuse_port: bool
+    ) -> Engine:
         routing = LiveRoutingTable(PgRoutingStore(pool))
         await routing.load()
         ids = MessageIdGenerator(node)
@@ -340,6 +345,7 @@ class Engine:
             response_timeout=settings.smpp.response_timeout,
             enquire_link_interval=settings.smpp.enquire_link_interval,
             inactivity_timeout=settings.smpp.inactivity_timeout,
+            reuse_port=reuse_port,
         )
         log.info("smpp server listening", host=settings.smpp.host, port=engine.smpp_port, node=node)
         return engine

@@ -26,7 +26,7 @@ from msgspec import Meta
 from engine.outbox.url_guard import UnsafeTarget
 from engine.outbox.webhooks import TEST_EVENT, WebhookSender, new_secret
 from http_api.envelopes import Cursor, One, Page, PageQuery, offset_page, one, page_of
-from http_api.errors import ApiError, not_found, validation_error
+from http_api.errors import ApiError, not_found
 from http_api.operations import Call, Operation, Reply
 from http_api.pagination import decode_cursor, paginate
 from http_api.schemas import Request
@@ -149,8 +149,8 @@ def _check_url(call: Call, url: str) -> str:
         valid = parts.scheme in ("http", "https") and bool(parts.hostname) and (parts.port or 1) > 0
     except ValueError:  # "http://[bad", a port that is not a number
         valid = False
-    if not valid:
-        raise validation_error("url must be an absolute http or https URL", field="url")
+    if not valid:  # it has the schema's shape (a bracketed host that is no IPv6 address): 422
+        raise ApiError(422, "VALIDATION_ERROR", "url must be an absolute http or https URL", {"field": "url"})
     try:
         return call.ctx.engine.url_policy.check_url(url)
     except UnsafeTarget as exc:

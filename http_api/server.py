@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import AsyncIterator, Generator
 
 import uvicorn
@@ -35,8 +36,9 @@ class EmbeddedServer(uvicorn.Server):
 
 @contextlib.asynccontextmanager
 async def serve_http(
-    app: ASGIApp, host: str, port: int, *, graceful_seconds: float = 10.0
+    app: ASGIApp, host: str, port: int, *, graceful_seconds: float = 10.0, reuse_port: bool = False
 ) -> AsyncIterator[EmbeddedServer]:
+    """reuse_port: listen with SO_REUSEPORT, so that several processes serve one port."""
     config = uvicorn.Config(
         app,
         host=host,
@@ -53,7 +55,8 @@ async def serve_http(
         backlog=4096,
     )
     server = EmbeddedServer(config)
-    task = asyncio.get_running_loop().create_task(server.serve(), name="http-server")
+    sockets = [_shared_socket(host, port, config.backlog)] if reuse_port else None
+    task = asyncio.get_running_loop().create_task(server.serve(sockets), name="http-server")
     try:
         while not server.started:
             if task.done():
@@ -67,3 +70,19 @@ async def serve_http(
             closing.set()
         server.should_exit = True
         await task
+
+
+def _shared_socket(host: str, port: int, backlog: int) -> socket.socket:
+    """A listening socket on host:port that other processes may bind too (SO_REUSEPORT)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+        sock.listen(backlog)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock

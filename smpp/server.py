@@ -78,9 +78,15 @@ class SmppServer:
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
-    async def listen(self, host: str | None, port: int, *, ssl: _ssl.SSLContext | None = None) -> None:
+    async def listen(
+        self, host: str | None, port: int, *, ssl: _ssl.SSLContext | None = None, reuse_port: bool = False
+    ) -> None:
+        """reuse_port: SO_REUSEPORT, so that several processes listen on one port (the kernel spreads
+        new connections over them)."""
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(self._new_connection, host, port, ssl=ssl)
+        self._server = await loop.create_server(
+            self._new_connection, host, port, ssl=ssl, reuse_port=reuse_port or None
+        )
 
     @property
     def port(self) -> int:
@@ -163,8 +169,10 @@ async def start_server(
     response_timeout: float = 30.0,
     enquire_link_interval: float | None = 30.0,
     inactivity_timeout: float | None = 120.0,
+    reuse_port: bool = False,
 ) -> SmppServer:
-    """Listen on host:port (port 0: any free port, see `.port`) and serve SMPP with `handler`."""
+    """Listen on host:port (port 0: any free port, see `.port`) and serve SMPP with `handler`;
+    reuse_port: share the port with other processes doing the same (SO_REUSEPORT)."""
     server = SmppServer(
         handler,
         window=window,
@@ -173,5 +181,5 @@ async def start_server(
         enquire_link_interval=enquire_link_interval,
         inactivity_timeout=inactivity_timeout,
     )
-    await server.listen(host, port, ssl=ssl)
+    await server.listen(host, port, ssl=ssl, reuse_port=reuse_port)
     return server

@@ -1,6 +1,6 @@
 """`smsengine` command line: run the engine, simulate a carrier, and operate accounts, carriers and money.
 
-    smsengine run [--config config.toml] [--data-dir DIR] [--demo]
+    smsengine run [--config config.toml] [--data-dir DIR] [--demo] [--workers N]
     smsengine simulate-carrier ...
     smsengine simulate-x ... | simulate-bluesky ...             (social platform simulators)
     smsengine accounts create NAME [--currency EUR] [--credit-limit 0] [--callback-url URL]
@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -57,8 +58,9 @@ def _settings(args: argparse.Namespace) -> Settings:
 # ------------------------------------------------------------------------------------------- run
 
 
-async def _run(settings: Settings, urls: ServiceUrls, demo: bool) -> int:
-    """Run the process until a signal (0) or until another node took this one over (3)."""
+async def _run(settings: Settings, urls: ServiceUrls, demo: bool, *, reuse_port: bool = False) -> int:
+    """Run the process until a signal (0) or until another node took this one over (3).
+    reuse_port: one of several workers sharing the SMPP and HTTP ports (smsengine/workers.py)."""
     exit_code = 0
     from engine.app import Engine
     from engine.simulation.carrier import CarrierSimulator
@@ -107,8 +109,10 @@ async def _run(settings: Settings, urls: ServiceUrls, demo: bool) -> int:
         # The HTTP server starts once the engine is up and stops before it (leaving the async with first).
         async with (
             outside as (settings, stand_in_info),
-            Engine.start(settings, urls) as engine,
-            serve_http(create_app(engine, redis), settings.http.host, settings.http.port) as http,
+            Engine.start(settings, urls, reuse_port=reuse_port) as engine,
+            serve_http(
+                create_app(engine, redis), settings.http.host, settings.http.port, reuse_port=reuse_port
+            ) as http,
         ):
             base_url = f"http://{settings.http.host}:{http.port}"
             if standin is not None:
@@ -174,10 +178,46 @@ def _tune_gc() -> None:
 def _cmd_run(args: argparse.Namespace) -> int:
     settings = _settings(args)
     configure_logging(settings.log.level, settings.log.format)
+    if args.workers != 1:
+        return _cmd_run_workers(args, settings)
     import uvloop
 
+    worker = args.worker_index is not None
+    if worker:  # one of `run --workers N`: node <name>:wK on the shared ports
+        from engine.core.nodes import default_name
+        from smsengine.workers import die_with_parent
+
+        die_with_parent(args.supervisor_pid)
+        name = settings.node.name or default_name(settings.smpp.port, settings.data_dir)
+        node = msgspec.structs.replace(settings.node, name=f"{name}:w{args.worker_index}")
+        settings = msgspec.structs.replace(settings, node=node)
     with provide_services(settings.database.url, settings.redis.url, settings.data_path) as urls:
-        return uvloop.run(_run(settings, urls, args.demo))
+        return uvloop.run(_run(settings, urls, args.demo, reuse_port=worker))
+
+
+def _cmd_run_workers(args: argparse.Namespace, settings: Settings) -> int:
+    """The supervisor of `run --workers N`: services once, then N worker processes (smsengine/workers.py)."""
+    if args.workers < 1:
+        raise SettingsError("--workers must be at least 1")
+    if args.demo:
+        raise SettingsError("--demo runs in one process: drop --workers (or --demo)")
+    if settings.smpp.port == 0 or settings.http.port == 0:
+        raise SettingsError(
+            "--workers needs fixed ports (smpp.port and http.port not 0): the workers share them"
+        )
+    from smsengine.workers import supervise
+
+    with provide_services(settings.database.url, settings.redis.url, settings.data_path) as urls:
+        env = dict(os.environ, SMSENGINE_DATABASE_URL=urls.database_url, SMSENGINE_REDIS_URL=urls.redis_url)
+        command = [sys.executable, "-m", "smsengine.cli", "--config", args.config]
+        if args.data_dir:
+            command += ["--data-dir", args.data_dir]
+        smpp, http = settings.smpp, settings.http
+        banner = (
+            f"smsengine running: {args.workers} workers, SMPP on {smpp.host}:{smpp.port},"
+            f" HTTP on http://{http.host}:{http.port} (Ctrl-C to stop)"
+        )
+        return asyncio.run(supervise([*command, "run"], args.workers, env, banner))
 
 
 # ------------------------------------------------------------------------------------------- operator
@@ -468,6 +508,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="start the engine")
     run.add_argument("--demo", action="store_true", help="also start a simulated carrier and a demo account")
+    run.add_argument(
+        "--workers", type=int, default=1, metavar="N",
+        help="run N engine nodes (processes) sharing the SMPP and HTTP ports, restarted when they die",
+    )  # fmt: skip
+    run.add_argument("--worker-index", type=int, default=None, help=argparse.SUPPRESS)  # set by --workers
+    run.add_argument("--supervisor-pid", type=int, default=0, help=argparse.SUPPRESS)  # set by --workers
     run.set_defaults(func=_cmd_run)
 
     add_simulator_parser(sub)

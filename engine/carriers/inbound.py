@@ -25,7 +25,7 @@ import structlog
 
 from engine.carriers.link import CarrierLink
 from engine.carriers.receipts import ReceiptIn, ReceiptMatcher, content_of, is_receipt, receipt_of
-from engine.core.group_commit import GroupCommitter, Policy
+from engine.core.group_commit import CommitQueueFull, GroupCommitter, Policy
 from engine.core.lifecycle import Lifecycle
 from engine.outbox.deliveries import Delivery, DeliveryOutbox
 from engine.outbox.webhooks import WebhookEvent, WebhookSender
@@ -100,6 +100,7 @@ class CarrierInbound:
         self._expiry: asyncio.Task[None] | None = None
         self.receipts = 0
         self.intermediate_receipts = 0
+        self.deferred = 0  # receipts and MO answered ESME_RX_T_APPN: stopping, or commits behind
         self.mo_messages = 0
 
     def start(self) -> None:
@@ -128,11 +129,16 @@ class CarrierInbound:
         if not isinstance(pdu, DeliverSm | DataSm):
             conn.respond(pdu, CommandStatus.ESME_ROK)  # alert_notification has no response; others: ack
             return
-        if is_receipt(pdu):
-            self.receipts += 1
-            self._receipt(link, conn, pdu)
-        else:
-            self._mo_part(link, conn, pdu)
+        try:
+            if is_receipt(pdu):
+                self.receipts += 1
+                self._receipt(link, conn, pdu)
+            else:
+                self._mo_part(link, conn, pdu)
+        except CommitQueueFull as exc:  # stopping, or the commits are behind: the carrier sends it again
+            self.deferred += 1
+            log.debug("inbound refused for now; carrier will redeliver", reason=str(exc))
+            conn.respond(pdu, CommandStatus.ESME_RX_T_APPN)
 
     def _receipt(self, link: CarrierLink, conn: SmppConnection, pdu: DeliverSm | DataSm) -> None:
         config = link.config

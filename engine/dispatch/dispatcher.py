@@ -344,6 +344,11 @@ class Dispatcher:
 
     # ------------------------------------------------------------------------------------ lifetime
 
+    @property
+    def due(self) -> int:
+        """Jobs accepted, not yet final and not waiting for a scheduled time (those wait in their rows)."""
+        return self.backlog - len(self._scheduled)
+
     def queued(self, name: str) -> int:
         queue = self._queues.get(name)
         return len(queue.jobs) if queue is not None else 0

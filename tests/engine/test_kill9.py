@@ -53,14 +53,16 @@ def free_port() -> int:
 
 @contextlib.asynccontextmanager
 async def engine_process(
-    database_url: str, redis_url: str, port: int, data_dir: Path
+    database_url: str, redis_url: str, port: int, data_dir: Path, *args: str, **more_env: str
 ) -> AsyncIterator[asyncio.subprocess.Process]:
+    """`smsengine run [args]` on SMPP `port` until the test leaves (then killed if still running)."""
     env = dict(os.environ, SMSENGINE_DATABASE_URL=database_url, SMSENGINE_REDIS_URL=redis_url,
                SMSENGINE_SMPP_PORT=str(port), SMSENGINE_DATA_DIR=str(data_dir),
                SMSENGINE_HTTP_PORT="0",  # the default 8080 collides with any other engine on the machine
                SMSENGINE_LOG_LEVEL="warning")  # fmt: skip
+    env.update(more_env)
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "smsengine.cli", "--config", str(data_dir / "none.toml"), "run",
+        sys.executable, "-m", "smsengine.cli", "--config", str(data_dir / "none.toml"), "run", *args,
         env=env, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
     )  # fmt: skip
     try:

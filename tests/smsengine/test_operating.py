@@ -8,12 +8,7 @@ import asyncio
 import os
 import signal
 import socket
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
-
-from tests.conftest import embedded_data_dir
 from tests.smsengine.operator_shell import Shell, readme_commands, wait_for_line
 
 RATES = "prefix,cost,currency,effective_from\n44,0.0030,EUR,2025-01-01\n1,0.0040,EUR,2025-01-01\n"
@@ -24,17 +19,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-@pytest.fixture
-def shell(tmp_path: Path) -> Iterator[Shell]:
-    with embedded_data_dir("cli") as data_dir:
-        shell = Shell(data_dir, tmp_path)
-        try:
-            yield shell
-        finally:
-            for process in shell.servers():  # a failed test must not leave servers behind either
-                process.kill()
 
 
 async def stop(process: asyncio.subprocess.Process) -> int:
