@@ -95,8 +95,39 @@ def _bulksmsrates_headers(d: Delivery, body: bytes, now: datetime) -> dict[str, 
     }
 
 
+def _camel(key: str) -> str:
+    head, *rest = key.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def bulkapis_data(data: Any) -> Any:
+    """An event's data in the BulkAPIs document's shape: camelCase, the connected account as `accountId`
+    ("acc_<id>"), an inbound DM as its dm.received example (conversationId, messageId, senderId,
+    senderUsername, text, createdAt), a social job's outcome with its `jobId`."""
+    if not isinstance(data, dict) or "social_account_id" not in data:
+        return {_camel(k): v for k, v in data.items()} if isinstance(data, dict) else data
+    out: dict[str, Any] = {"accountId": f"acc_{data['social_account_id']}", "platform": data.get("platform")}
+    author = data.get("author") if isinstance(data.get("author"), dict) else None
+    if author is not None:  # an inbox item (engine/social/inbox/poller.py item_data)
+        kind = data.get("kind")
+        common = {"text": data.get("text"), "createdAt": data.get("created_at")}
+        if kind == "dm":
+            out |= {"conversationId": data.get("conversation_id"), "messageId": data.get("id"),
+                    "senderId": author.get("id"), "senderUsername": author.get("username")}  # fmt: skip
+        else:
+            out |= {"postId": data.get("post_id"), "commentId": data.get("id"),
+                    "inReplyTo": data.get("in_reply_to"), "authorId": author.get("id"),
+                    "authorUsername": author.get("username")}  # fmt: skip
+        return out | common
+    skip = {"social_account_id", "platform", "final_at"}
+    out |= {_camel(k): v for k, v in data.items() if k not in skip}
+    out["finishedAt"] = data.get("final_at")
+    return out
+
+
 def _bulkapis_body(d: Delivery) -> bytes:
-    return _JSON.encode({"event": d.event, "timestamp": iso(d.created_at), "data": d.decoded_data()})
+    data = bulkapis_data(d.decoded_data())
+    return _JSON.encode({"event": d.event, "timestamp": iso(d.created_at), "data": data})
 
 
 def _bulkapis_headers(d: Delivery, body: bytes, now: datetime) -> dict[str, str]:

@@ -101,6 +101,8 @@ async def test_dm_and_post_rows_with_signed_webhooks(api: SocialApi) -> None:
             == hmac.new(secret.encode(), sent.body, hashlib.sha256).hexdigest()
         )
         assert sent.headers["x-bulkapis-event"] == "dm.sent" and sent.json()["event"] == "dm.sent"
+        assert sent.json()["data"]["accountId"] == ref and sent.json()["data"]["jobId"] == queued["jobId"]
+        assert sent.json()["data"]["status"] == "succeeded"
         assert api.sim.world.dms[-1].text == "Hello from BulkAPIs!"
         # POST /api/v1/posts
         post = {"accountId": ref, "text": "Hello world from BulkAPIs! 🚀"}
@@ -148,7 +150,20 @@ async def test_conversations_and_comments_rows(api: SocialApi) -> None:
     conversation = dm.conversation_id
     world.reply(to=post_id, by="alice", text="@demo nice post")
     assert s.stack.engine.social is not None
-    await s.stack.engine.social.poller.poll_account(s.social_account_id)
+    async with receiver() as hook:
+        events = ["dm.received", "comment.received"]
+        ok(await c.post("/api/v1/webhooks", json={"name": "inbox", "url": hook.url, "events": events},
+                        headers=auth), 201)  # fmt: skip
+        await s.stack.engine.social.poller.poll_account(s.social_account_id)
+        got = {r.headers["x-bulkapis-event"]: r.json() for r in [await hook.next(), await hook.next()]}
+    received = got["dm.received"]["data"]  # the document's dm.received example, field for field
+    assert set(received) >= {"accountId", "conversationId", "messageId", "senderId", "senderUsername", "text",
+                             "createdAt"}  # fmt: skip
+    assert received["accountId"] == ref and received["conversationId"] == conversation
+    # X's DM events name the sender by id only: the username is there when the inbox knows it
+    assert received["senderId"] == s.peer_id and received["senderUsername"] in ("alice", None)
+    assert received["text"] == "Hey, I commented on your post!" and received["messageId"] == dm.id
+    assert got["comment.received"]["data"]["postId"] == post_id
     conversations = ok(await c.get("/api/v1/conversations", params={"accountId": ref}, headers=auth))
     [conv] = [x for x in conversations if x["id"] == conversation]
     assert conv["accountId"] == ref and s.peer_id in conv["participantIds"] and conv["messageCount"] >= 1
