@@ -191,13 +191,13 @@ def create_app(
     app.fast = {(op.method, op.path): e for op, e in endpoints if "{" not in op.path}
     app.state.ctx = ctx
     app.state.closing = closing
-    return ApiV1App(app)
+    return ApiV1App(app, [p for p in by_path if p.startswith("/api/v1/")])
 
 
 class ApiV1App(ApiV1Dispatcher):
     """The app behind the /api/v1 dispatcher, still reachable as `.inner` (its state, its routes)."""
 
-    def __init__(self, inner: ApiApp) -> None:
-        super().__init__(inner)
+    def __init__(self, inner: ApiApp, native: Sequence[str] = ()) -> None:
+        super().__init__(inner, native=native)
         self.inner = inner
         self.state = inner.state

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, ClassVar
 
 import msgspec
 from msgspec import Meta
@@ -34,7 +34,7 @@ from http_api.errors import ApiError
 from http_api.messages import now, parse_public_id, public_id, schedule_window, submit_request
 from http_api.operations import Call, Operation, Reply
 from http_api.routes_sms import admit
-from http_api.schemas import Request
+from http_api.schemas import Request, any_of_fields
 from smpp.text.inbound import decode_short_message
 
 MAX_IDS = 200
@@ -43,6 +43,10 @@ _VALIDITY_MINUTES = 24 * 60
 
 
 class RetryFailedSms(Request, frozen=True):
+    json_schema_extra: ClassVar[dict[str, object]] = any_of_fields(
+        "message_ids", "batch_id", "carrier", "country", "failed_after", "failed_before", "max_attempts"
+    )
+
     message_ids: (
         Annotated[list[Annotated[str, Meta(min_length=1, max_length=40)]], Meta(max_length=MAX_IDS)] | None
     ) = None

@@ -68,12 +68,27 @@ SEED003 = Surface("posteverywhere", seed003_path, "/v1/")
 class ApiV1Dispatcher:
     """ASGI middleware: a /api/v1/ request claimed by a surface is served at that surface's prefix."""
 
-    def __init__(self, app: ASGIApp, surfaces: Sequence[Surface] = (SEED001, SEED003)) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        surfaces: Sequence[Surface] = (SEED001, SEED003),
+        native: Sequence[str] = (),
+    ) -> None:
         self.app = app
         self.surfaces = tuple(surfaces)
+        # Paths a document serves at /api/v1 itself (the BulkAPIs surface's, `{param}` templates): such a
+        # path is that document's whatever the credential, never rewritten (a seed-001 key there gets
+        # that surface's 401, a method it lacks its 405).
+        self._native = re.compile(
+            "|".join(re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(p)) for p in native) or r"(?!)"
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(PREFIX):
+        if (
+            scope["type"] == "http"
+            and scope["path"].startswith(PREFIX)
+            and not self._native.fullmatch(scope["path"])
+        ):
             for surface in self.surfaces:
                 if surface.claims(scope):
                     path = surface.rewrite_to + scope["path"][len(PREFIX) :]

@@ -53,6 +53,8 @@ DIALECT = Dialect(
         "400": "bulk_limit_exceeded, no_filter, validation_error",
         "401": "unauthorized",
         "403": "forbidden",
+        "409": "idempotency_key_reused, conflict",
+        "413": "payload_too_large",
         "429": "rate_limited",
         "500": "internal_error",
     },

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 from msgspec import Meta
@@ -34,21 +34,32 @@ from engine.social.jobs.service import SocialJobError, SocialJobs, text_check
 from http_api.errors import ApiError
 from http_api.operations import Call, Operation, Reply
 from http_api.posteverywhere.dialect import DIALECT
-from http_api.schemas import Request
+from http_api.schemas import Request, any_of_fields
 
 MAX_POSTS = 50
 MAX_POST_IDS = 200
 TAG = "pe:"
 
 
-class BulkPosts(Request, frozen=True):
-    posts: Annotated[list[Any], Meta(min_length=1)]
-
-
 class PostItem(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     content: Annotated[str, Meta(min_length=1, max_length=10_000, pattern=r"^[^\x00]*$")]
     account_ids: Annotated[list[Annotated[int, Meta(ge=1)]], Meta(min_length=1, max_length=50)]
     scheduled_for: datetime | None = None
+
+
+class BulkPosts(Request, frozen=True):
+    # Decoded item by item (one bad entry never refuses the others), documented as what each must be.
+    json_schema_extra: ClassVar[dict[str, object]] = {
+        "properties": {
+            "posts": {
+                "type": "array",
+                "minItems": 1,
+                "items": msgspec.json.schema(PostItem)["$defs"]["PostItem"],
+            }
+        }
+    }
+
+    posts: Annotated[list[Any], Meta(min_length=1)]
 
 
 class Summary(msgspec.Struct, frozen=True):
@@ -101,6 +112,10 @@ PostIds = Annotated[list[Annotated[str, Meta(min_length=1, max_length=64)]], Met
 
 
 class RetryFilters(Request, frozen=True):
+    json_schema_extra: ClassVar[dict[str, object]] = any_of_fields(
+        "post_ids", "account_id", "platform", "failed_after", "failed_before", "max_attempts"
+    )
+
     post_ids: PostIds | None = None
     account_id: Annotated[int, Meta(ge=1)] | None = None
     platform: Platform | None = None
