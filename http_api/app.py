@@ -69,14 +69,21 @@ from http_api.operations import (
 )
 from http_api.posteverywhere import routes_posts as posteverywhere_posts
 from http_api.ratelimit import RateLimiter
+from http_api.social_api import routes_accounts as social_accounts
+from http_api.social_api import routes_inbox as social_inbox
+from http_api.social_api import routes_posts as social_posts
+from http_api.social_api import routes_tools as social_tools
 from http_api.surfaces import ApiV1Dispatcher
 
 # Order matters where paths overlap: /v1/contacts/tags before /v1/contacts/{id}.
 ROUTE_MODULES: tuple[ModuleType, ...] = (
     routes_sms, routes_bulk, routes_billing, routes_payments, routes_keys, routes_webhooks, routes_settings,
     routes_reports, routes_templates, routes_campaigns, routes_tags, routes_contacts, routes_sandbox,
-    routes_auth, bulkapis_keys, bulkapis_webhooks, bulkapis_usage,
-    bulkapis_social, posteverywhere_posts, routes_sms_retry,
+    routes_auth,
+    # seed 004 (social-api) under /v1: its paths are its own (none is seed 001's), its errors its envelope
+    social_accounts, social_posts, social_inbox, social_tools,
+    # seed 000 (BulkAPIs) at /api/v1, seed 003's bulk posts, SMS retry-failed
+    bulkapis_keys, bulkapis_webhooks, bulkapis_usage, bulkapis_social, posteverywhere_posts, routes_sms_retry,
 )  # fmt: skip
 
 _HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE"}

@@ -5,6 +5,8 @@ Credentials come in any of three forms (all documented in /docs):
     X-API-Key: bsms_live_...          and  X-API-Secret: sk_live_...
     Authorization: Bearer bsms_live_...:sk_live_...   (key and secret joined by one colon)
     Authorization: Bearer eyJ...                       (an access token from /v1/auth/login: a user)
+    Authorization: Bearer sapi_key_<key>.<secret>      (one token carrying both: seed 004's form,
+                                                        minted by POST /v1/keys, the same key store)
 
 API keys: secrets are stored as Argon2id hashes, slow to check on purpose. A verified (key, secret) pair
 is kept in memory — as an HMAC of the secret under a key of this process, never the secret — for
@@ -50,7 +52,7 @@ from http_api.errors import ApiError
 PERMISSIONS = (
     "sms.send", "sms.read", "billing.read", "billing.write", "reports.read", "keys.manage", "webhooks.manage",
     "templates.manage", "contacts.read", "contacts.write", "campaigns.read", "campaigns.write",
-    "campaigns.approve", "settings.manage", "billing.topup", "*",
+    "campaigns.approve", "settings.manage", "billing.topup", "social.read", "social.write", "*",
 )  # fmt: skip
 # Granted only by name, never by "*": topping up creates money, so a customer's everyday "*" key must not;
 # approving a campaign is the account admin's (or the operator's) word, not any sender's.
@@ -65,7 +67,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "admin": frozenset({"*", "campaigns.approve"}),
     "member": frozenset({
         "sms.send", "sms.read", "billing.read", "reports.read", "templates.manage", "contacts.read",
-        "contacts.write", "campaigns.read", "campaigns.write",
+        "contacts.write", "campaigns.read", "campaigns.write", "social.read", "social.write",
     }),
 }  # fmt: skip
 
@@ -124,6 +126,14 @@ def unauthorized(message: str, *, token_error: bool = False) -> ApiError:
     return ApiError(401, "UNAUTHORIZED", message, headers={"WWW-Authenticate": challenge})
 
 
+SINGLE_TOKEN_PREFIX = "sapi_key_"
+
+
+def single_token(key: str, secret: str) -> str:
+    """An API key and its secret as one bearer token (seed 004's `sapi_key_...`)."""
+    return f"{SINGLE_TOKEN_PREFIX}{key}.{secret}"
+
+
 def credentials_of(request: Request) -> tuple[str, str] | str:
     """(key, secret) for an API key, or the access token (a JWT) of a user."""
     headers = request.headers
@@ -139,6 +149,11 @@ def credentials_of(request: Request) -> tuple[str, str] | str:
     token = token.strip()
     if scheme.lower() == "bearer" and looks_like_jwt(token):
         return token
+    if scheme.lower() == "bearer" and token.startswith(SINGLE_TOKEN_PREFIX):
+        key, sep, secret = token[len(SINGLE_TOKEN_PREFIX) :].partition(".")
+        if not sep or not key or not secret:
+            raise unauthorized("a sapi_key_ token is sapi_key_<key>.<secret>")
+        return key, secret
     key, sep, secret = token.partition(":")
     if scheme.lower() != "bearer" or not sep or not key or not secret:
         raise unauthorized("Authorization must be 'Bearer <access token>' or 'Bearer <key>:<secret>'")

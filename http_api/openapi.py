@@ -126,6 +126,7 @@ def openapi_document(operations: Sequence[Operation], *, title: str = "smsengine
         types.extend([op.query] if op.query is not None else [])
         types.extend(t for c in op.content.values() if isinstance(c, tuple) for t in c)
         types.extend(op.responses.values())
+        types.extend([op.error_schema] if op.error_schema is not None else [])
     unique = list(dict.fromkeys(types))
     refs, components = msgspec.json.schema_components(unique, ref_template=REF)
     ref_of = dict(zip(unique, refs, strict=True))
@@ -144,7 +145,7 @@ def openapi_document(operations: Sequence[Operation], *, title: str = "smsengine
             "tags": [op.tag],
             "security": op.security if op.public else [{"ApiKey": [], "ApiSecret": []}, {"Bearer": []}],
             "parameters": _parameters(op, components),
-            "responses": _responses(op, ref_of, error_ref),
+            "responses": _responses(op, ref_of, ref_of[op.error_schema] if op.error_schema else error_ref),
             "x-permission": op.permission,
         }
         if op.description:

@@ -153,6 +153,11 @@ class Operation:
     # A public operation's own proof of its caller, for the OpenAPI document (e.g. a signature header).
     security: list[dict[str, list[str]]] = field(default_factory=list)
     dialect: Dialect | None = None  # another document's auth and error envelope (None: seed 001's)
+    # The error envelope of the operation's own document, from the shared one (errors.py): every
+    # failure of the operation — authentication, limits, validation, the handler's — is reshaped by it.
+    # None: the shared envelope (seed 001's).
+    error_shape: Callable[[int, dict[str, Any]], dict[str, Any]] | None = None
+    error_schema: type | None = None  # the Struct of that envelope, for the OpenAPI document
 
     @property
     def operation_id(self) -> str:
@@ -372,7 +377,8 @@ class Endpoint:
             elif op.method == "POST" and response.status_code in (400, 422) and call.caller is not None:
                 # a customer's request refused at the door
                 metrics.refused("http", call.caller.account_id, _code_of(response.body), str(exc))
-            return StoredResponse(response.status_code, bytes(response.body)), _extra_headers(response)
+            body = self._shaped(response.status_code, bytes(response.body))
+            return StoredResponse(response.status_code, body), _extra_headers(response)
 
     async def handle(self, request: Request) -> tuple[int, bytes, dict[str, str]]:
         op, ctx, settings = self.op, self.ctx, self.ctx.settings
@@ -425,7 +431,14 @@ class Endpoint:
             return stored.status, stored.body, headers
         except Exception as exc:
             response = self.error_response(exc, rid)
-            return response.status_code, bytes(response.body), {**_extra_headers(response), **headers}
+            body = self._shaped(response.status_code, bytes(response.body))
+            return response.status_code, body, {**_extra_headers(response), **headers}
+
+    def _shaped(self, status: int, body: bytes) -> bytes:
+        """The shared error envelope in the operation's own document's shape (Operation.error_shape)."""
+        if self.op.error_shape is None:
+            return body
+        return msgspec.json.encode(self.op.error_shape(status, msgspec.json.decode(body)))
 
 
 class PathEndpoint:

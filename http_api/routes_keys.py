@@ -42,6 +42,8 @@ Permission = Literal[
     "campaigns.approve",
     "settings.manage",
     "billing.topup",
+    "social.read",
+    "social.write",
     "*",
 ]  # fmt: skip (auth.PERMISSIONS lists the same names)
 

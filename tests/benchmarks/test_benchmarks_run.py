@@ -53,6 +53,7 @@ def test_bench_stages_reports_each_stage() -> None:
         ("bench_session", ("--seconds", "0.3")),
         ("bench_simulator", ("--messages", "500")),
         ("bench_http", ("--singles", "200", "--connections", "4", "--bulk", "1")),
+        ("bench_social", ("--seconds", "1.5", "--social-concurrency", "4", "--sms-window", "10")),
     ],
 )
 def test_the_other_benchmarks_run(module: str, args: tuple[str, ...]) -> None:

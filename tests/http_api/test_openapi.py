@@ -93,7 +93,7 @@ async def test_openapi_lists_every_operation_with_schemas_and_docs_render(api: A
         assert served.status_code == 200 and len(served.content) > 100, asset
 
 
-POSTEVERYWHERE = ("/v1/posts/bulk", "/v1/posts/retry-failed")  # seed 003: {"error": {"code", "message"}}
+POSTEVERYWHERE = ("/v1/posts/bulk", "/v1/posts/retry-failed")  # seed 003
 
 
 async def test_fuzzing_every_operation_from_the_openapi_document_never_gives_a_500(api: Api) -> None:
@@ -105,7 +105,12 @@ async def test_fuzzing_every_operation_from_the_openapi_document_never_gives_a_5
         for m, op in methods.items()
         if m != "servers"
     ]
-    cases: list[tuple[str, str, dict[str, Any], Any]] = []
+    cases: list[tuple[str, str, dict[str, Any], Any, frozenset[str]]] = []
+
+    def envelope_of(op: dict[str, Any]) -> frozenset[str]:
+        """The top-level keys of the operation's documented error envelope (each document has its own)."""
+        ref = op["responses"]["401"]["content"]["application/json"]["schema"]["$ref"]
+        return frozenset(components[ref.rsplit("/", 1)[1]]["properties"])
 
     def request_for(method: str, path: str, op: dict[str, Any]) -> st.SearchStrategy[Any]:
         query = {
@@ -126,16 +131,17 @@ async def test_fuzzing_every_operation_from_the_openapi_document_never_gives_a_5
             ),
             st.fixed_dictionaries({}, optional=query),
             from_schema(body, components) if body else st.none(),
+            st.just(envelope_of(op)),
         )
 
     @settings(max_examples=60, deadline=None, database=None, suppress_health_check=list(HealthCheck))
     @given(st.one_of([request_for(*o) for o in operations]))
-    def collect(case: tuple[str, str, dict[str, Any], Any]) -> None:
+    def collect(case: tuple[str, str, dict[str, Any], Any, frozenset[str]]) -> None:
         cases.append(case)
 
     collect()
     assert len(cases) >= 30
-    for method, path, query, body in cases:
+    for method, path, query, body, envelope in cases:
         r = await api.client.request(
             method,
             path,
@@ -146,9 +152,6 @@ async def test_fuzzing_every_operation_from_the_openapi_document_never_gives_a_5
         assert r.status_code < 500 or r.status_code == 503, (method, path, query, body, r.text)
         assert r.headers["x-request-id"]
         if r.status_code >= 400:
-            # each document's own envelope (a seed-001 credential under /api/v1 is seed 001's); seed
-            # 003's 422 is its bulk answer with every post refused
-            expected = [{"error", "meta"}]
-            if path.startswith(POSTEVERYWHERE):
-                expected = [{"error"}, {"summary", "results"}]
+            # each document's own envelope; seed 003's 422 is its bulk answer with every post refused
+            expected = [envelope] + ([{"summary", "results"}] if path.startswith(POSTEVERYWHERE) else [])
             assert set(r.json()) in expected, r.text

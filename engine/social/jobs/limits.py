@@ -70,6 +70,12 @@ class RateLimiter:
             log.take(now, cost_of(rule, action))
         return 0.0
 
+    def used(self, rule: RateRule, scope: tuple[str, str], now: float) -> int:
+        """Units of `rule` spent in its window now (for the limits an account's API shows)."""
+        log = self._log(rule, scope)
+        log.prune(now, rule.window_seconds + self.margin)
+        return log.used
+
     def _log(self, rule: RateRule, scope: tuple[str, str]) -> _Log:
         key = (rule.name, scope[0] if rule.scope == "account" else scope[1])
         log = self._logs.get(key)

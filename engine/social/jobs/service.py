@@ -188,6 +188,10 @@ class SocialJobs:
     async def close(self) -> None:
         await asyncio.gather(*(t.close() for t in self.targets.values()))
 
+    def new_id(self) -> int:
+        """A fresh job id (for rows recorded without a dispatch: imported posts)."""
+        return self._ids.next_id()
+
     # ------------------------------------------------------------------------------ prices
 
     async def price_of(self, account_id: int, action: Action) -> int:

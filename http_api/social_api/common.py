@@ -1,0 +1,160 @@
+"""What every seed 004 route shares: its error envelope, cursors, the engine's social layer, views.
+
+The document's errors are `{"error": {"code": "namespace.specific_code", "message", "meta"}}`;
+`error_shape` turns the shared envelope (http_api/errors.py) into that, mapping the shared codes to the
+document's namespaced ones. Lists take `limit` (1-100) and `cursor` and answer `next_cursor`.
+This module must never touch a platform: the engine's social layer does.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Annotated, Any
+
+import msgspec
+from msgspec import Meta
+
+from engine.social.jobs import SocialJobError, SocialJobs
+from engine.social.runtime import SocialLayer
+from http_api.errors import ApiError
+from http_api.operations import Call, Operation
+
+_CODES = {
+    "UNAUTHORIZED": "auth.unauthorized",
+    "FORBIDDEN": "auth.forbidden",
+    "VALIDATION_ERROR": "validation.invalid_request",
+    "NOT_FOUND": "resource.not_found",
+    "RATE_LIMITED": "rate_limit.exceeded",
+    "METHOD_NOT_ALLOWED": "request.method_not_allowed",
+    "PAYLOAD_TOO_LARGE": "request.too_large",
+    "INTERNAL_ERROR": "server.internal_error",
+    "SERVICE_UNAVAILABLE": "server.unavailable",
+    "IDEMPOTENCY_CONFLICT": "request.idempotency_conflict",
+    "INSUFFICIENT_BALANCE": "billing.insufficient_balance",
+}
+_JOB_CODES = {
+    "account_not_found": "account.not_found",
+    "ACCOUNT_NEEDS_REAUTH": "account.needs_reauth",
+    "unsupported_action": "platform.unsupported",
+    "invalid_params": "validation.invalid_request",
+    "text_too_long": "validation.text_too_long",
+    "invalid_text": "validation.invalid_text",
+    "INSUFFICIENT_BALANCE": "billing.insufficient_balance",
+    "SERVICE_UNAVAILABLE": "server.unavailable",
+    "not_found": "resource.not_found",
+    "not_cancelable": "post.not_cancelable",
+    "not_retryable": "post.not_retryable",
+    "not_editable": "post.not_editable",
+}
+
+Limit = Annotated[int, Meta(ge=1, le=100)]
+
+
+class SocialErrorBody(msgspec.Struct, frozen=True):
+    code: str
+    message: str
+    meta: dict[str, Any]
+
+
+class SocialErrorEnvelope(msgspec.Struct, frozen=True):
+    """The social-api document's error envelope."""
+
+    error: SocialErrorBody
+
+
+def operation(
+    method: str, path: str, handler: Any, summary: str, permission: str, tag: str, **more: Any
+) -> Operation:
+    """An Operation of the seed 004 surface: its error envelope, and an operationId of its own."""
+    if not handler.__name__.startswith("social_"):
+        handler.__name__ = "social_" + handler.__name__
+    return Operation(
+        method,
+        path,
+        handler,
+        summary,
+        permission,
+        tag,
+        error_shape=error_shape,
+        error_schema=SocialErrorEnvelope,
+        **more,
+    )
+
+
+def error_shape(status: int, shared: dict[str, Any]) -> dict[str, Any]:
+    """The shared envelope {"error": {code, message, details}, "meta": {request_id}} as seed 004 writes it."""
+    error = shared.get("error", {})
+    code = str(error.get("code", "server.internal_error"))
+    meta = dict(error.get("details") or {})
+    meta["request_id"] = shared.get("meta", {}).get("request_id")
+    return {
+        "error": {
+            "code": code if "." in code else _CODES.get(code, code.lower()),
+            "message": error.get("message", ""),
+            "meta": meta,
+        }
+    }
+
+
+def fail(status: int, code: str, message: str, **meta: Any) -> ApiError:
+    return ApiError(status, code, message, meta)
+
+
+def job_error(exc: SocialJobError) -> ApiError:
+    return ApiError(exc.status, _JOB_CODES.get(exc.code, exc.code), exc.message, exc.meta)
+
+
+def social(call: Call) -> SocialLayer:
+    layer = call.ctx.engine.social
+    if layer is None:
+        raise fail(503, "server.unavailable", "social platforms are not configured")
+    return layer
+
+
+def jobs(call: Call) -> SocialJobs:
+    return social(call).jobs
+
+
+def encode_cursor(value: int | str) -> str:
+    return base64.urlsafe_b64encode(str(value).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> int | None:
+    if not cursor:
+        return None
+    try:
+        return int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
+    except ValueError:
+        raise fail(400, "validation.invalid_cursor", "cursor is not one this list gave out") from None
+
+
+def page(items: list[Any], limit: int, key: Any) -> dict[str, Any]:
+    """`limit + 1` rows fetched -> {"data": the first `limit`, "next_cursor": where to go on, or None}."""
+    more = len(items) > limit
+    items = items[:limit]
+    return {"data": items, "next_cursor": encode_cursor(key(items[-1])) if more and items else None}
+
+
+def rfc3339(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value is not None else None
+
+
+def platform_name(platform: str) -> str:
+    """The document's platform names: "twitter" for X."""
+    return "twitter" if platform == "x" else platform
+
+
+def engine_platform(name: str) -> str:
+    return "x" if name in ("twitter", "x") else name
+
+
+def struct_to_dict(value: Any) -> Any:
+    return msgspec.to_builtins(value)
+
+
+async def owned_social_account(call: Call, social_account_id: int) -> Any:
+    record = await social(call).store.get(social_account_id, account_id=call.account_id)
+    if record is None:
+        raise fail(404, "account.not_found", "no such connected account")
+    return record

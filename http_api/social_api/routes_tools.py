@@ -1,0 +1,631 @@
+# ruff: noqa: E501 - SQL and route tables read better unwrapped
+"""Seed 004 API keys, Twitter BYOK, Webhooks, Events and Usage, over the engine's one implementation each:
+the api_keys store (a key is handed out as one bearer token, `sapi_key_<key>.<secret>`), the sealed app
+credentials of engine/social/accounts, the one webhook outbox (engine/outbox/webhooks.py: same tables,
+same sender, same signature), and the social jobs and inbox as the events log.
+
+    GET|POST /v1/keys, DELETE /v1/keys/{id}
+    GET|PUT|DELETE /v1/platforms/twitter/credentials, PUT|DELETE .../brand/{brand_id}, POST .../test
+    GET|POST /v1/webhooks, GET|PATCH|DELETE /v1/webhooks/{id}, POST /v1/webhooks/{id}/test,
+    GET /v1/webhooks/{id}/deliveries, GET .../deliveries/{did}, POST .../deliveries/{did}/retry,
+    GET /v1/webhooks/events
+    GET /v1/events, GET /v1/events/summary, GET /v1/usage
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import msgspec
+
+from engine.admin.provision import create_api_key
+from engine.outbox.webhooks import TEST_EVENT, new_secret
+from engine.social.jobs import SOCIAL_EVENTS
+from engine.social.jobs.outcomes import event_data
+from http_api.auth import single_token
+from http_api.operations import Call, Operation, Reply
+from http_api.schemas import Request
+from http_api.social_api.common import Limit, decode_cursor, fail, operation, page, rfc3339, social
+
+EVENT_DESCRIPTIONS = {
+    "post.published": "A post was published",
+    "post.failed": "A post failed after its retries",
+    "post.deleted": "A post was deleted from the platform",
+    "dm.sent": "A DM was sent",
+    "dm.failed": "A DM failed after its retries",
+    "dm.received": "A DM was received",
+    "comment.received": "A comment (reply) was received on a post",
+    "mention.received": "An account was mentioned",
+    "social.action.succeeded": "A like, hide or other action was done",
+    "social.action.failed": "A like, hide or other action failed",
+}
+
+
+class SocialKeyCreate(Request, frozen=True):
+    name: str = ""
+
+
+class TwitterCredentials(Request, frozen=True):
+    client_id: str
+    client_secret: str
+
+
+class SocialWebhookCreate(Request, frozen=True):
+    url: str
+    events: list[str]
+    description: str = ""
+
+
+class SocialWebhookPatch(Request, frozen=True):
+    url: str | None = None
+    events: list[str] | None = None
+    description: str | None = None
+    active: bool | None = None
+
+
+class EventListing(msgspec.Struct, frozen=True, kw_only=True):
+    limit: Limit = 25
+    cursor: str | None = None
+    type: str | None = None
+
+
+# ------------------------------------------------------------------------------------------- keys
+
+
+async def list_keys(call: Call) -> Reply:
+    rows = await call.ctx.pool.fetch(
+        "SELECT key, name, created_at FROM api_keys WHERE account_id = $1 AND revoked_at IS NULL ORDER BY created_at",
+        call.account_id,
+    )
+    return Reply(
+        200,
+        {
+            "data": [
+                {
+                    "id": r["key"],
+                    "name": r["name"],
+                    "prefix": "sapi_key_" + r["key"][:14],
+                    "created_at": rfc3339(r["created_at"]),
+                }
+                for r in rows
+            ]
+        },
+    )
+
+
+async def create_key(call: Call) -> Reply:
+    body = call.body_as(SocialKeyCreate)
+    if not call.principal.allows("*"):
+        raise fail(403, "auth.forbidden", "only a full-access key may create keys")
+    key, secret = await create_api_key(
+        call.ctx.pool, call.account_id, live=call.principal.live, name=body.name
+    )
+    call.ctx.auth.forget([key])
+    return Reply(
+        201,
+        {
+            "id": key,
+            "name": body.name,
+            "key": single_token(key, secret),
+            "created_at": rfc3339(datetime.now(UTC)),
+        },
+    )
+
+
+async def delete_key(call: Call) -> Reply:
+    key = call.path("id")
+    done = await call.ctx.pool.fetchval(
+        "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE key = $1 AND account_id = $2 RETURNING key",
+        key,
+        call.account_id,
+    )
+    if done is None:
+        raise fail(404, "key.not_found", "no such API key")
+    call.ctx.auth.forget([key])
+    return Reply(204, b"")
+
+
+# ------------------------------------------------------------------------------------------- BYOK
+
+
+def _app_view(app: Any) -> dict[str, Any]:
+    secret = app.client_secret
+    return {
+        "platform": "twitter",
+        "brand_id": app.brand or None,
+        "client_id": app.client_id,
+        "client_secret": ("…" + secret[-4:]) if len(secret) > 4 else "…",
+        "updated_at": rfc3339(app.updated_at),
+    }
+
+
+async def get_credentials(call: Call) -> Reply:
+    app = await social(call).store.find_app_credentials(call.account_id, "x")
+    if app is None:
+        raise fail(412, "byok.credentials_missing", "no Twitter app credentials are set")
+    return Reply(200, _app_view(app))
+
+
+async def _put(call: Call, brand: str) -> Reply:
+    body = call.body_as(TwitterCredentials)
+    app = await social(call).store.put_app_credentials(
+        call.account_id, "x", body.client_id, body.client_secret, brand=brand
+    )
+    return Reply(200, _app_view(app))
+
+
+async def put_credentials(call: Call) -> Reply:
+    return await _put(call, "")
+
+
+async def put_brand_credentials(call: Call) -> Reply:
+    return await _put(call, call.path("brand_id"))
+
+
+async def _delete(call: Call, brand: str) -> Reply:
+    if not await social(call).store.delete_app_credentials(call.account_id, "x", brand=brand):
+        raise fail(404, "byok.not_found", "no such credentials")
+    return Reply(204, b"")
+
+
+async def delete_credentials(call: Call) -> Reply:
+    return await _delete(call, "")
+
+
+async def delete_brand_credentials(call: Call) -> Reply:
+    return await _delete(call, call.path("brand_id"))
+
+
+async def test_credentials(call: Call) -> Reply:
+    """The app's client id and secret, tried against X's token endpoint (client credentials grant)."""
+    layer = social(call)
+    app = await layer.store.find_app_credentials(call.account_id, "x")
+    if app is None:
+        raise fail(412, "byok.credentials_missing", "no Twitter app credentials are set")
+    async with httpx.AsyncClient(timeout=10.0) as client:
+        try:
+            answer = await client.post(
+                layer.x_oauth.token_url,
+                data={"grant_type": "client_credentials"},
+                auth=(app.client_id, app.client_secret),
+            )
+        except httpx.HTTPError as exc:
+            raise fail(502, "platform.unreachable", str(exc)) from None
+    # 200 (a bearer issued) or 400 unsupported_grant_type both mean X knows the client; 401 means it does not
+    valid = answer.status_code != 401
+    return Reply(200, {"valid": valid, "status": answer.status_code})
+
+
+# --------------------------------------------------------------------------------------- webhooks
+
+
+def _hook_view(r: Any, secret: bool = False) -> dict[str, Any]:
+    out = {
+        "id": r["id"],
+        "url": r["url"],
+        "events": list(r["events"]),
+        "description": r["description"],
+        "active": r["active"],
+        "inactive_reason": r["inactive_reason"] or None,
+        "created_at": rfc3339(r["created_at"]),
+        "updated_at": rfc3339(r["updated_at"]),
+    }
+    if secret:
+        out["secret"] = r["secret"]
+    return out
+
+
+def _check_events(events: list[str]) -> list[str]:
+    unknown = sorted(set(events) - set(SOCIAL_EVENTS))
+    if unknown or not events:
+        raise fail(
+            400,
+            "validation.invalid_events",
+            "unknown or no events",
+            unknown=unknown,
+            allowed=list(SOCIAL_EVENTS),
+        )
+    return sorted(set(events))
+
+
+def _check_url(url: str) -> str:
+    if not url.startswith(("https://", "http://")) or len(url) > 2048:
+        raise fail(400, "validation.invalid_url", "url must be an http(s) URL", field="url")
+    return url
+
+
+async def _hook(call: Call) -> Any:
+    raw = call.path("id")
+    row = await call.ctx.pool.fetchrow(
+        "SELECT * FROM webhooks WHERE id = $1 AND account_id = $2",
+        int(raw) if raw.isdigit() else -1,
+        call.account_id,
+    )
+    if row is None:
+        raise fail(404, "webhook.not_found", "no such webhook")
+    return row
+
+
+async def list_webhooks(call: Call) -> Reply:
+    rows = await call.ctx.pool.fetch(
+        "SELECT * FROM webhooks WHERE account_id = $1 ORDER BY id", call.account_id
+    )
+    return Reply(200, {"data": [_hook_view(r) for r in rows]})
+
+
+async def create_webhook(call: Call) -> Reply:
+    body = call.body_as(SocialWebhookCreate)
+    row = await call.ctx.pool.fetchrow(
+        "INSERT INTO webhooks (account_id, url, events, description, secret) VALUES ($1, $2, $3, $4, $5) RETURNING *",
+        call.account_id,
+        _check_url(body.url),
+        _check_events(body.events),
+        body.description,
+        new_secret(),
+    )
+    if call.ctx.engine.webhooks is not None:
+        call.ctx.engine.webhooks.directory.add(call.account_id)
+    return Reply(201, _hook_view(row, secret=True))
+
+
+async def get_webhook(call: Call) -> Reply:
+    return Reply(200, _hook_view(await _hook(call)))
+
+
+async def patch_webhook(call: Call) -> Reply:
+    current = await _hook(call)
+    body = call.body_as(SocialWebhookPatch)
+    row = await call.ctx.pool.fetchrow(
+        """UPDATE webhooks SET url = $2, events = $3, description = $4, active = $5,
+               inactive_reason = CASE WHEN $5 THEN '' ELSE inactive_reason END, updated_at = now()
+           WHERE id = $1 RETURNING *""",
+        current["id"],
+        _check_url(body.url) if body.url is not None else current["url"],
+        _check_events(body.events) if body.events is not None else list(current["events"]),
+        body.description if body.description is not None else current["description"],
+        body.active if body.active is not None else current["active"],
+    )
+    assert row is not None
+    if row["active"] and call.ctx.engine.webhooks is not None:
+        call.ctx.engine.webhooks.directory.add(call.account_id)
+    return Reply(200, _hook_view(row))
+
+
+async def delete_webhook(call: Call) -> Reply:
+    row = await _hook(call)
+    await call.ctx.pool.execute("DELETE FROM webhooks WHERE id = $1", row["id"])
+    return Reply(204, b"")
+
+
+async def _deliver(call: Call, webhook_id: int, event: str, data: dict[str, Any]) -> Any:
+    row = await call.ctx.pool.fetchrow(
+        "INSERT INTO webhook_deliveries (webhook_id, account_id, event, data) VALUES ($1, $2, $3, $4) RETURNING *",
+        webhook_id,
+        call.account_id,
+        event,
+        msgspec.json.encode(data).decode(),
+    )
+    if call.ctx.engine.webhooks is not None:
+        call.ctx.engine.webhooks.wake()
+    return row
+
+
+def _delivery_view(r: Any) -> dict[str, Any]:
+    return {
+        "id": str(r["uuid"]),
+        "webhook_id": r["webhook_id"],
+        "event": r["event"],
+        "status": r["status"],
+        "attempts": r["attempts"],
+        "last_error": r["last_error"] or None,
+        "created_at": rfc3339(r["created_at"]),
+        "finished_at": rfc3339(r["finished_at"]),
+    }
+
+
+async def test_webhook(call: Call) -> Reply:
+    hook = await _hook(call)
+    row = await _deliver(
+        call, hook["id"], TEST_EVENT, {"message": "a test event from social-api", "webhook_id": hook["id"]}
+    )
+    return Reply(202, _delivery_view(row))
+
+
+async def list_deliveries(call: Call) -> Reply:
+    hook = await _hook(call)
+    q = call.query_as(EventListing)
+    rows = await call.ctx.pool.fetch(
+        """SELECT * FROM webhook_deliveries WHERE webhook_id = $1 AND ($2::bigint IS NULL OR id < $2)
+           ORDER BY id DESC LIMIT $3""",
+        hook["id"],
+        decode_cursor(q.cursor),
+        q.limit + 1,
+    )
+    out = page(list(rows), q.limit, key=lambda r: r["id"])
+    out["data"] = [_delivery_view(r) for r in out["data"]]
+    return Reply(200, out)
+
+
+async def _delivery(call: Call) -> Any:
+    hook = await _hook(call)
+    try:
+        row = await call.ctx.pool.fetchrow(
+            "SELECT * FROM webhook_deliveries WHERE webhook_id = $1 AND uuid = $2::uuid",
+            hook["id"],
+            call.path("did"),
+        )
+    except Exception:  # not a uuid
+        row = None
+    if row is None:
+        raise fail(404, "delivery.not_found", "no such delivery")
+    return row
+
+
+async def get_delivery(call: Call) -> Reply:
+    row = await _delivery(call)
+    attempts = await call.ctx.pool.fetch(
+        "SELECT attempt, status_code, error, duration_ms FROM webhook_attempts WHERE delivery_id = $1"
+        " ORDER BY attempt",
+        row["id"],
+    )
+    return Reply(
+        200,
+        {
+            **_delivery_view(row),
+            "payload": msgspec.json.decode(row["data"]) if isinstance(row["data"], str) else row["data"],
+            "attempt_log": [
+                {
+                    "attempt": a["attempt"],
+                    "status_code": a["status_code"],
+                    "error": a["error"] or None,
+                    "duration_ms": a["duration_ms"],
+                }
+                for a in attempts
+            ],
+        },
+    )
+
+
+async def retry_delivery(call: Call) -> Reply:
+    row = await _delivery(call)
+    if row["status"] == "pending":
+        raise fail(409, "delivery.pending", "the delivery is still being attempted")
+    data = msgspec.json.decode(row["data"]) if isinstance(row["data"], str) else row["data"]
+    new = await _deliver(call, row["webhook_id"], row["event"], data)
+    return Reply(202, _delivery_view(new))
+
+
+async def event_catalog(call: Call) -> Reply:
+    return Reply(200, {"data": [{"type": e, "description": EVENT_DESCRIPTIONS[e]} for e in SOCIAL_EVENTS]})
+
+
+# ------------------------------------------------------------------------------------ events, usage
+
+_EVENTS = """
+SELECT * FROM (
+    SELECT id AS seq, 'job' AS source, final_at AS at, account_id, id AS ref FROM social_jobs
+    WHERE account_id = $1 AND final_at IS NOT NULL AND status <> 'canceled'
+    UNION ALL
+    SELECT id AS seq, 'inbox', received_at, account_id, id FROM social_inbox WHERE account_id = $1 AND direction = 'in'
+) e ORDER BY at DESC, seq DESC
+"""
+
+
+async def _event_rows(call: Call) -> list[dict[str, Any]]:
+    from engine.social.actions import Action
+    from engine.social.jobs.model import event_of
+    from engine.social.jobs.service import _COLUMNS
+
+    jobs = await call.ctx.pool.fetch(
+        f"SELECT {_COLUMNS} FROM social_jobs WHERE account_id = $1 AND final_at IS NOT NULL AND status <> 'canceled'"
+        " ORDER BY final_at DESC LIMIT 1000",
+        call.account_id,
+    )
+    inbox = await call.ctx.pool.fetch(
+        "SELECT * FROM social_inbox WHERE account_id = $1 AND direction = 'in' ORDER BY id DESC LIMIT 1000",
+        call.account_id,
+    )
+    out = [
+        {
+            "type": event_of(Action(r["action"]), r["status"] == "succeeded"),
+            "at": r["final_at"],
+            "data": event_data(r),
+        }
+        for r in jobs
+    ] + [
+        {
+            "type": f"{r['kind']}.received",
+            "at": r["received_at"],
+            "data": {
+                "id": r["item_id"],
+                "account_id": r["social_account_id"],
+                "text": r["text"],
+                "author_id": r["author_id"],
+            },
+        }
+        for r in inbox
+    ]
+    out.sort(key=lambda e: e["at"], reverse=True)
+    for n, e in enumerate(out):
+        e["seq"] = len(out) - n
+    return out
+
+
+async def list_events(call: Call) -> Reply:
+    q = call.query_as(EventListing)
+    rows = await _event_rows(call)
+    if q.type is not None:
+        rows = [e for e in rows if e["type"] == q.type]
+    after = decode_cursor(q.cursor)
+    if after is not None:
+        rows = [e for e in rows if e["seq"] < after]
+    out = page(rows[: q.limit + 1], q.limit, key=lambda e: e["seq"])
+    out["data"] = [
+        {"id": f"evt_{e['seq']}", "type": e["type"], "created_at": rfc3339(e["at"]), "data": e["data"]}
+        for e in out["data"]
+    ]
+    return Reply(200, out)
+
+
+async def events_summary(call: Call) -> Reply:
+    counts: dict[str, int] = {}
+    for e in await _event_rows(call):
+        counts[e["type"]] = counts.get(e["type"], 0) + 1
+    return Reply(200, {"total": sum(counts.values()), "by_type": counts})
+
+
+async def usage(call: Call) -> Reply:
+    start = datetime.now(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    row = await call.ctx.pool.fetchrow(
+        """SELECT count(*) FILTER (WHERE action IN ('post.create', 'post.reply') AND status = 'succeeded') AS posts,
+                  count(*) FILTER (WHERE action LIKE 'dm.%' AND status = 'succeeded') AS dms,
+                  count(*) FILTER (WHERE status = 'succeeded') AS actions,
+                  coalesce(sum(amount) FILTER (WHERE money = 'captured'), 0) AS spent
+           FROM social_jobs WHERE account_id = $1 AND created_at >= $2""",
+        call.account_id,
+        start,
+    )
+    assert row is not None
+    accounts = await call.ctx.pool.fetchval(
+        "SELECT count(*) FROM social_accounts WHERE account_id = $1 AND state <> 'disconnected'",
+        call.account_id,
+    )
+    received = await call.ctx.pool.fetchval(
+        "SELECT count(*) FROM social_inbox WHERE account_id = $1 AND received_at >= $2 AND direction = 'in'",
+        call.account_id,
+        start,
+    )
+    return Reply(
+        200,
+        {
+            "period": {"start": rfc3339(start), "end": rfc3339(datetime.now(UTC))},
+            "usage": {
+                "posts_published": row["posts"],
+                "dms_sent": row["dms"],
+                "actions": row["actions"],
+                "inbox_items": received,
+                "connected_accounts": accounts,
+            },
+            "spent_micro": int(row["spent"]),
+        },
+    )
+
+
+def _op(
+    method: str, path: str, handler: Any, summary: str, permission: str, tag: str, **more: Any
+) -> Operation:
+    return operation(method, path, handler, summary, permission, tag, **more)
+
+
+_B = "/v1/platforms/twitter/credentials"
+_W = "/v1/webhooks/{id}"
+OPERATIONS = [
+    _op("GET", "/v1/keys", list_keys, "List API keys", "keys.manage", "API Keys"),
+    _op(
+        "POST",
+        "/v1/keys",
+        create_key,
+        "Create an API key (token shown once)",
+        "keys.manage",
+        "API Keys",
+        body=SocialKeyCreate,
+    ),
+    _op("DELETE", "/v1/keys/{id}", delete_key, "Delete an API key", "keys.manage", "API Keys"),
+    _op("GET", _B, get_credentials, "Get the Twitter app credentials", "settings.manage", "Twitter BYOK"),
+    _op(
+        "PUT",
+        _B,
+        put_credentials,
+        "Set the Twitter app credentials",
+        "settings.manage",
+        "Twitter BYOK",
+        body=TwitterCredentials,
+    ),
+    _op(
+        "PUT",
+        _B + "/brand/{brand_id}",
+        put_brand_credentials,
+        "Set a brand's Twitter app credentials",
+        "settings.manage",
+        "Twitter BYOK",
+        body=TwitterCredentials,
+    ),
+    _op(
+        "DELETE",
+        _B,
+        delete_credentials,
+        "Remove the Twitter app credentials",
+        "settings.manage",
+        "Twitter BYOK",
+    ),
+    _op(
+        "DELETE",
+        _B + "/brand/{brand_id}",
+        delete_brand_credentials,
+        "Remove a brand's Twitter app credentials",
+        "settings.manage",
+        "Twitter BYOK",
+    ),
+    _op(
+        "POST",
+        _B + "/test",
+        test_credentials,
+        "Test the Twitter app credentials",
+        "settings.manage",
+        "Twitter BYOK",
+    ),
+    _op("GET", "/v1/webhooks", list_webhooks, "List webhooks", "webhooks.manage", "Webhooks"),
+    _op(
+        "POST",
+        "/v1/webhooks",
+        create_webhook,
+        "Create a webhook (secret shown once)",
+        "webhooks.manage",
+        "Webhooks",
+        body=SocialWebhookCreate,
+    ),
+    _op("GET", "/v1/webhooks/events", event_catalog, "The event catalog", "webhooks.manage", "Webhooks"),
+    _op("GET", _W, get_webhook, "Get a webhook", "webhooks.manage", "Webhooks"),
+    _op(
+        "PATCH", _W, patch_webhook, "Update a webhook", "webhooks.manage", "Webhooks", body=SocialWebhookPatch
+    ),
+    _op("DELETE", _W, delete_webhook, "Delete a webhook", "webhooks.manage", "Webhooks"),
+    _op(
+        "POST",
+        _W + "/test",
+        test_webhook,
+        "Send a test event",
+        "webhooks.manage",
+        "Webhooks",
+    ),
+    _op(
+        "GET",
+        _W + "/deliveries",
+        list_deliveries,
+        "A webhook's deliveries",
+        "webhooks.manage",
+        "Webhooks",
+        query=EventListing,
+    ),
+    _op(
+        "GET",
+        _W + "/deliveries/{did}",
+        get_delivery,
+        "A delivery and its attempts",
+        "webhooks.manage",
+        "Webhooks",
+    ),
+    _op(
+        "POST",
+        _W + "/deliveries/{did}/retry",
+        retry_delivery,
+        "Deliver a finished delivery again",
+        "webhooks.manage",
+        "Webhooks",
+    ),
+    _op("GET", "/v1/events", list_events, "The events log", "social.read", "Events", query=EventListing),
+    _op("GET", "/v1/events/summary", events_summary, "Events by type", "social.read", "Events"),
+    _op("GET", "/v1/usage", usage, "This month's usage", "social.read", "Usage"),
+]
