@@ -50,6 +50,7 @@ class Surface:
     name: str
     claims: Callable[[Scope], bool]
     rewrite_to: str  # the prefix the request is served under, e.g. "/v1/"
+    by_path: bool = False  # claims exact paths: ahead of the paths another surface serves at /api/v1
 
 
 SEED001 = Surface("bulksmsrates", seed001_credentials, "/v1/")
@@ -62,7 +63,7 @@ def seed003_path(scope: Scope) -> bool:
     return scope["path"] in _SEED003_PATHS
 
 
-SEED003 = Surface("posteverywhere", seed003_path, "/v1/")
+SEED003 = Surface("posteverywhere", seed003_path, "/v1/", by_path=True)
 
 
 class ApiV1Dispatcher:
@@ -71,7 +72,7 @@ class ApiV1Dispatcher:
     def __init__(
         self,
         app: ASGIApp,
-        surfaces: Sequence[Surface] = (SEED001, SEED003),
+        surfaces: Sequence[Surface] = (SEED003, SEED001),
         native: Sequence[str] = (),
     ) -> None:
         self.app = app
@@ -84,13 +85,10 @@ class ApiV1Dispatcher:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] == "http"
-            and scope["path"].startswith(PREFIX)
-            and not self._native.fullmatch(scope["path"])
-        ):
+        if scope["type"] == "http" and scope["path"].startswith(PREFIX):
+            native = self._native.fullmatch(scope["path"]) is not None
             for surface in self.surfaces:
-                if surface.claims(scope):
+                if (surface.by_path or not native) and surface.claims(scope):
                     path = surface.rewrite_to + scope["path"][len(PREFIX) :]
                     scope = {**scope, "path": path, "raw_path": path.encode()}
                     break

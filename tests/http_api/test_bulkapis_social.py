@@ -14,7 +14,7 @@ import pytest
 
 from engine.social.actions import Action
 from http_api.bulkapis.plans import set_membership
-from tests.http_api.social_api import SocialApi, social_api
+from tests.http_api.social_running import SocialApi, social_api
 from tests.http_api.test_webhooks_support import receiver
 
 

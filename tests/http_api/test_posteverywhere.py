@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.http_api.social_api import SocialApi, social_api
+from tests.http_api.social_running import SocialApi, social_api
 
 
 @pytest.fixture
