@@ -42,6 +42,9 @@ _UCS2 = 8
 _VALIDITY_MINUTES = 24 * 60
 
 
+Stamp = Annotated[datetime, Meta(tz=True, description="ISO 8601 with offset")]
+
+
 class RetryFailedSms(Request, frozen=True):
     json_schema_extra: ClassVar[dict[str, object]] = any_of_fields(
         "message_ids", "batch_id", "carrier", "country", "failed_after", "failed_before", "max_attempts"
@@ -53,9 +56,9 @@ class RetryFailedSms(Request, frozen=True):
     batch_id: Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9-]+$")] | None = None
     carrier: Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[^\x00]*$")] | None = None
     country: Annotated[str, Meta(pattern=r"^[A-Z]{2}$")] | None = None
-    failed_after: datetime | None = None
-    failed_before: datetime | None = None
-    max_attempts: Annotated[int, Meta(ge=0)] | None = None
+    failed_after: Stamp | None = None
+    failed_before: Stamp | None = None
+    max_attempts: Annotated[int, Meta(ge=0, le=1000)] | None = None
 
 
 class RetriedSms(msgspec.Struct, frozen=True):

@@ -65,7 +65,6 @@ def ok(item: object, status: int = 200) -> Reply:
 # Codes of other layers (the shared pipeline, the engine) -> this document's codes.
 _CODES = {
     "PAYLOAD_TOO_LARGE": "VALIDATION_ERROR",
-    "METHOD_NOT_ALLOWED": "NOT_FOUND",
     "IDEMPOTENCY_KEY_REUSED": "VALIDATION_ERROR",
     "CONFLICT": "VALIDATION_ERROR",
     "UNSAFE_URL": "VALIDATION_ERROR",

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 import msgspec
 from msgspec import Meta
@@ -32,7 +32,7 @@ from engine.core.ids import format_id, parse_id
 from engine.social.actions import Action, CreatePost
 from engine.social.jobs.service import SocialJobError, SocialJobs, text_check
 from http_api.errors import ApiError
-from http_api.operations import Call, Operation, Reply
+from http_api.operations import Call, Operation, Reply, decode_json
 from http_api.posteverywhere.dialect import DIALECT
 from http_api.schemas import Request, any_of_fields
 
@@ -43,7 +43,7 @@ TAG = "pe:"
 
 class PostItem(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     content: Annotated[str, Meta(min_length=1, max_length=10_000, pattern=r"^[^\x00]*$")]
-    account_ids: Annotated[list[Annotated[int, Meta(ge=1)]], Meta(min_length=1, max_length=50)]
+    account_ids: Annotated[list[Annotated[int, Meta(ge=1, le=2**53)]], Meta(min_length=1, max_length=50)]
     scheduled_for: datetime | None = None
 
 
@@ -59,7 +59,7 @@ class BulkPosts(Request, frozen=True):
         }
     }
 
-    posts: Annotated[list[Any], Meta(min_length=1)]
+    posts: Annotated[list[msgspec.Raw], Meta(min_length=1)]  # decoded one by one (`_item`)
 
 
 class Summary(msgspec.Struct, frozen=True):
@@ -111,17 +111,20 @@ Platform = Literal[
 PostIds = Annotated[list[Annotated[str, Meta(min_length=1, max_length=64)]], Meta(max_length=MAX_POST_IDS)]
 
 
+Stamp = Annotated[datetime, Meta(tz=True, description="ISO 8601 with offset")]
+
+
 class RetryFilters(Request, frozen=True):
     json_schema_extra: ClassVar[dict[str, object]] = any_of_fields(
         "post_ids", "account_id", "platform", "failed_after", "failed_before", "max_attempts"
     )
 
     post_ids: PostIds | None = None
-    account_id: Annotated[int, Meta(ge=1)] | None = None
+    account_id: Annotated[int, Meta(ge=1, le=2**53)] | None = None
     platform: Platform | None = None
-    failed_after: datetime | None = None
-    failed_before: datetime | None = None
-    max_attempts: Annotated[int, Meta(ge=0)] | None = None
+    failed_after: Stamp | None = None
+    failed_before: Stamp | None = None
+    max_attempts: Annotated[int, Meta(ge=0, le=1000)] | None = None
 
 
 class RetriedDestination(msgspec.Struct, frozen=True):
@@ -156,14 +159,17 @@ class _Refused(Exception):
         self.message = message
 
 
-def _item(raw: Any) -> PostItem:
+def _item(raw: msgspec.Raw) -> PostItem:
     try:
-        return msgspec.convert(raw, PostItem, strict=True)
-    except msgspec.ValidationError as exc:
+        item: PostItem = decode_json(PostItem, bytes(raw))  # the pipeline's strict decoding, per post
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise _Refused("validation_error", str(exc)) from None
+    except ApiError as exc:  # text no table can hold (U+0000, a lone surrogate)
+        raise _Refused("validation_error", exc.message) from None
+    return item
 
 
-async def _create_one(call: Call, jobs: SocialJobs, raw: Any, now: datetime) -> CreatedPost:
+async def _create_one(call: Call, jobs: SocialJobs, raw: msgspec.Raw, now: datetime) -> CreatedPost:
     item = _item(raw)
     if "\x00" in item.content:
         raise _Refused("validation_error", "content cannot hold U+0000")
