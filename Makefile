@@ -4,6 +4,8 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 DATA   ?= .data
 STAMP  := $(VENV)/.installed
+# pytest-xdist processes for `make test` (each clones its own test databases from its own template)
+TEST_PROCESSES ?= 2
 
 .PHONY: install run test lint typecheck unit bench clean
 
@@ -28,7 +30,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 unit: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(TEST_PROCESSES)
 
 test: lint typecheck unit
 

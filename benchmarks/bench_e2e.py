@@ -2,6 +2,7 @@
 
     .venv/bin/python -m benchmarks.bench_e2e [--binds 4] [--window 100] [--messages 50000] [--rate 0]
                                              [--demo] [--soak SECONDS] [--receipt-delay-ms 0]
+                                             [--workers N] [--http-singles N [--http-connections 64]]
                                              [--workers N]
 
 Phases (each on a quiet machine, one after the other):
@@ -15,13 +16,15 @@ Phases (each on a quiet machine, one after the other):
 `--workers N` runs phase 2 as `smsengine run --workers N` (N engine nodes sharing the ports); the engine
 CPU and RSS figures are then the sums over the supervisor and its workers.
 
-Prints per phase: accepted and end-to-end msgs/s, submit_sm_resp p50/p99, receipts lost (must be 0);
-for the engine: its CPU per message over the message's whole life (process CPU time / messages), the
+Prints per phase: accepted and end-to-end msgs/s, submit_sm_resp p50/p99, receipts lost (must be 0); for
+the engine: its CPU per message over the message's whole life (process CPU time / messages), the
 PostgreSQL CPU per message (all postgres processes, so only meaningful on a quiet machine), the row
-writes per message by table (pg_stat_user_tables), and its peak RSS. `--soak S` then keeps `--rate`
-going for S seconds and prints the engine's RSS every 30 s (flat is the goal). Uses
-SMSENGINE_DATABASE_URL / SMSENGINE_REDIS_URL when set (a fresh database is created and dropped),
-embedded servers otherwise.
+writes per message by table (pg_stat_user_tables), and its peak RSS. `--http-singles N` then makes N HTTP
+single sends against the same engine (its HTTP port, `--http-connections` keep-alive connections) and
+prints sends/s, p50/p99 and the engine CPU per send: with `--workers`, the figure for several nodes.
+`--soak S` then keeps `--rate` going for S seconds and prints the engine's RSS every 30 s (flat is the
+goal). Uses SMSENGINE_DATABASE_URL / SMSENGINE_REDIS_URL when set (a fresh database is created and
+dropped), embedded servers otherwise.
 """
 
 from __future__ import annotations
@@ -41,12 +44,14 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import uvloop
 
+from benchmarks.bench_http import single_sends
 from benchmarks.e2e_loadgen import LoadStats, run_load
 from engine.admin.provision import (
     account_id_of,
     add_carrier,
     add_funds,
     create_account,
+    create_api_key,
     flat_tariff,
     set_prices,
     set_rates,
@@ -179,9 +184,10 @@ async def engine_phase(
     smpp_port = free_port()
     data_dir = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
     workers = args.workers if sim_port is not None else 1
+    http_port = free_port()
     engine_env = dict(env, SMSENGINE_LOG_LEVEL="info", SMSENGINE_DATABASE_URL=database_url,
                       SMSENGINE_REDIS_URL=redis_url, SMSENGINE_SMPP_PORT=str(smpp_port),
-                      SMSENGINE_HTTP_PORT=str(free_port()) if workers > 1 else "0",
+                      SMSENGINE_HTTP_PORT=str(http_port),
                       SMSENGINE_DATA_DIR=str(data_dir))  # fmt: skip
     command = ["--config", str(data_dir / "none.toml"), "run"] + (["--demo"] if sim_port is None else [])
     if workers > 1:
@@ -223,6 +229,8 @@ async def engine_phase(
     total = sum(w for w, _ in per_table.values())
     detail = ", ".join(f"{t} {w:.2f} ({h:.2f} HOT)" for t, (w, h) in sorted(per_table.items()))
     print(f"[{name}] row writes per message: {total:.2f} — {detail}", flush=True)
+    if args.http_singles and sim_port is not None:
+        await http_phase(name, args, pool, http_port, pids)
     if args.soak and sim_port is not None:
         await soak(args, engine.pid, smpp_port)
     engine.terminate()
@@ -232,6 +240,24 @@ async def engine_phase(
         print(f"[{name}] {line}", flush=True)
     await pool.close()
     return stats
+
+
+async def http_phase(
+    name: str, args: argparse.Namespace, pool: asyncpg.Pool, port: int, pids: list[int]
+) -> None:
+    """HTTP single sends (POST /v1/sms/send, 202 after the durable commit) against the same engine."""
+    key, secret = await create_api_key(pool, await account_id_of(pool, "bench"), name="bench")
+    await pool.execute("UPDATE api_keys SET rate_limit = 1e6, rate_burst = 1000000 WHERE key = $1", key)
+    auth = {"x-api-key": key, "x-api-secret": secret}
+    await single_sends(port, auth, 500, 16)  # connections and caches warm
+    cpu_before = sum(map(cpu_seconds, pids))
+    result = await single_sends(port, auth, args.http_singles, args.http_connections)
+    cpu_used = sum(map(cpu_seconds, pids)) - cpu_before
+    print(f"[{name}] HTTP single sends {result['per_second']:,}/s, p50 {result['p50_ms']} ms p99 "
+          f"{result['p99_ms']} ms, statuses {result['statuses']}; engine CPU "
+          f"{cpu_used * 1e6 / args.http_singles:.0f} us/send", flush=True)  # fmt: skip
+    if set(result["statuses"]) != {202}:
+        raise SystemExit(f"[{name}] HTTP sends were refused: {result['statuses']}")
 
 
 async def soak(args: argparse.Namespace, pid: int, port: int) -> None:
@@ -307,6 +333,8 @@ def main() -> None:
     parser.add_argument("--demo", action="store_true", help="also measure `smsengine run --demo`")
     parser.add_argument("--skip-ceiling", action="store_true")
     parser.add_argument("--workers", type=int, default=1, help="engine nodes: smsengine run --workers N")
+    parser.add_argument("--http-singles", type=int, default=0, help="then this many HTTP single sends")
+    parser.add_argument("--http-connections", type=int, default=64)
     parser.add_argument("--soak", type=float, default=0.0, help="seconds at --rate after the measurement")
     parser.add_argument(
         "--profile-engine", metavar="FILE", help="run the engine under cProfile, stats to FILE"

@@ -70,7 +70,7 @@ def _request(path: str, body: bytes, headers: dict[str, str]) -> bytes:
     return (head + f"content-length: {len(body)}\r\n\r\n").encode() + body
 
 
-async def _singles(port: int, auth: dict[str, str], total: int, connections: int) -> dict[str, Any]:
+async def single_sends(port: int, auth: dict[str, str], total: int, connections: int) -> dict[str, Any]:
     latencies: list[float] = []
     statuses: dict[int, int] = {}
     remaining = total
@@ -140,11 +140,11 @@ async def _bulks(port: int, auth: dict[str, str], requests: int, size: int, para
 
 def _load(port: int, auth: dict[str, str], args: dict[str, int], out: Any) -> None:
     async def main() -> dict[str, Any]:
-        warm = await _singles(port, auth, 500, 16)  # connections, caches and the JIT-free path warm
+        warm = await single_sends(port, auth, 500, 16)  # connections, caches and the JIT-free path warm
         del warm
         out: dict[str, Any] = {}
         if args["singles"]:
-            out["single_sends"] = await _singles(port, auth, args["singles"], args["connections"])
+            out["single_sends"] = await single_sends(port, auth, args["singles"], args["connections"])
         if args["bulk"]:
             out["bulk"] = await _bulks(port, auth, args["bulk"], 10_000, args["bulk_parallel"])
         return out

@@ -40,6 +40,8 @@ from engine.dispatch.clock import LoopClock
 from engine.dispatch.dispatcher import Dispatcher
 from engine.dispatch.marks import DispatchMarks
 from engine.dispatch.sms import KIND
+from engine.dispatch.whatsapp import KIND as WHATSAPP_KIND
+from engine.dispatch.whatsapp import CloudApiTarget
 from engine.identity.service import Identity
 from engine.infra.notifications import Notifications
 from engine.infra.schema import apply_migrations
@@ -59,6 +61,11 @@ from engine.social.jobs.recovery import resume as resume_social
 from engine.social.jobs.recovery import take_jobs as take_social_jobs
 from engine.social.jobs.schema import SOCIAL
 from engine.social.runtime import SocialLayer
+from engine.whatsapp.inbound import WhatsAppInbound
+from engine.whatsapp.outcomes import WhatsAppOutcomes
+from engine.whatsapp.recovery import recover_whatsapp
+from engine.whatsapp.schema import WHATSAPP, PreparedWhatsApp
+from engine.whatsapp.service import WhatsApp
 from routing.live import LiveRoutingTable
 from routing.model import CarrierHealth, HealthSnapshot
 from routing.storage import PgRoutingStore
@@ -100,6 +107,11 @@ class Engine:
     url_policy: TargetPolicy = field(default_factory=TargetPolicy)  # where deliveries may go (SSRF guard)
     identity: Identity | None = None  # people who sign in: users, tokens, mail (engine/identity/service.py)
     social: SocialLayer | None = None  # accounts, connectors, social jobs (engine/social/runtime.py)
+    # WhatsApp Business (engine/whatsapp/): None when no Cloud API access token is configured
+    whatsapp: WhatsApp | None = None
+    whatsapp_inbound: WhatsAppInbound | None = None  # Meta's signed webhook events in
+    whatsapp_outcomes: WhatsAppOutcomes | None = None
+    whatsapp_target: CloudApiTarget | None = None
     node: int = 0
     recovered: int = 0
     lease: NodeLease | None = None
@@ -142,13 +154,13 @@ class Engine:
     @property
     def busy(self) -> bool:
         """Anything queued, in flight or not yet committed (a message scheduled for later is neither)."""
-        social = self.social.outcomes.pending if self.social is not None else 0
         return bool(
             self.dispatcher.due
             or self.acceptor.pending
             or self.lifecycle.pending
             or self.marks.pending
-            or social
+            or (self.whatsapp_outcomes is not None and self.whatsapp_outcomes.pending)
+            or (self.social is not None and self.social.outcomes.pending > 0)
         )
 
     async def wait_idle(self, within: float) -> bool:
@@ -218,16 +230,27 @@ class Engine:
             [int(r["node"]) for r in await pool.fetch(_LIVE_NODES)] or [node]
         )  # before the links exist: each starts with its share
         await fleet.load()
-        marks = DispatchMarks(pool, ids, tables={KIND: "messages", SOCIAL_KIND: SOCIAL_TABLE})
+        tables = {KIND: "messages", WHATSAPP_KIND: "whatsapp_messages", SOCIAL_KIND: SOCIAL_TABLE}
+        marks = DispatchMarks(pool, ids, tables=tables)
         dispatcher = Dispatcher(fleet.targets, {KIND: lifecycle}, marks, clock)
         fleet.attach(dispatcher)
+        wa = settings.whatsapp
+        whatsapp = whatsapp_outcomes = whatsapp_target = None
+        if wa.access_token:  # the WhatsApp kind: one Cloud API target and its outcome sink on the same loop
+            whatsapp = WhatsApp(pool, wa, new_id=ids.next_id)
+            whatsapp_outcomes = WhatsAppOutcomes(pool, new_id=ids.next_id, webhooks=webhooks)
+            whatsapp_target = CloudApiTarget(
+                whatsapp.api, clock, throughput=wa.throughput, in_flight=wa.in_flight
+            )
+            dispatcher.add_target(whatsapp_target)
+            dispatcher.add_sink(WHATSAPP_KIND, whatsapp_outcomes)
         # Social jobs: a kind of the same loop, accepted by the same group commit (engine/social/jobs/).
         social = SocialLayer.build(
             settings, pool, dispatcher=dispatcher, ids=ids, clock=clock, webhooks=webhooks
         )
         acceptor = Acceptor(
             pool,
-            schemas={PreparedMessage: SMS, PreparedSocialJob: SOCIAL},
+            schemas={PreparedMessage: SMS, PreparedWhatsApp: WHATSAPP, PreparedSocialJob: SOCIAL},
             new_batch_id=ids.next_id,
             on_jobs=social.jobs.admit,
             on_low_balance=webhooks.low_balance,
@@ -269,7 +292,10 @@ class Engine:
         customers.on_receiver_bound = forwarder.wake
         engine = cls(settings, pool, routing, fleet, lifecycle, dispatcher, marks, matcher, acceptor, intake,
                      customers, forwarder, inbound, node=node, webhooks=webhooks,
-                     senders=senders, url_policy=url_policy, social=social)  # fmt: skip
+                     senders=senders, url_policy=url_policy, whatsapp=whatsapp,
+                     whatsapp_inbound=WhatsAppInbound(pool, new_id=ids.next_id, webhooks=webhooks),
+                     whatsapp_outcomes=whatsapp_outcomes, whatsapp_target=whatsapp_target,
+                     social=social)  # fmt: skip
         social.jobs.acceptor = acceptor
         engine_ref.append(engine)
         fleet.on_deliver = inbound.on_deliver
@@ -290,6 +316,8 @@ class Engine:
         lifecycle.start()
         marks.start()
         social.start()
+        if whatsapp_outcomes is not None:
+            whatsapp_outcomes.start()
         acceptor.start()
         inbound.start()
         forwarder.start()
@@ -298,6 +326,8 @@ class Engine:
         engine.refresh_health()
         engine._tasks.append(asyncio.get_running_loop().create_task(routing.run()))
         engine.recovered = await recover(pool, dispatcher.enqueue, node, inbound.restore)
+        if whatsapp is not None:
+            engine.recovered += await recover_whatsapp(pool, dispatcher.enqueue, node)
         engine.recovered += await engine._recover_social(node)
         if engine.recovered:
             log.info("recovered messages", count=engine.recovered)
@@ -350,12 +380,23 @@ class Engine:
         log.info("smpp server listening", host=settings.smpp.host, port=engine.smpp_port, node=node)
         return engine
 
+    async def _adopt(self, dead: int) -> int | None:
+        """Take over a dead node: its SMS (and MO parts) in one transaction, then its WhatsApp rows and
+        its social jobs."""
+        taken = await adopt(self.pool, self.dispatcher.enqueue, self.node, dead, self.inbound.restore)
+        if taken is not None and self.whatsapp is not None:
+            taken += await recover_whatsapp(self.pool, self.dispatcher.enqueue, self.node, of=dead)
+        if taken is not None:
+            taken += await self._recover_social(dead)
+        return taken
+
     def commit_stats(self) -> dict[str, dict[str, float]]:
         """Per committer: batches, items, items per batch (what the group commits did since start)."""
         committers: list[GroupCommitter[Any, Any]] = [
             self.acceptor.committer,
             *self.lifecycle.lanes,
             self.marks.committer,
+            *([self.whatsapp_outcomes.committer] if self.whatsapp_outcomes is not None else []),
         ]
         if self.social is not None:
             committers.append(self.social.outcomes.committer)
@@ -377,12 +418,6 @@ class Engine:
         async with self.pool.acquire() as conn, conn.transaction():
             rows = await take_social_jobs(conn, old, self.node)
         return resume_social(rows, self.social.jobs.admit)
-
-    async def _adopt(self, dead: int) -> int | None:
-        taken = await adopt(self.pool, self.dispatcher.enqueue, self.node, dead, self.inbound.restore)
-        if taken is None:
-            return None
-        return taken + await self._recover_social(dead)
 
     # ------------------------------------------------------------------------------ what other nodes change
 
@@ -445,6 +480,12 @@ class Engine:
         await self.acceptor.close()
         await self.wait_idle(within=10.0)
         self.dispatcher.close()
+        if self.whatsapp_target is not None:
+            await self.whatsapp_target.close()  # requests under way report their outcomes
+        if self.whatsapp_outcomes is not None:
+            await self.whatsapp_outcomes.close()
+        if self.whatsapp is not None:
+            await self.whatsapp.close()
         if self.lease is not None:
             await self.lease.close()
         await self.marks.close()

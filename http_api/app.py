@@ -49,6 +49,7 @@ from http_api import (
     routes_tags,
     routes_templates,
     routes_webhooks,
+    routes_whatsapp,
 )
 from http_api.auth import Authenticator
 from http_api.bulkapis import routes_keys as bulkapis_keys
@@ -79,7 +80,7 @@ from http_api.surfaces import ApiV1Dispatcher
 ROUTE_MODULES: tuple[ModuleType, ...] = (
     routes_sms, routes_bulk, routes_billing, routes_payments, routes_keys, routes_webhooks, routes_settings,
     routes_reports, routes_templates, routes_campaigns, routes_tags, routes_contacts, routes_sandbox,
-    routes_auth,
+    routes_auth, routes_whatsapp,
     # seed 004 (social-api) under /v1: its paths are its own (none is seed 001's), its errors its envelope
     social_accounts, social_posts, social_inbox, social_tools,
     # seed 000 (BulkAPIs) at /api/v1, seed 003's bulk posts, SMS retry-failed

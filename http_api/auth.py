@@ -52,7 +52,8 @@ from http_api.errors import ApiError
 PERMISSIONS = (
     "sms.send", "sms.read", "billing.read", "billing.write", "reports.read", "keys.manage", "webhooks.manage",
     "templates.manage", "contacts.read", "contacts.write", "campaigns.read", "campaigns.write",
-    "campaigns.approve", "settings.manage", "billing.topup", "social.read", "social.write", "*",
+    "campaigns.approve", "settings.manage", "billing.topup", "whatsapp.send", "social.read", "social.write",
+    "*",
 )  # fmt: skip
 # Granted only by name, never by "*": topping up creates money, so a customer's everyday "*" key must not;
 # approving a campaign is the account admin's (or the operator's) word, not any sender's.
@@ -67,7 +68,7 @@ ROLE_PERMISSIONS: dict[str, frozenset[str]] = {
     "admin": frozenset({"*", "campaigns.approve"}),
     "member": frozenset({
         "sms.send", "sms.read", "billing.read", "reports.read", "templates.manage", "contacts.read",
-        "contacts.write", "campaigns.read", "campaigns.write", "social.read", "social.write",
+        "contacts.write", "campaigns.read", "campaigns.write", "whatsapp.send", "social.read", "social.write",
     }),
 }  # fmt: skip
 

@@ -30,7 +30,8 @@ AUTH_DESCRIPTION = (
     "Test keys (`bsms_test_...`) and the header `X-Sandbox: true` run in the sandbox: messages are answered "
     "as delivered, never reach a carrier and are never charged. Permissions: sms.send, sms.read, "
     "billing.read, billing.topup, reports.read, keys.manage, webhooks.manage, templates.manage, "
-    "contacts.read/.write, campaigns.read/.write, settings.manage, or * for all of these; billing.write "
+    "contacts.read/.write, campaigns.read/.write, settings.manage, whatsapp.send, or * for all of these; "
+    "billing.write "
     "(operator top-ups) and campaigns.approve (an account admin) are granted by name only. Every POST "
     "honours `Idempotency-Key`: the same key and body within 24 hours returns the first answer; the same "
     "key with another body answers 409 IDEMPOTENCY_KEY_REUSED. Rate limits: a token bucket per key, "
@@ -49,7 +50,8 @@ _ERRORS = {
     "409": "CONFLICT (duplicate resource, state conflict, Idempotency-Key still running), "
     "IDEMPOTENCY_KEY_REUSED",
     "413": "PAYLOAD_TOO_LARGE",
-    "422": "INSUFFICIENT_BALANCE, OPT_OUT, BLACKLISTED, NO_ROUTE, UNSAFE_URL",
+    "422": "INSUFFICIENT_BALANCE, OPT_OUT, BLACKLISTED, NO_ROUTE, UNSAFE_URL, TEMPLATE_NOT_APPROVED, "
+    "CONVERSATION_WINDOW_CLOSED, WHATSAPP_NOT_CONNECTED",
     "429": "RATE_LIMITED, ACCOUNT_LOCKED",
     "500": "INTERNAL_ERROR",
     "503": "SERVICE_UNAVAILABLE",
@@ -99,6 +101,9 @@ def _parameters(op: Operation, components: dict[str, Any]) -> list[dict[str, Any
 def _responses(op: Operation, ref_of: dict[Any, Any], error_ref: dict[str, Any]) -> dict[str, Any]:
     responses: dict[str, Any] = {}
     for status, kind in op.responses.items():
+        if status == 204:
+            responses["204"] = {"description": "No Content"}
+            continue
         media = op.produces.get(status)
         content = {media: {"schema": {"type": "string"}}} if media else _json(ref_of[kind])
         responses[str(status)] = {"description": kind.__name__, "content": content}
@@ -181,6 +186,12 @@ def openapi_document(operations: Sequence[Operation], *, title: str = "smsengine
                     "in": "header",
                     "name": "Stripe-Signature",
                     "description": "t=<unix>,v1=<hex HMAC-SHA256(secret, t + '.' + body)>, as Stripe signs",
+                },
+                "MetaSignature": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "X-Hub-Signature-256",
+                    "description": "sha256=<hex HMAC-SHA256(app secret, raw body)>, as Meta signs webhooks",
                 },
             },
         },

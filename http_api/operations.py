@@ -153,6 +153,9 @@ class Operation:
     # A public operation's own proof of its caller, for the OpenAPI document (e.g. a signature header).
     security: list[dict[str, list[str]]] = field(default_factory=list)
     dialect: Dialect | None = None  # another document's auth and error envelope (None: seed 001's)
+    # A public operation's own budget per client address (rate, burst) instead of auth.public_rate_*:
+    # a platform's signed webhooks come from a few addresses at the platform's pace.
+    public_limit: tuple[float, int] | None = None
     # The error envelope of the operation's own document, from the shared one (errors.py): every
     # failure of the operation — authentication, limits, validation, the handler's — is reshaped by it.
     # None: the shared envelope (seed 001's).
@@ -389,9 +392,9 @@ class Endpoint:
             if op.public:
                 public = ctx.engine.settings.auth
                 client = request.client.host if request.client else "unknown"
-                verdict = await ctx.limiter.check(
-                    "ip:" + client, public.public_rate_limit, public.public_rate_burst
-                )
+                rate, burst = op.public_limit or (public.public_rate_limit, public.public_rate_burst)
+                subject = "ip:" + client if op.public_limit is None else f"ip:{client}:{op.operation_id}"
+                verdict = await ctx.limiter.check(subject, rate, burst)
             else:
                 principal = await self.authenticate(request)
                 verdict = await ctx.limiter.check(

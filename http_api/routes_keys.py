@@ -42,6 +42,7 @@ Permission = Literal[
     "campaigns.approve",
     "settings.manage",
     "billing.topup",
+    "whatsapp.send",
     "social.read",
     "social.write",
     "*",

@@ -20,6 +20,7 @@
     smsengine senders require ACCOUNT [--off]                     (sends need an approved sender ID)
     smsengine operators create NAME [--password-stdin]            (dashboard login, at /dashboard)
     smsengine binds log [--peer IP] [--system-id S] [--failed]    (the audit trail of SMPP binds)
+    smsengine whatsapp connect ACCOUNT --waba-id ID --phone-number-id ID --number DIGITS [--name NAME]
     smsengine ledger check
 
 Every command works against the configured database, or the embedded one in the data directory.
@@ -99,6 +100,23 @@ async def _run(settings: Settings, urls: ServiceUrls, demo: bool, *, reuse_port:
             stripe_webhook_secret=standin.webhook_secret,
         )  # fmt: skip
         settings = msgspec.structs.replace(settings, payments=payments)
+    meta = None
+    if demo and not settings.whatsapp.access_token:
+        # WhatsApp goes to a local Meta Cloud API simulator, as in the tests: templates are reviewed at once,
+        # sends get statuses back on the engine's signed webhook.
+        from engine.simulation.meta_cloud import MetaCloudSimulator
+        from smsengine.demo import connect_demo_whatsapp
+
+        meta = MetaCloudSimulator()
+        await meta.start("127.0.0.1", 0)
+        extras.push_async_callback(meta.stop)
+        w = meta.world
+        whatsapp = msgspec.structs.replace(
+            settings.whatsapp, api_base=meta.base_url, access_token=w.access_token, app_secret=w.app_secret,
+            verify_token=w.verify_token,
+        )  # fmt: skip
+        settings = msgspec.structs.replace(settings, whatsapp=whatsapp)
+        await connect_demo_whatsapp(urls.database_url, w)
     x_sim = None
     if demo and not settings.social.x_client_id:  # the X simulator, and the demo's X account on it
         settings, x_sim = await extras.enter_async_context(x_stand_in(settings))
@@ -117,12 +135,23 @@ async def _run(settings: Settings, urls: ServiceUrls, demo: bool, *, reuse_port:
             base_url = f"http://{settings.http.host}:{http.port}"
             if standin is not None:
                 standin.webhook_url = f"{base_url}/v1/billing/stripe/webhook"
+            if meta is not None:
+                meta.world.webhook_url = f"{base_url}/v1/whatsapp/webhook"
+                if not await meta.subscribe():  # Meta's hub verification, as when an app subscribes
+                    log.error("the WhatsApp webhook did not answer the hub verification")
             _tune_gc()
             if demo_info is not None:
                 demo_info["smpp"]["port"] = engine.smpp_port
                 demo_info["http"]["base_url"] = base_url
                 if standin is not None:
                     demo_info["stripe"] = {"base_url": standin.base_url}
+                if meta is not None:
+                    demo_info["whatsapp"] = {
+                        "api_base": meta.base_url, "waba_id": meta.world.waba_id,
+                        "phone_number_id": meta.world.phone_number_id,
+                        "display_phone_number": meta.world.display_phone_number,
+                        "customer_message_url": f"{meta.base_url}/_simulator/customer_message",
+                    }  # fmt: skip
                 demo_info.update(stand_in_info)
                 if x_sim is not None:
                     demo_info["social"] = await connect_demo_x(engine, x_sim)
@@ -432,6 +461,22 @@ async def _senders(pool: asyncpg.Pool, args: argparse.Namespace) -> int:
     return 0
 
 
+async def _whatsapp_connect(pool: asyncpg.Pool, args: argparse.Namespace) -> int:
+    from engine.admin.provision import account_id_of
+    from engine.whatsapp.service import connect_number
+
+    account_id = await account_id_of(pool, args.account)
+    number = args.number.lstrip("+")
+    if not number.isdigit() or not args.phone_number_id.isdigit() or not args.waba_id.isdigit():
+        raise ValueError("--waba-id, --phone-number-id and --number are Meta's digits")
+    await connect_number(
+        pool, account_id, waba_id=args.waba_id, phone_number_id=args.phone_number_id,
+        display_phone_number=number, verified_name=args.name,
+    )  # fmt: skip
+    print(f"WhatsApp number +{number} ({args.phone_number_id}) connected to account {args.account}")
+    return 0
+
+
 async def _ledger_check(pool: asyncpg.Pool, args: argparse.Namespace) -> int:
     from billing.check import format_report
     from engine.admin.ledger import check_engine_ledger
@@ -627,6 +672,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("account")
     p.add_argument("--off", action="store_true", help="any well-formed sender again")
     p.set_defaults(func=_with_pool(_senders))
+
+    whatsapp = sub.nested("whatsapp", help="WhatsApp Business numbers")
+    p = whatsapp.add_parser("connect", help="connect a WhatsApp Business number (Meta's ids) to an account")
+    p.add_argument("account")
+    p.add_argument("--waba-id", required=True, help="the WhatsApp Business Account id")
+    p.add_argument("--phone-number-id", required=True, help="Meta's id of the business phone number")
+    p.add_argument("--number", required=True, help="the business phone number, E.164 digits")
+    p.add_argument("--name", default="", help="its verified display name")
+    p.set_defaults(func=_with_pool(_whatsapp_connect))
 
     operators = sub.nested("operators", help="staff who log into the dashboard")
     p = operators.add_parser("create", help="create an operator (a random password unless one is given)")

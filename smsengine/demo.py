@@ -3,6 +3,7 @@ and a demo account with a balance, SMPP credentials and an API key, written to D
 
     {"smpp": {"host", "port", "system_id", "password"}, "http": {"base_url", "api_key", "api_secret"},
      "stripe": {"base_url"}, "mail": {"host", "port", "directory"}, "google": {"issuer", "client_id"},
+     "whatsapp": {"api_base", "waba_id", "phone_number_id", "display_phone_number", "customer_message_url"},
      "social": {"platform", "account_id", "platform_user_id", "peer_user_ids", "simulator"}}
 
 Social platforms stand in too (`x_stand_in`): an X API simulator on loopback with the users demo, alice
@@ -14,7 +15,9 @@ The demo also stands in for the outside world of sign-in (`stand_ins`): mail goe
 that writes each message to DATA_DIR/mail/NNNN.eml, and "Sign in with Google" to a local OpenID Connect
 issuer that signs in its `login_hint` (default grace@example.com) at once. Payments go to a local Stripe
 stand-in (engine/simulation/stripe_standin.py, started by `smsengine run --demo`) unless [payments]
-names a Stripe key.
+names a Stripe key. WhatsApp goes to a local Meta Cloud API simulator (engine/simulation/meta_cloud.py)
+unless [whatsapp] names an access token; its business number is connected to the demo account, and
+`customer_message_url` has a customer write in (opening the 24-hour window for free-form messages).
 
 Provisioning is idempotent: a restart with the same data directory keeps the account, its balance and
 its credentials (read back from demo.json).
@@ -50,6 +53,7 @@ from engine.simulation.mail_sink import MailSink
 from engine.simulation.oidc_issuer import OidcIssuer
 from engine.social.simulation.connect import connect_x_account
 from engine.social.simulation.x_api import XSimulator
+from engine.whatsapp.service import connect_number
 from http_api.server import serve_http
 
 DEMO_CARRIER = "demo-carrier"
@@ -91,6 +95,21 @@ async def provision_demo(
         },
     }
     return demo
+
+
+async def connect_demo_whatsapp(database_url: str, world: Any) -> None:
+    """The simulator's business number, connected to the demo account (after provision_demo made it)."""
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=1)
+    assert pool is not None
+    try:
+        account_id = await pool.fetchval("SELECT id FROM accounts WHERE name = $1", DEMO_ACCOUNT)
+        if account_id is not None:
+            await connect_number(
+                pool, account_id, waba_id=world.waba_id, phone_number_id=world.phone_number_id,
+                display_phone_number=world.display_phone_number, verified_name=world.verified_name,
+            )  # fmt: skip
+    finally:
+        await pool.close()
 
 
 def write_demo_file(settings: Settings, demo: dict[str, Any]) -> Path:

@@ -22,13 +22,19 @@ SELECT lpad(to_hex(id), 16, '0') FROM messages
 WHERE final_at IS NULL AND reserve_batch IS NULL AND money <> 'none'
 """
 
-# Every message and social job (engine/social/jobs/) whose money moved in batches, as the items of those
-# batches; a social job's posting carrier is its platform.
+# Every message (SMS, and WhatsApp: engine/whatsapp/) and social job (engine/social/jobs/) whose money
+# moved in batches, as the items of those batches; WhatsApp's ledger group names the pseudo-carrier
+# 'whatsapp', a social job's its platform.
 MESSAGE_ITEMS = """
 SELECT lpad(to_hex(id), 16, '0'), account_id, amount, country, route[1], carrier, reserve_batch,
        CASE money WHEN 'released' THEN 'release' WHEN 'captured' THEN 'capture' WHEN 'refunded' THEN 'capture'
        END, settle_batch, refund_batch, final_at IS NOT NULL
 FROM messages WHERE reserve_batch IS NOT NULL
+UNION ALL
+SELECT lpad(to_hex(id), 16, '0'), account_id, amount, country, 'whatsapp', 'whatsapp', reserve_batch,
+       CASE money WHEN 'released' THEN 'release' WHEN 'captured' THEN 'capture' WHEN 'refunded' THEN 'capture'
+       END, settle_batch, refund_batch, final_at IS NOT NULL
+FROM whatsapp_messages WHERE reserve_batch IS NOT NULL
 UNION ALL
 SELECT lpad(to_hex(id), 16, '0'), account_id, amount, country, carrier, carrier, reserve_batch,
        CASE money WHEN 'released' THEN 'release' WHEN 'captured' THEN 'capture' WHEN 'refunded' THEN 'capture'

@@ -370,6 +370,51 @@ class SocialSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         _require(self.retry_backoff_seconds >= 0, "social.retry_backoff_seconds", "must not be negative")
 
 
+class WhatsAppSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """WhatsApp Business over Meta's Cloud API (engine/whatsapp/): one Meta app for the deployment."""
+
+    api_base: str = "https://graph.facebook.com"
+    """Base URL of the Graph API (the local Meta simulator's URL in tests and the demo)."""
+    api_version: str = "v21.0"
+    """Graph API version in every path: {api_base}/{api_version}/{phone_number_id}/messages."""
+    access_token: str = ""
+    """The app's system-user access token (Bearer), with access to the connected WABAs. Empty: WhatsApp is
+    off (sends answer 503)."""
+    app_secret: str = ""
+    """The Meta app secret: inbound webhooks must carry X-Hub-Signature-256 = sha256=HMAC(app_secret,
+    body)."""
+    verify_token: str = ""
+    """The token Meta echoes in the webhook subscription check (GET ...?hub.verify_token=)."""
+    throughput: float = 80.0
+    """Messages per second to the Cloud API (Meta's default per business number is 80)."""
+    in_flight: int = 32
+    """Requests to the Cloud API under way at once."""
+    request_timeout_seconds: float = 15.0
+    """Timeout of each Cloud API request; no answer in time is retried, flagged possible_duplicate."""
+    window_hours: float = 24.0
+    """The customer service window: free-form (session) messages only this long after the customer's last
+    inbound message; else a template."""
+    price_marketing: int = 25_000
+    """Micro-units of the account's currency per template message of category MARKETING."""
+    price_utility: int = 10_000
+    """Per UTILITY template message."""
+    price_authentication: int = 10_000
+    """Per AUTHENTICATION template message."""
+    price_service: int = 5_000
+    """Per free-form (session) message within the customer service window."""
+
+    def __post_init__(self) -> None:
+        _require(
+            self.api_base.startswith(("http://", "https://")), "whatsapp.api_base", "must be an http(s) URL"
+        )
+        _require(self.throughput > 0, "whatsapp.throughput", "must be positive")
+        _require(self.in_flight > 0, "whatsapp.in_flight", "must be positive")
+        _require(self.request_timeout_seconds > 0, "whatsapp.request_timeout_seconds", "must be positive")
+        _require(self.window_hours > 0, "whatsapp.window_hours", "must be positive")
+        for name in ("price_marketing", "price_utility", "price_authentication", "price_service"):
+            _require(getattr(self, name) >= 0, f"whatsapp.{name}", "must not be negative")
+
+
 class NodeSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """This engine process as one node of several sharing the database (engine/core/nodes.py)."""
 
@@ -409,6 +454,7 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     metrics: MetricsSettings = msgspec.field(default_factory=MetricsSettings)
     dashboard: DashboardSettings = msgspec.field(default_factory=DashboardSettings)
     social: SocialSettings = msgspec.field(default_factory=SocialSettings)
+    whatsapp: WhatsAppSettings = msgspec.field(default_factory=WhatsAppSettings)
     node: NodeSettings = msgspec.field(default_factory=NodeSettings)
 
     @property

@@ -49,6 +49,13 @@ _JOB_CODES = {
 }
 
 Limit = Annotated[int, Meta(ge=1, le=100)]
+PostText = Annotated[str, Meta(min_length=1, max_length=10_000, pattern=r"\S")]
+When = Annotated[datetime, Meta(tz=True, description="RFC 3339 with offset")]
+Secret = Annotated[str, Meta(min_length=1, max_length=512, pattern=r"^[\x21-\x7e]+$")]
+HttpUrl = Annotated[
+    str,
+    Meta(min_length=10, max_length=2048, pattern=r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[\x21-\x7e]*)?$"),
+]
 
 
 class SocialErrorBody(msgspec.Struct, frozen=True):
@@ -63,12 +70,24 @@ class SocialErrorEnvelope(msgspec.Struct, frozen=True):
     error: SocialErrorBody
 
 
+class SocialObject(msgspec.Struct, frozen=True):
+    """A JSON object of the social-api document (its fields are each operation's own, see its module)."""
+
+
 def operation(
     method: str, path: str, handler: Any, summary: str, permission: str, tag: str, **more: Any
 ) -> Operation:
-    """An Operation of the seed 004 surface: its error envelope, and an operationId of its own."""
+    """An Operation of the seed 004 surface: its error envelope, its success statuses (`ok`: one or a
+    tuple, default 200) and the document's 412 / 501 / 502, and an operationId of its own."""
     if not handler.__name__.startswith("social_"):
         handler.__name__ = "social_" + handler.__name__
+    ok = more.pop("ok", 200)
+    statuses = ok if isinstance(ok, tuple) else (ok,)
+    more["responses"] = {s: SocialObject for s in statuses} | {
+        412: SocialErrorEnvelope,
+        501: SocialErrorEnvelope,
+        502: SocialErrorEnvelope,
+    }
     return Operation(
         method,
         path,

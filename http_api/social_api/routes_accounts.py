@@ -10,7 +10,7 @@ GET    /v1/accounts/{id}/mentions        200 {data, next_cursor}: mentions from 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 
@@ -33,7 +33,7 @@ from http_api.social_api.common import (
 
 
 class AccountConnect(Request, frozen=True):
-    platform: str
+    platform: Literal["twitter", "x"]
     redirect_uri: str | None = None
     state: str | None = None
     code: str | None = None
@@ -180,8 +180,9 @@ OPERATIONS = [
         "AccountConnect an account (start or finish OAuth)",
         "social.write",
         body=AccountConnect,
+        ok=(200, 201),
     ),
-    _op("DELETE", "/v1/accounts/{id}", disconnect, "Disconnect an account", "social.write"),
+    _op("DELETE", "/v1/accounts/{id}", disconnect, "Disconnect an account", "social.write", ok=204),
     _op("GET", "/v1/accounts/{id}/limits", limits, "An account's platform rate limits", "social.read"),
     _op(
         "GET",

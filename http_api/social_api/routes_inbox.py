@@ -27,6 +27,7 @@ from http_api.operations import Call, Operation, Reply
 from http_api.schemas import Request
 from http_api.social_api.common import (
     Limit,
+    PostText,
     decode_cursor,
     fail,
     job_error,
@@ -45,7 +46,7 @@ class InboxListing(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class InboxText(Request, frozen=True):
-    text: str
+    text: PostText
     comment_id: str | None = None
 
 
@@ -389,8 +390,9 @@ OPERATIONS = [
         "social.write",
         _C,
         body=InboxText,
+        ok=202,
     ),
-    _op("DELETE", _ONE, delete_comment, "Delete the account's own reply", "social.write", _C),
+    _op("DELETE", _ONE, delete_comment, "Delete the account's own reply", "social.write", _C, ok=204),
     _op("POST", _ONE + "/hide", hide_comment, "Hide a comment", "social.write", _C),
     _op("DELETE", _ONE + "/hide", unhide_comment, "Unhide a comment", "social.write", _C),
     _op("POST", _ONE + "/like", like_comment, "Like a comment", "social.write", _C),
@@ -403,6 +405,7 @@ OPERATIONS = [
         "social.write",
         _C,
         body=InboxText,
+        ok=202,
     ),
     _op(
         "GET",
@@ -440,6 +443,7 @@ OPERATIONS = [
         "social.write",
         _D,
         body=InboxText,
+        ok=202,
     ),
     _op(
         "POST",

@@ -32,6 +32,8 @@ from http_api.operations import Call, Operation, Reply
 from http_api.schemas import Request
 from http_api.social_api.common import (
     Limit,
+    PostText,
+    When,
     decode_cursor,
     engine_platform,
     fail,
@@ -57,14 +59,14 @@ _STATUS = {
 
 class SocialPostCreate(Request, frozen=True):
     account_id: int
-    text: str
-    scheduled_at: datetime | None = None
+    text: PostText
+    scheduled_at: When | None = None
     reply_to: str | None = None  # the platform id of a post to answer
 
 
 class SocialPostUpdate(Request, frozen=True):
-    text: str | None = None
-    scheduled_at: datetime | None = None
+    text: PostText | None = None
+    scheduled_at: When | None = None
 
 
 class SocialPostList(msgspec.Struct, frozen=True, kw_only=True):
@@ -365,6 +367,7 @@ OPERATIONS = [
         "Create a post (scheduled_at: schedule it)",
         "social.write",
         body=SocialPostCreate,
+        ok=201,
     ),
     _op("GET", "/v1/posts", list_posts, "List posts", "social.read", query=SocialPostList),
     _op(
@@ -400,8 +403,8 @@ OPERATIONS = [
         "social.write",
         body=SocialPostUpdate,
     ),
-    _op("DELETE", "/v1/posts/{pid}", delete_post, "Delete a post", "social.write"),
-    _op("POST", "/v1/posts/{pid}/retry", retry_post, "Retry a failed post", "social.write"),
+    _op("DELETE", "/v1/posts/{pid}", delete_post, "Delete a post", "social.write", ok=204),
+    _op("POST", "/v1/posts/{pid}/retry", retry_post, "Retry a failed post", "social.write", ok=202),
     _op("POST", "/v1/posts/{pid}/unpublish", unpublish_post, "Take a post off the platform", "social.write"),
     _op("GET", "/v1/posts/{pid}/metrics", post_metrics, "A post's metrics", "social.read"),
 ]

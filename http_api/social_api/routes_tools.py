@@ -14,11 +14,13 @@ same sender, same signature), and the social jobs and inbox as the events log.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import httpx
 import msgspec
+from msgspec import Meta
 
 from engine.admin.provision import create_api_key
 from engine.outbox.webhooks import TEST_EVENT, new_secret
@@ -27,7 +29,17 @@ from engine.social.jobs.outcomes import event_data
 from http_api.auth import single_token
 from http_api.operations import Call, Operation, Reply
 from http_api.schemas import Request
-from http_api.social_api.common import Limit, decode_cursor, fail, operation, page, rfc3339, social
+from http_api.social_api.common import (
+    HttpUrl,
+    Limit,
+    Secret,
+    decode_cursor,
+    fail,
+    operation,
+    page,
+    rfc3339,
+    social,
+)
 
 EVENT_DESCRIPTIONS = {
     "post.published": "A post was published",
@@ -48,20 +60,36 @@ class SocialKeyCreate(Request, frozen=True):
 
 
 class TwitterCredentials(Request, frozen=True):
-    client_id: str
-    client_secret: str
+    client_id: Secret
+    client_secret: Secret
+
+
+SocialEvent = Literal[
+    "post.published",
+    "post.failed",
+    "post.deleted",
+    "dm.sent",
+    "dm.failed",
+    "dm.received",
+    "comment.received",
+    "mention.received",
+    "social.action.succeeded",
+    "social.action.failed",
+]
+Events = Annotated[list[SocialEvent], Meta(min_length=1, max_length=16)]
+Description = Annotated[str, Meta(max_length=500, pattern=r"^[^\x00]*$")]
 
 
 class SocialWebhookCreate(Request, frozen=True):
-    url: str
-    events: list[str]
-    description: str = ""
+    url: HttpUrl
+    events: Events
+    description: Description = ""
 
 
 class SocialWebhookPatch(Request, frozen=True):
-    url: str | None = None
-    events: list[str] | None = None
-    description: str | None = None
+    url: HttpUrl | None = None
+    events: Events | None = None
+    description: Description | None = None
     active: bool | None = None
 
 
@@ -217,7 +245,7 @@ def _hook_view(r: Any, secret: bool = False) -> dict[str, Any]:
     return out
 
 
-def _check_events(events: list[str]) -> list[str]:
+def _check_events(events: Sequence[str]) -> list[str]:
     unknown = sorted(set(events) - set(SOCIAL_EVENTS))
     if unknown or not events:
         raise fail(
@@ -531,8 +559,9 @@ OPERATIONS = [
         "keys.manage",
         "API Keys",
         body=SocialKeyCreate,
+        ok=201,
     ),
-    _op("DELETE", "/v1/keys/{id}", delete_key, "Delete an API key", "keys.manage", "API Keys"),
+    _op("DELETE", "/v1/keys/{id}", delete_key, "Delete an API key", "keys.manage", "API Keys", ok=204),
     _op("GET", _B, get_credentials, "Get the Twitter app credentials", "settings.manage", "Twitter BYOK"),
     _op(
         "PUT",
@@ -559,6 +588,7 @@ OPERATIONS = [
         "Remove the Twitter app credentials",
         "settings.manage",
         "Twitter BYOK",
+        ok=204,
     ),
     _op(
         "DELETE",
@@ -567,6 +597,7 @@ OPERATIONS = [
         "Remove a brand's Twitter app credentials",
         "settings.manage",
         "Twitter BYOK",
+        ok=204,
     ),
     _op(
         "POST",
@@ -585,21 +616,15 @@ OPERATIONS = [
         "webhooks.manage",
         "Webhooks",
         body=SocialWebhookCreate,
+        ok=201,
     ),
     _op("GET", "/v1/webhooks/events", event_catalog, "The event catalog", "webhooks.manage", "Webhooks"),
     _op("GET", _W, get_webhook, "Get a webhook", "webhooks.manage", "Webhooks"),
     _op(
         "PATCH", _W, patch_webhook, "Update a webhook", "webhooks.manage", "Webhooks", body=SocialWebhookPatch
     ),
-    _op("DELETE", _W, delete_webhook, "Delete a webhook", "webhooks.manage", "Webhooks"),
-    _op(
-        "POST",
-        _W + "/test",
-        test_webhook,
-        "Send a test event",
-        "webhooks.manage",
-        "Webhooks",
-    ),
+    _op("DELETE", _W, delete_webhook, "Delete a webhook", "webhooks.manage", "Webhooks", ok=204),
+    _op("POST", _W + "/test", test_webhook, "Send a test event", "webhooks.manage", "Webhooks", ok=202),
     _op(
         "GET",
         _W + "/deliveries",
@@ -624,6 +649,7 @@ OPERATIONS = [
         "Deliver a finished delivery again",
         "webhooks.manage",
         "Webhooks",
+        ok=202,
     ),
     _op("GET", "/v1/events", list_events, "The events log", "social.read", "Events", query=EventListing),
     _op("GET", "/v1/events/summary", events_summary, "Events by type", "social.read", "Events"),

@@ -12,6 +12,17 @@ from pathlib import Path
 import httpx
 
 
+async def whatsapp_in_the_demo(client: httpx.AsyncClient, whatsapp: dict[str, str]) -> None:
+    """The demo's WhatsApp number: connected, a customer writes in, a free-form answer goes out."""
+    [account] = (await client.get("/v1/whatsapp/accounts")).json()["data"]
+    assert account["phone_number_id"] == whatsapp["phone_number_id"]
+    wrote = await client.post(whatsapp["customer_message_url"], json={"from": "447700900123", "text": "hi"})
+    assert wrote.json()["webhook_status"] == 200  # the engine took the simulator's signed webhook
+    text = {"to": "+447700900123", "type": "text", "text": {"body": "Hello from the demo"}}
+    r = await client.post("/v1/whatsapp/send", json=text)
+    assert r.status_code == 202, r.text
+
+
 async def test_run_demo_serves_http_on_the_port_it_writes_to_demo_json(
     database_url: str, redis_url: str, redis_prefix: str, tmp_path: Path
 ) -> None:
@@ -34,7 +45,7 @@ async def test_run_demo_serves_http_on_the_port_it_writes_to_demo_json(
             while b"smsengine running" not in (line := await proc.stdout.readline()):
                 assert line, "the engine exited before it was running"
         demo = json.loads((tmp_path / "demo.json").read_text())
-        assert set(demo) == {"smpp", "http", "stripe", "mail", "google", "social"}
+        assert set(demo) == {"smpp", "http", "stripe", "mail", "google", "whatsapp", "social"}
         social = demo["social"]
         assert social["platform"] == "x" and isinstance(social["account_id"], int)
         assert social["platform_user_id"].isdigit() and len(social["peer_user_ids"]) == 2
@@ -69,6 +80,8 @@ async def test_run_demo_serves_http_on_the_port_it_writes_to_demo_json(
         async with asyncio.timeout(30):  # the engine logs each mail it has handed to the SMTP server
             while b"mail sent" not in (line := await proc.stdout.readline()):
                 assert line, "the engine exited before it sent the verification mail"
+        async with httpx.AsyncClient(base_url=http["base_url"], headers=auth) as client:
+            await whatsapp_in_the_demo(client, demo["whatsapp"])
         mailed = Path(demo["mail"]["directory"]) / "0001.eml"
         assert b"To: demo@example.com" in mailed.read_bytes()
     finally:

@@ -9,35 +9,57 @@ import asyncio
 import os
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from engine.simulation.mail_sink import MailSink
+from engine.simulation.meta_cloud import MetaCloudSimulator
 from engine.simulation.oidc_issuer import OidcIssuer
 from engine.simulation.stripe_standin import StripeStandIn
+from engine.whatsapp.service import connect_number
 from tests.engine.harness import StackOptions
 from tests.http_api.auth.conftest import auth_settings, issuer, mail
 from tests.http_api.conftest import Api
 from tests.http_api.test_document_rows import standin
 
-# The stand-ins of a configured deployment (Stripe, SMTP, Google's OpenID issuer), as fixtures: checkout,
-# mail and Google sign-in answer as they do in production, not 503.
+# The stand-ins of a configured deployment (Stripe, SMTP, Google's OpenID issuer, Meta's Cloud API), as
+# fixtures: checkout, mail, Google sign-in and WhatsApp answer as they do in production, not 503.
 __all__ = ["issuer", "mail", "standin"]
 
 HERE = Path(__file__).parent
+pytestmark = pytest.mark.slow  # the longest test of the suite: scheduled first (tests/conftest.py)
 
 
 @pytest.fixture
-def stack_options(standin: StripeStandIn, tmp_path: Path, mail: MailSink, issuer: OidcIssuer) -> StackOptions:
+async def meta() -> AsyncIterator[MetaCloudSimulator]:
+    async with MetaCloudSimulator() as sim:
+        yield sim
+
+
+@pytest.fixture
+def stack_options(
+    standin: StripeStandIn, tmp_path: Path, mail: MailSink, issuer: OidcIssuer, meta: MetaCloudSimulator
+) -> StackOptions:
     payments = {"stripe_api_key": standin.api_key, "stripe_api_base": standin.base_url,
                 "stripe_webhook_secret": standin.webhook_secret}  # fmt: skip
-    return StackOptions(settings={**auth_settings(tmp_path, mail, issuer), "payments": payments})
+    w = meta.world
+    whatsapp = {"api_base": meta.base_url, "access_token": w.access_token, "app_secret": w.app_secret,
+                "verify_token": w.verify_token}  # fmt: skip
+    settings = {**auth_settings(tmp_path, mail, issuer), "payments": payments, "whatsapp": whatsapp}
+    return StackOptions(settings=settings)
 
 
 @pytest.mark.timeout(1500)  # a few thousand requests: two minutes on the development machine
-async def test_schemathesis_finds_no_failure(api: Api, tmp_path: Path) -> None:
+async def test_schemathesis_finds_no_failure(api: Api, tmp_path: Path, meta: MetaCloudSimulator) -> None:
+    w = meta.world
+    await connect_number(
+        api.stack.pool, api.stack.account_id, waba_id=w.waba_id, phone_number_id=w.phone_number_id,
+        display_phone_number=w.display_phone_number,
+    )  # fmt: skip
+    meta.world.webhook_url = f"{api.base_url}/v1/whatsapp/webhook"
     webhooks = api.stack.engine.webhooks
     assert webhooks is not None  # fuzzed webhook URLs are never contacted: every delivery answered here
     webhooks._http = httpx.AsyncClient(transport=httpx.MockTransport(lambda request: httpx.Response(200)))
@@ -50,6 +72,8 @@ async def test_schemathesis_finds_no_failure(api: Api, tmp_path: Path) -> None:
         "--no-color", "--request-timeout", "30",
         "--report", "junit", "--report-dir", str(tmp_path),
     ]  # fmt: skip
+    if only := os.environ.get("SMSTEST_SCHEMATHESIS_PATHS"):  # a regex: run over those paths alone
+        command += ["--include-path-regex", only]
     env = dict(os.environ)
     done = await asyncio.to_thread(
         subprocess.run, command, env=env, capture_output=True, text=True, timeout=1500, cwd=HERE.parents[1]

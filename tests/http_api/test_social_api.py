@@ -102,8 +102,8 @@ async def test_accounts_connect_limits_mentions_and_the_documents_errors(
     )
     assert second["username"] == "second" and second["platform"] == "twitter"
     document_error(
-        await social.call("POST", "/v1/accounts/connect", 501, json={"platform": "tiktok"}),
-        "platform.unsupported",
+        await social.call("POST", "/v1/accounts/connect", 400, json={"platform": "tiktok"}),
+        "validation.invalid_request",
     )
     limits = await social.call("GET", f"/v1/accounts/{social.id}/limits", 200)
     by_name = {rule["name"]: rule for rule in limits["limits"]}
@@ -308,7 +308,7 @@ async def test_keys_byok_webhooks_events_and_usage(social: Social, sim: XSimulat
         assert patched["active"] is False
         document_error(
             await social.call("POST", "/v1/webhooks", 400, json={"url": hook.url, "events": ["nope"]}),
-            "validation.invalid_events",
+            "validation.invalid_request",
         )
         await social.call("DELETE", f"/v1/webhooks/{made['id']}", 204)
         document_error(await social.call("GET", f"/v1/webhooks/{made['id']}", 404), "webhook.not_found")
