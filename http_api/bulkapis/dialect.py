@@ -136,7 +136,12 @@ async def authenticate(ctx: ApiContext, request: Request) -> Principal:
     token = token_of(request)
     if token is None:
         raise unauthorized("missing or invalid API key: send Authorization: Bearer bulk_ak_...")
-    principal = ctx.auth.key_principal(await ctx.auth.verify_token(token), request)
+    found = await ctx.auth.verify_token(token)
+    # the document's 60 / min per key, unless the operator gave this key its own limit
+    found = msgspec.structs.replace(
+        found, rate_limit=found.rate_limit or RATE_LIMIT, rate_burst=found.rate_burst or RATE_BURST
+    )
+    principal = ctx.auth.key_principal(found, request)
     request.scope[MEMBERSHIP] = await plans.count_call(ctx.pool, principal.account_id)
     return principal
 

@@ -16,9 +16,7 @@ from tests.http_api.test_webhooks_support import Received, receiver
 
 
 async def bulk_key(api: Api, account: int | None = None) -> dict[str, str]:
-    _, token = await create_token_key(
-        api.stack.pool, account or api.stack.account_id, rate_limit=1.0, rate_burst=60
-    )
+    _, token = await create_token_key(api.stack.pool, account or api.stack.account_id)  # 60 / min
     assert token.startswith("bulk_ak_")
     return {"Authorization": f"Bearer {token}"}
 
