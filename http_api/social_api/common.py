@@ -8,7 +8,7 @@ This module must never touch a platform: the engine's social layer does.
 
 from __future__ import annotations
 
-import base64
+import re
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -49,7 +49,9 @@ _JOB_CODES = {
 }
 
 Limit = Annotated[int, Meta(ge=1, le=100)]
-PostText = Annotated[str, Meta(min_length=1, max_length=10_000, pattern=r"\S")]
+PostText = Annotated[str, Meta(min_length=1, max_length=10_000)]
+Id = Annotated[int, Meta(ge=1, le=2**63 - 1)]
+Cursor = Annotated[str, Meta(pattern=r"^[0-9a-f]{1,16}$", description="next_cursor of the previous page")]
 When = Annotated[datetime, Meta(tz=True, description="RFC 3339 with offset")]
 Secret = Annotated[str, Meta(min_length=1, max_length=512, pattern=r"^[\x21-\x7e]+$")]
 HttpUrl = Annotated[
@@ -79,8 +81,16 @@ def operation(
 ) -> Operation:
     """An Operation of the seed 004 surface: its error envelope, its success statuses (`ok`: one or a
     tuple, default 200) and the document's 412 / 501 / 502, and an operationId of its own."""
-    if not handler.__name__.startswith("social_"):
-        handler.__name__ = "social_" + handler.__name__
+    inner = handler
+
+    async def checked(call: Call) -> Any:
+        for name, value in call.request.path_params.items():
+            if not _PATH_PARAM.match(str(value)):
+                raise fail(400, "validation.invalid_path", f"{name} is not an id", field=name)
+        return await inner(call)
+
+    checked.__name__ = "social_" + handler.__name__.removeprefix("social_")
+    handler = checked
     ok = more.pop("ok", 200)
     statuses = ok if isinstance(ok, tuple) else (ok,)
     more["responses"] = {s: SocialObject for s in statuses} | {
@@ -120,8 +130,14 @@ def fail(status: int, code: str, message: str, **meta: Any) -> ApiError:
     return ApiError(status, code, message, meta)
 
 
+_UNPROCESSABLE = frozenset({"text_too_long", "invalid_text", "invalid_params"})
+_PATH_PARAM = re.compile(r"^[A-Za-z0-9_.+-]{1,64}$")  # what the OpenAPI document says of every path id
+
+
 def job_error(exc: SocialJobError) -> ApiError:
-    return ApiError(exc.status, _JOB_CODES.get(exc.code, exc.code), exc.message, exc.meta)
+    """A refusal of the social jobs service; a well-formed request the platform's rules refuse is 422."""
+    status = 422 if exc.code in _UNPROCESSABLE else exc.status
+    return ApiError(status, _JOB_CODES.get(exc.code, exc.code), exc.message, exc.meta)
 
 
 def social(call: Call) -> SocialLayer:
@@ -135,15 +151,15 @@ def jobs(call: Call) -> SocialJobs:
     return social(call).jobs
 
 
-def encode_cursor(value: int | str) -> str:
-    return base64.urlsafe_b64encode(str(value).encode()).decode().rstrip("=")
+def encode_cursor(value: int) -> str:
+    return f"{value:x}"
 
 
 def decode_cursor(cursor: str | None) -> int | None:
     if not cursor:
         return None
     try:
-        return int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
+        return int(cursor, 16)
     except ValueError:
         raise fail(400, "validation.invalid_cursor", "cursor is not one this list gave out") from None
 

@@ -19,6 +19,7 @@ from engine.social.jobs.model import WRITES
 from http_api.operations import Call, Operation, Reply
 from http_api.schemas import Request
 from http_api.social_api.common import (
+    Cursor,
     Limit,
     decode_cursor,
     engine_platform,
@@ -41,7 +42,7 @@ class AccountConnect(Request, frozen=True):
 
 class AccountListing(msgspec.Struct, frozen=True, kw_only=True):
     limit: Limit = 20
-    cursor: str | None = None
+    cursor: Cursor | None = None
 
 
 def account_view(record: Any) -> dict[str, Any]:
@@ -85,7 +86,12 @@ async def connect(call: Call) -> Reply:
             record = await layer.x_oauth.complete(layer.store, layer.x, state=body.state, code=body.code)
             return Reply(201, account_view(record))
         if not body.redirect_uri:
-            raise fail(400, "validation.invalid_request", "redirect_uri is required", field="redirect_uri")
+            raise fail(
+                422,
+                "validation.invalid_request",
+                "redirect_uri (or state and code) is required",
+                field="redirect_uri",
+            )
         start = await layer.x_oauth.begin(
             layer.store, account_id=call.account_id, redirect_uri=body.redirect_uri, app=app
         )

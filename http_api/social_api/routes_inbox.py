@@ -26,6 +26,8 @@ from engine.social.jobs import SocialJobError, SocialJobView
 from http_api.operations import Call, Operation, Reply
 from http_api.schemas import Request
 from http_api.social_api.common import (
+    Cursor,
+    Id,
     Limit,
     PostText,
     decode_cursor,
@@ -40,9 +42,9 @@ from http_api.social_api.common import (
 
 
 class InboxListing(msgspec.Struct, frozen=True, kw_only=True):
-    account_id: int | None = None
+    account_id: Id | None = None
     limit: Limit = 20
-    cursor: str | None = None
+    cursor: Cursor | None = None
 
 
 class InboxText(Request, frozen=True):

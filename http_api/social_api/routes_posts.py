@@ -19,9 +19,10 @@ A post's status: scheduled, publishing, published, failed, canceled, unpublished
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import msgspec
+from msgspec import Meta
 
 from engine.core.ids import format_id, parse_id
 from engine.social.actions import Action, ListPage, PostTarget
@@ -31,6 +32,8 @@ from engine.social.text.limits import check_text
 from http_api.operations import Call, Operation, Reply
 from http_api.schemas import Request
 from http_api.social_api.common import (
+    Cursor,
+    Id,
     Limit,
     PostText,
     When,
@@ -58,7 +61,7 @@ _STATUS = {
 
 
 class SocialPostCreate(Request, frozen=True):
-    account_id: int
+    account_id: Id
     text: PostText
     scheduled_at: When | None = None
     reply_to: str | None = None  # the platform id of a post to answer
@@ -71,23 +74,26 @@ class SocialPostUpdate(Request, frozen=True):
 
 class SocialPostList(msgspec.Struct, frozen=True, kw_only=True):
     status: str | None = None
-    account_id: int | None = None
+    account_id: Id | None = None
     limit: Limit = 20
-    cursor: str | None = None
+    cursor: Cursor | None = None
+
+
+Platform = Literal["twitter", "x", "bluesky"]
 
 
 class PostValidateQuery(msgspec.Struct, frozen=True, kw_only=True):
-    text: str
-    platform: str = "twitter"
+    text: Annotated[str, Meta(max_length=10_000)]
+    platform: Platform = "twitter"
 
 
 class PostValidateBody(Request, frozen=True):
-    text: str
-    platform: str = "twitter"
+    text: Annotated[str, Meta(max_length=10_000)]
+    platform: Platform = "twitter"
 
 
 class PostImport(Request, frozen=True):
-    account_id: int
+    account_id: Id
     limit: Limit = 20
 
 

@@ -30,6 +30,7 @@ from http_api.auth import single_token
 from http_api.operations import Call, Operation, Reply
 from http_api.schemas import Request
 from http_api.social_api.common import (
+    Cursor,
     HttpUrl,
     Limit,
     Secret,
@@ -95,7 +96,7 @@ class SocialWebhookPatch(Request, frozen=True):
 
 class EventListing(msgspec.Struct, frozen=True, kw_only=True):
     limit: Limit = 25
-    cursor: str | None = None
+    cursor: Cursor | None = None
     type: str | None = None
 
 

@@ -129,7 +129,7 @@ async def test_publishing_rows(social: Social, sim: XSimulator) -> None:
     assert got["status"] == "published" and got["platform_post_id"] in sim.world.posts
     assert got["published_at"] is not None and got["text"] == "hello world"
     document_error(
-        await social.call("POST", "/v1/posts", 400, json={"account_id": social.id, "text": "x" * 281}),
+        await social.call("POST", "/v1/posts", 422, json={"account_id": social.id, "text": "x" * 281}),
         "validation.text_too_long",
     )
     explained = await social.call(
