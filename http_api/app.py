@@ -45,12 +45,17 @@ from http_api import (
     routes_sandbox,
     routes_settings,
     routes_sms,
+    routes_sms_retry,
     routes_tags,
     routes_templates,
     routes_webhooks,
     routes_whatsapp,
 )
 from http_api.auth import Authenticator
+from http_api.bulkapis import routes_keys as bulkapis_keys
+from http_api.bulkapis import routes_social as bulkapis_social
+from http_api.bulkapis import routes_usage as bulkapis_usage
+from http_api.bulkapis import routes_webhooks as bulkapis_webhooks
 from http_api.dashboard.routes import routes as dashboard_routes
 from http_api.errors import envelope
 from http_api.idempotency import IdempotencyStore
@@ -63,6 +68,7 @@ from http_api.operations import (
     assign_request_id,
     request_id_of,
 )
+from http_api.posteverywhere import routes_posts as posteverywhere_posts
 from http_api.ratelimit import RateLimiter
 from http_api.social_api import routes_accounts as social_accounts
 from http_api.social_api import routes_inbox as social_inbox
@@ -77,6 +83,8 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     routes_auth, routes_whatsapp,
     # seed 004 (social-api) under /v1: its paths are its own (none is seed 001's), its errors its envelope
     social_accounts, social_posts, social_inbox, social_tools,
+    # seed 000 (BulkAPIs) at /api/v1, seed 003's bulk posts, SMS retry-failed
+    bulkapis_keys, bulkapis_webhooks, bulkapis_usage, bulkapis_social, posteverywhere_posts, routes_sms_retry,
 )  # fmt: skip
 
 _HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE"}
@@ -191,13 +199,13 @@ def create_app(
     app.fast = {(op.method, op.path): e for op, e in endpoints if "{" not in op.path}
     app.state.ctx = ctx
     app.state.closing = closing
-    return ApiV1App(app)
+    return ApiV1App(app, [p for p in by_path if p.startswith("/api/v1/")])
 
 
 class ApiV1App(ApiV1Dispatcher):
     """The app behind the /api/v1 dispatcher, still reachable as `.inner` (its state, its routes)."""
 
-    def __init__(self, inner: ApiApp) -> None:
-        super().__init__(inner)
+    def __init__(self, inner: ApiApp, native: Sequence[str] = ()) -> None:
+        super().__init__(inner, native=native)
         self.inner = inner
         self.state = inner.state

@@ -15,6 +15,11 @@ deletion reaches every process through the revocation feed (engine/identity/revo
 `auth.revocation_poll_seconds`. Keys stored with the older HMAC hash verify too, and are re-hashed with
 Argon2id at their first use.
 
+Single-token keys (the BulkAPIs document's `Authorization: Bearer bulk_ak_...`): one opaque token, rows
+of the same api_keys table (engine/admin/provision.py `create_token_key`) whose `key` is derived from
+the token's SHA-256 and whose stored hash is that SHA-256 ("sha256:<hex>"): the document says so, and a
+32-byte random token needs no slow hash. `token_of(request)` tells such a credential apart.
+
 Users: the access token is verified (RS256) and its session checked (engine/identity/sessions.py); the
 user's role gives the permissions. A test key (`bsms_test_`, or any key made as a test key) or the
 header `X-Sandbox: true` makes the request a sandbox one: messages are stored as delivered, never reach
@@ -34,6 +39,7 @@ import asyncpg
 import msgspec
 from starlette.requests import Request
 
+from engine.admin.provision import TOKEN_PREFIXES, token_hash, token_key_id
 from engine.identity.cache import ExpiringCache
 from engine.identity.errors import InvalidToken
 from engine.identity.hashing import hash_secret_async, verify_secret_async
@@ -155,6 +161,15 @@ def credentials_of(request: Request) -> tuple[str, str] | str:
     return key, secret
 
 
+def token_of(request: Request) -> str | None:
+    """The single-token key of `Authorization: Bearer bulk_ak_...`, if that is the credential sent."""
+    scheme, _, token = (request.headers.get("authorization") or "").partition(" ")
+    token = token.strip()
+    if scheme.lower() == "bearer" and token.startswith(TOKEN_PREFIXES) and ":" not in token:
+        return token
+    return None
+
+
 def is_sandbox_header(value: str | None) -> bool:
     return value is not None and value.strip().lower() in ("true", "1", "yes")
 
@@ -220,6 +235,31 @@ class Authenticator:
             self._verified.put(key, (digest, found))
         return found
 
+    async def verify_token(self, token: str) -> ApiKey:
+        """The key of a single-token credential (bulk_ak_...), or 401."""
+        key = token_key_id(token)
+        digest = hmac.new(self._pepper, token.encode(), hashlib.sha256).digest()
+        cached = self._verified.get(key)
+        if cached is not None and hmac.compare_digest(cached[0], digest):
+            return cached[1]
+        seen = self._identity.revocations.seen
+        found = await self.lookup(key) if len(token) <= 128 else None
+        if (
+            found is None
+            or found.revoked
+            or not hmac.compare_digest(found.secret_hash.encode(), token_hash(token).encode())
+        ):
+            raise unauthorized("invalid or revoked API key")
+        if self._identity.revocations.seen == seen:
+            self._verified.put(key, (digest, found))
+        return found
+
+    def key_principal(self, found: ApiKey, request: Request) -> Principal:
+        sandbox_header = is_sandbox_header(request.headers.get("x-sandbox"))
+        return Principal(
+            found.account_id, found.permissions, found.live, not found.live or sandbox_header, key=found
+        )
+
     async def user_session(self, token: str) -> SessionState:
         try:
             return await self._identity.authenticate(token)
@@ -227,6 +267,9 @@ class Authenticator:
             raise unauthorized(str(exc), token_error=True) from exc
 
     async def authenticate(self, request: Request) -> Principal:
+        single = token_of(request)
+        if single is not None:  # one key store: a bulk_ak_ key is the account's key on every surface
+            return self.key_principal(await self.verify_token(single), request)
         credentials = credentials_of(request)
         sandbox_header = is_sandbox_header(request.headers.get("x-sandbox"))
         if isinstance(credentials, str):

@@ -107,7 +107,11 @@ def _responses(op: Operation, ref_of: dict[Any, Any], error_ref: dict[str, Any])
         media = op.produces.get(status)
         content = {media: {"schema": {"type": "string"}}} if media else _json(ref_of[kind])
         responses[str(status)] = {"description": kind.__name__, "content": content}
-    errors = dict(_ERRORS) | (_BODY_ERRORS if op.has_body else {})
+    if op.dialect is not None:  # another document's surface: its own codes in its own envelope
+        errors = dict(op.dialect.error_codes)
+        error_ref = ref_of[op.dialect.error_schema]
+    else:
+        errors = dict(_ERRORS) | (_BODY_ERRORS if op.has_body else {})
     for code, codes in errors.items():
         existing = responses.get(code)
         if existing is None:
@@ -121,6 +125,7 @@ def _responses(op: Operation, ref_of: dict[Any, Any], error_ref: dict[str, Any])
 
 def openapi_document(operations: Sequence[Operation], *, title: str = "smsengine HTTP API") -> dict[str, Any]:
     types: list[Any] = [ErrorEnvelope]
+    types.extend(dict.fromkeys(op.dialect.error_schema for op in operations if op.dialect is not None))
     for op in operations:
         types.extend(op.body if isinstance(op.body, tuple) else [op.body] if op.body is not None else [])
         types.extend([op.query] if op.query is not None else [])
@@ -163,7 +168,7 @@ def openapi_document(operations: Sequence[Operation], *, title: str = "smsengine
                 content[media] = {"schema": dict(schema)}
         if content:
             entry["requestBody"] = {"required": op.body_required, "content": content}
-        item = paths.setdefault(op.path, {"servers": _SERVERS})
+        item = paths.setdefault(op.path, {"servers": _SERVERS} if op.path.startswith("/v1/") else {})
         item[op.method.lower()] = entry
 
     return {

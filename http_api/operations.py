@@ -111,6 +111,22 @@ Handler = Callable[[Call], Awaitable[Reply]]
 
 
 @dataclass(frozen=True)
+class Dialect:
+    """How one document's surface authenticates its callers and answers its errors.
+
+    An operation without one is the BulkSMSRates surface's (ctx.auth, errors.error_response). Another
+    document (BulkAPIs' `success`/`error` envelope and `bulk_ak_` keys, PostEverywhere's lowercase codes)
+    declares its own on its operations: the pipeline (limits, body, idempotency, decoding) stays this one.
+    """
+
+    name: str
+    authenticate: Callable[[ApiContext, Request], Awaitable[Principal]]
+    error_response: Callable[[BaseException, str], Response]
+    error_schema: type  # the error envelope Struct, for the OpenAPI document
+    error_codes: Mapping[str, str]  # status -> the codes it may answer with, for the OpenAPI document
+
+
+@dataclass(frozen=True)
 class Operation:
     method: str
     path: str
@@ -136,6 +152,7 @@ class Operation:
     body_required: bool = True  # False: an empty body is allowed (the handler then sees `call.body` None)
     # A public operation's own proof of its caller, for the OpenAPI document (e.g. a signature header).
     security: list[dict[str, list[str]]] = field(default_factory=list)
+    dialect: Dialect | None = None  # another document's auth and error envelope (None: seed 001's)
     # A public operation's own budget per client address (rate, burst) instead of auth.public_rate_*:
     # a platform's signed webhooks come from a few addresses at the platform's pace.
     public_limit: tuple[float, int] | None = None
@@ -323,6 +340,12 @@ class Endpoint:
         self.op = op
         self.ctx = ctx
         self.__name__ = op.operation_id
+        self.error_response = op.dialect.error_response if op.dialect is not None else error_response
+
+    async def authenticate(self, request: Request) -> Principal:
+        if self.op.dialect is not None:
+            return await self.op.dialect.authenticate(self.ctx, request)
+        return await self.ctx.auth.authenticate(request)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         request = Request(scope, receive)
@@ -351,7 +374,7 @@ class Endpoint:
             reply = await op.handler(call)
             return encode(reply), reply.headers
         except Exception as exc:
-            response = error_response(exc, call.request_id)
+            response = self.error_response(exc, call.request_id)
             if isinstance(exc, Rejected):  # metrics: engine/infra/metrics.py
                 metrics.refused("http", call.account_id, exc.reject.name, exc.reason)
             elif op.method == "POST" and response.status_code in (400, 422) and call.caller is not None:
@@ -373,7 +396,7 @@ class Endpoint:
                 subject = "ip:" + client if op.public_limit is None else f"ip:{client}:{op.operation_id}"
                 verdict = await ctx.limiter.check(subject, rate, burst)
             else:
-                principal = await ctx.auth.authenticate(request)
+                principal = await self.authenticate(request)
                 verdict = await ctx.limiter.check(
                     principal.rate_subject,
                     principal.rate_limit or settings.rate_limit,
@@ -410,7 +433,7 @@ class Endpoint:
                 headers["Idempotent-Replayed"] = "true"
             return stored.status, stored.body, headers
         except Exception as exc:
-            response = error_response(exc, rid)
+            response = self.error_response(exc, rid)
             body = self._shaped(response.status_code, bytes(response.body))
             return response.status_code, body, {**_extra_headers(response), **headers}
 
@@ -435,6 +458,7 @@ class PathEndpoint:
         self.allow = ", ".join(
             m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE") if m in self.endpoints
         )
+        self.error_response = next(iter(self.endpoints.values())).error_response
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         endpoint = self.endpoints.get(scope["method"])
@@ -442,7 +466,7 @@ class PathEndpoint:
             await endpoint(scope, receive, send)
             return
         rid = assign_request_id(scope)
-        response = error_response(
+        response = self.error_response(
             ApiError(405, "METHOD_NOT_ALLOWED", f"{scope['method']} is not allowed here",
                      {"allowed": self.allow.split(", ")}, headers={"Allow": self.allow}),
             rid,

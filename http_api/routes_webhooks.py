@@ -126,6 +126,8 @@ class DeliveryQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
 
 
 _COLUMNS = "id, url, events, description, active, inactive_reason, created_at, updated_at"
+# This document's webhooks only: the BulkAPIs surface's (profile 'bulkapis') are listed and managed there.
+_MINE = "profile = 'bulksmsrates'"
 _FAIL_PENDING = """
 UPDATE webhook_deliveries SET status = 'failed', finished_at = now(), last_error = 'webhook disabled'
 WHERE webhook_id = $1 AND status = 'pending'
@@ -175,7 +177,7 @@ def _webhook_id(call: Call) -> int:
 async def _owned(conn: Any, call: Call, webhook_id: int, *, lock: bool = False) -> asyncpg.Record:
     suffix = " FOR UPDATE" if lock else ""
     row: asyncpg.Record | None = await conn.fetchrow(
-        f"SELECT {_COLUMNS} FROM webhooks WHERE id = $1 AND account_id = $2{suffix}",
+        f"SELECT {_COLUMNS} FROM webhooks WHERE id = $1 AND account_id = $2 AND {_MINE}{suffix}",
         webhook_id,
         call.account_id,
     )
@@ -186,7 +188,7 @@ async def _owned(conn: Any, call: Call, webhook_id: int, *, lock: bool = False) 
 
 async def list_webhooks(call: Call) -> Reply:
     rows = await call.ctx.pool.fetch(
-        f"SELECT {_COLUMNS} FROM webhooks WHERE account_id = $1 ORDER BY id", call.account_id
+        f"SELECT {_COLUMNS} FROM webhooks WHERE account_id = $1 AND {_MINE} ORDER BY id", call.account_id
     )
     page, pagination = offset_page(rows, call.query_as(PageQuery))
     return page_of(call, [_webhook(r) for r in page], pagination)
@@ -239,7 +241,7 @@ async def update_webhook(call: Call) -> Reply:
             await conn.execute(_FAIL_PENDING, webhook_id)  # an inactive webhook receives nothing
         row = await conn.fetchrow(
             f"UPDATE webhooks SET url = $3, events = $4, description = $5, active = $6, inactive_reason = $7,"
-            f" updated_at = now() WHERE id = $1 AND account_id = $2 RETURNING {_COLUMNS}",
+            f" updated_at = now() WHERE id = $1 AND account_id = $2 AND {_MINE} RETURNING {_COLUMNS}",
             webhook_id, call.account_id, url, events, description, active, reason,
         )  # fmt: skip
         assert row is not None  # locked above: nothing deleted it meanwhile
@@ -252,7 +254,9 @@ async def update_webhook(call: Call) -> Reply:
 async def delete_webhook(call: Call) -> Reply:
     webhook_id = _webhook_id(call)
     deleted = await call.ctx.pool.fetchval(
-        "DELETE FROM webhooks WHERE id = $1 AND account_id = $2 RETURNING id", webhook_id, call.account_id
+        f"DELETE FROM webhooks WHERE id = $1 AND account_id = $2 AND {_MINE} RETURNING id",
+        webhook_id,
+        call.account_id,
     )
     if deleted is None:
         raise not_found("webhook")

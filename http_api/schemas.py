@@ -88,6 +88,11 @@ def one_of_fields(*spec: tuple[str, dict[str, object]]) -> dict[str, object]:
     return {"oneOf": [{"required": [name], "properties": {name: schema}} for name, schema in spec]}
 
 
+def any_of_fields(*names: str) -> dict[str, object]:
+    """A JSON schema saying at least one of these fields is given, with a value (not null)."""
+    return {"anyOf": [{"required": [n], "properties": {n: {"not": {"type": "null"}}}} for n in names]}
+
+
 class SendSms(Request, frozen=True):
     json_schema_extra: ClassVar[dict[str, object]] = one_of_fields(
         ("body", {"type": "string"}), ("template_id", {"type": "integer"})

@@ -7,7 +7,11 @@ first surface that recognises its credential:
 
     seed 001: X-API-Key / X-API-Secret, `Authorization: Bearer <key>:<secret>`, or a Bearer JWT
               -> the same request at /v1/... (every seed-001 operation is served under both prefixes)
-    anything else: falls through to the app unchanged (today a 404; seed 000's surface goes in the list)
+    seed 003: POST /api/v1/posts/bulk and /api/v1/posts/retry-failed, whatever the credential
+              -> /v1/posts/bulk, /v1/posts/retry-failed (the PostEverywhere document shows /api/v1, its
+              bulk section /v1; both are served, by the same operations)
+    anything else: falls through to the app unchanged: the BulkAPIs surface (seed 000) is served at
+              /api/v1/... itself, for `Authorization: Bearer bulk_ak_...` (http_api/bulkapis/)
 
 This module only chooses and rewrites the path: it never authenticates (the chosen surface does).
 """
@@ -46,22 +50,45 @@ class Surface:
     name: str
     claims: Callable[[Scope], bool]
     rewrite_to: str  # the prefix the request is served under, e.g. "/v1/"
+    by_path: bool = False  # claims exact paths: ahead of the paths another surface serves at /api/v1
 
 
 SEED001 = Surface("bulksmsrates", seed001_credentials, "/v1/")
+
+_SEED003_PATHS = frozenset({PREFIX + "posts/bulk", PREFIX + "posts/retry-failed"})
+
+
+def seed003_path(scope: Scope) -> bool:
+    """The PostEverywhere bulk operations: claimed by path (its keys are any of the key store's)."""
+    return scope["path"] in _SEED003_PATHS
+
+
+SEED003 = Surface("posteverywhere", seed003_path, "/v1/", by_path=True)
 
 
 class ApiV1Dispatcher:
     """ASGI middleware: a /api/v1/ request claimed by a surface is served at that surface's prefix."""
 
-    def __init__(self, app: ASGIApp, surfaces: Sequence[Surface] = (SEED001,)) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        surfaces: Sequence[Surface] = (SEED003, SEED001),
+        native: Sequence[str] = (),
+    ) -> None:
         self.app = app
         self.surfaces = tuple(surfaces)
+        # Paths a document serves at /api/v1 itself (the BulkAPIs surface's, `{param}` templates): such a
+        # path is that document's whatever the credential, never rewritten (a seed-001 key there gets
+        # that surface's 401, a method it lacks its 405).
+        self._native = re.compile(
+            "|".join(re.sub(r"\\\{\w+\\\}", "[^/]+", re.escape(p)) for p in native) or r"(?!)"
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith(PREFIX):
+            native = self._native.fullmatch(scope["path"]) is not None
             for surface in self.surfaces:
-                if surface.claims(scope):
+                if (surface.by_path or not native) and surface.claims(scope):
                     path = surface.rewrite_to + scope["path"][len(PREFIX) :]
                     scope = {**scope, "path": path, "raw_path": path.encode()}
                     break

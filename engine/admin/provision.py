@@ -6,6 +6,7 @@ ledger (billing), rates and prices through routing's store: this module only tie
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -183,6 +184,43 @@ async def add_mo_number(pool: asyncpg.Pool, account_id: int, number: str) -> Non
 # (bsms_live_ / bsms_test_), the secret (sk_live_ / sk_test_ + 32 random bytes) is shown once and stored
 # only as an Argon2id hash (engine/identity/hashing.py). Keys made before carry sk_live_/sk_test_ ids and
 # an HMAC hash: they keep working, and their hash becomes Argon2id at their first use.
+# Single-token keys: `Authorization: Bearer <token>` with no separate secret (the BulkAPIs document's
+# bulk_ak_ keys). The row's key is derived from the token (so a request finds its row by one index
+# lookup) and its secret_hash is the token's SHA-256, as that document says keys are stored.
+TOKEN_PREFIXES = ("bulk_ak_",)
+
+
+def token_hash(token: str) -> str:
+    return "sha256:" + hashlib.sha256(token.encode()).hexdigest()
+
+
+def token_key_id(token: str) -> str:
+    """The api_keys.key of a single-token key: public, and no way back to the token."""
+    return "tok_" + hashlib.sha256(b"key-id:" + token.encode()).hexdigest()[:40]
+
+
+async def create_token_key(
+    pool: asyncpg.Pool,
+    account_id: int,
+    *,
+    prefix: str = "bulk_ak_",
+    permissions: Sequence[str] = ("*",),
+    name: str = "",
+    rate_limit: float | None = None,
+    rate_burst: int | None = None,
+) -> tuple[str, str]:
+    """(key id, token): the token is shown once; only its SHA-256 is stored."""
+    assert prefix in TOKEN_PREFIXES, prefix
+    token = prefix + secrets.token_urlsafe(32)
+    key = token_key_id(token)
+    await pool.execute(
+        "INSERT INTO api_keys (key, account_id, secret_hash, live, permissions, name, rate_limit, rate_burst)"
+        " VALUES ($1, $2, $3, true, $4, $5, $6, $7)",
+        key, account_id, token_hash(token), list(permissions), name, rate_limit, rate_burst,
+    )  # fmt: skip
+    return key, token
+
+
 async def create_api_key(
     pool: asyncpg.Pool,
     account_id: int,

@@ -19,8 +19,12 @@ processes share the table), POSTs `{"id", "event", "created_at", "data"}` signed
 
 records every attempt (status code, error, duration), and retries after `schedule` (5 s, 30 s, 300 s).
 When the last retry fails the delivery is failed, the webhook marked inactive with the reason, and its
-other pending deliveries failed with it. It is woken in memory after a commit, by a timer for its own
-retries, and by a periodic sweep (retries of another process, anything left by a restart).
+other pending deliveries failed with it. That is the BulkSMSRates profile, every webhook's by default;
+a webhook of another profile (engine/outbox/profiles.py: BulkAPIs) has its own body, headers and
+signature, its own retry table, and may move an exhausted delivery to a dead-letter list instead
+(status failed, dead_lettered_at set, the webhook left active).
+It is woken in memory after a commit, by a timer for its own retries, and by a periodic sweep
+(retries of another process, anything left by a restart).
 
 This module must never send anything before the row is committed, and never drop a row silently.
 """
@@ -29,8 +33,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
 import secrets
 import time
 from collections.abc import Sequence
@@ -44,6 +46,7 @@ import structlog
 
 from billing.model import LowBalance
 from billing.money import format_amount
+from engine.outbox.profiles import BULKSMSRATES, DEFAULT, PROFILES, WebhookProfile, sign_bulksmsrates
 from engine.outbox.url_guard import TargetPolicy, guarded_client
 
 log = structlog.get_logger("engine.webhooks")
@@ -127,8 +130,7 @@ async def emit_events(conn: Any, events: Sequence[WebhookEvent]) -> int:
 
 def sign(secret: str, timestamp: int, body: bytes) -> str:
     """The X-Webhook-Signature value for `body` sent at `timestamp`."""
-    mac = hmac.new(secret.encode(), str(timestamp).encode() + b"." + body, hashlib.sha256)
-    return "sha256=" + mac.hexdigest()
+    return sign_bulksmsrates(secret, timestamp, body)
 
 
 def new_secret() -> str:
@@ -172,7 +174,8 @@ FROM webhooks w
 WHERE d.id IN (SELECT id FROM webhook_deliveries WHERE status = 'pending' AND next_attempt <= now()
                ORDER BY next_attempt LIMIT $1 FOR UPDATE SKIP LOCKED)
   AND w.id = d.webhook_id
-RETURNING d.id, d.uuid, d.webhook_id, d.account_id, d.event, d.data, d.attempts, d.created_at, w.url, w.secret
+RETURNING d.id, d.uuid, d.webhook_id, d.account_id, d.event, d.data, d.attempts, d.created_at,
+    w.url, w.secret, w.profile
 """
 _ATTEMPT = """
 INSERT INTO webhook_attempts (delivery_id, attempt, status_code, error, duration_ms)
@@ -188,6 +191,11 @@ WHERE id = $1
 """
 _FAILED = """
 UPDATE webhook_deliveries SET status = 'failed', attempts = $2, last_error = $3, finished_at = now()
+WHERE id = $1
+"""
+_DEAD_LETTER = """
+UPDATE webhook_deliveries SET status = 'failed', attempts = $2, last_error = $3, finished_at = now(),
+    dead_lettered_at = now()
 WHERE id = $1
 """
 _DEACTIVATE = """
@@ -210,11 +218,13 @@ class _Due(msgspec.Struct, frozen=True):
     created_at: datetime
     url: str
     secret: str
+    profile: str = DEFAULT
+
+    def decoded_data(self) -> Any:
+        return msgspec.json.decode(self.data) if isinstance(self.data, str | bytes) else self.data
 
     def body(self) -> bytes:
-        data = msgspec.json.decode(self.data) if isinstance(self.data, str | bytes) else self.data
-        created = self.created_at.astimezone(UTC).isoformat().replace("+00:00", "Z")
-        return _JSON.encode({"id": self.uuid, "event": self.event, "created_at": created, "data": data})
+        return PROFILES.get(self.profile, BULKSMSRATES).body(self)
 
 
 class WebhookSender:
@@ -235,7 +245,9 @@ class WebhookSender:
         self._owns_http = http_client is None  # a client passed in is its owner's to close
         # customer-chosen URLs: only through the SSRF guard (engine/outbox/url_guard.py)
         self._http = http_client or guarded_client(targets or TargetPolicy(), timeout=timeout)
-        self.schedule = tuple(schedule)
+        self.schedule = tuple(schedule)  # the default (BulkSMSRates) profile's retry table
+        # other profiles' retry tables, when not their own (tests shorten them): profile name -> seconds
+        self.schedules: dict[str, tuple[float, ...]] = {}
         self.directory = WebhookDirectory()
         self._sweep_interval = sweep_interval
         self._max_in_flight = max_in_flight
@@ -297,6 +309,11 @@ class WebhookSender:
 
     # ---------------------------------------------------------------------------- delivering side
 
+    def schedule_of(self, profile: WebhookProfile) -> tuple[float, ...]:
+        if profile.name == DEFAULT:
+            return self.schedule
+        return self.schedules.get(profile.name, profile.schedule)
+
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._attempts.add(task)
@@ -325,16 +342,9 @@ class WebhookSender:
         return len(rows)
 
     async def _attempt(self, due: _Due) -> None:
-        body = due.body()
-        timestamp = int(time.time())
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": "smsengine-webhooks/1",
-            "X-Webhook-Id": due.uuid,
-            "X-Webhook-Timestamp": str(timestamp),
-            "X-Webhook-Signature": sign(due.secret, timestamp, body),
-            "X-Webhook-Event": due.event,
-        }
+        profile = PROFILES.get(due.profile, BULKSMSRATES)
+        body = profile.body(due)
+        headers = profile.headers(due, body, datetime.now(UTC))
         code: int | None = None
         error = ""
         started = time.monotonic()
@@ -361,13 +371,17 @@ class WebhookSender:
         attempt = due.attempts + 1
         retry_in: float | None = None
         deactivated = False
+        profile = PROFILES.get(due.profile, BULKSMSRATES)
+        schedule = self.schedule_of(profile)
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute(_ATTEMPT, due.id, attempt, code, error, duration_ms)
             if not error:
                 await conn.execute(_DELIVERED, due.id, attempt)
-            elif due.event != TEST_EVENT and attempt <= len(self.schedule):
-                retry_in = self.schedule[attempt - 1]
+            elif due.event != TEST_EVENT and attempt <= len(schedule):
+                retry_in = schedule[attempt - 1]
                 await conn.execute(_RETRY, due.id, attempt, error, retry_in)
+            elif profile.dead_letter and due.event != TEST_EVENT:  # kept for the customer to see and replay
+                await conn.execute(_DEAD_LETTER, due.id, attempt, error)
             else:
                 await conn.execute(_FAILED, due.id, attempt, error)
                 if due.event != TEST_EVENT:  # a test delivery never disables a webhook

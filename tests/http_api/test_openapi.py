@@ -93,6 +93,9 @@ async def test_openapi_lists_every_operation_with_schemas_and_docs_render(api: A
         assert served.status_code == 200 and len(served.content) > 100, asset
 
 
+POSTEVERYWHERE = ("/v1/posts/bulk", "/v1/posts/retry-failed")  # seed 003
+
+
 async def test_fuzzing_every_operation_from_the_openapi_document_never_gives_a_500(api: Api) -> None:
     doc = (await api.client.get("/openapi.json")).json()
     components = doc["components"]["schemas"]
@@ -149,4 +152,6 @@ async def test_fuzzing_every_operation_from_the_openapi_document_never_gives_a_5
         assert r.status_code < 500 or r.status_code == 503, (method, path, query, body, r.text)
         assert r.headers["x-request-id"]
         if r.status_code >= 400:
-            assert set(r.json()) == envelope, r.text
+            # each document's own envelope; seed 003's 422 is its bulk answer with every post refused
+            expected = [envelope] + ([{"summary", "results"}] if path.startswith(POSTEVERYWHERE) else [])
+            assert set(r.json()) in expected, r.text
