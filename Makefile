@@ -35,7 +35,7 @@ unit: $(STAMP)
 test: lint typecheck unit
 
 bench: $(STAMP)
-	for b in bench_codec bench_text bench_routing bench_ledger bench_session bench_simulator bench_e2e bench_stages bench_http; do $(BIN)/python -m benchmarks.$$b; done
+	for b in bench_codec bench_text bench_routing bench_ledger bench_session bench_simulator bench_e2e bench_stages bench_http bench_social; do $(BIN)/python -m benchmarks.$$b; done
 
 clean:
 	rm -rf $(VENV) $(DATA) .pytest_cache .mypy_cache .ruff_cache .hypothesis
