@@ -23,6 +23,7 @@ import msgspec
 from msgspec import Meta
 
 from engine.admin.provision import create_api_key
+from engine.outbox.url_guard import UnsafeTarget
 from engine.outbox.webhooks import TEST_EVENT, new_secret
 from engine.social.jobs import SOCIAL_EVENTS
 from engine.social.jobs.outcomes import event_data
@@ -259,10 +260,15 @@ def _check_events(events: Sequence[str]) -> list[str]:
     return sorted(set(events))
 
 
-def _check_url(url: str) -> str:
+def _check_url(call: Call, url: str) -> str:
+    """The URL to store: an http(s) URL the engine's SSRF policy lets it POST to (engine/outbox/url_guard.py;
+    deliveries are checked again after DNS resolution)."""
     if not url.startswith(("https://", "http://")) or len(url) > 2048:
         raise fail(400, "validation.invalid_url", "url must be an http(s) URL", field="url")
-    return url
+    try:
+        return call.ctx.engine.url_policy.check_url(url)
+    except UnsafeTarget as exc:
+        raise fail(422, "validation.unsafe_url", f"url not allowed: {exc.reason}", field="url") from None
 
 
 async def _hook(call: Call) -> Any:
@@ -289,7 +295,7 @@ async def create_webhook(call: Call) -> Reply:
     row = await call.ctx.pool.fetchrow(
         "INSERT INTO webhooks (account_id, url, events, description, secret) VALUES ($1, $2, $3, $4, $5) RETURNING *",
         call.account_id,
-        _check_url(body.url),
+        _check_url(call, body.url),
         _check_events(body.events),
         body.description,
         new_secret(),
@@ -311,7 +317,7 @@ async def patch_webhook(call: Call) -> Reply:
                inactive_reason = CASE WHEN $5 THEN '' ELSE inactive_reason END, updated_at = now()
            WHERE id = $1 RETURNING *""",
         current["id"],
-        _check_url(body.url) if body.url is not None else current["url"],
+        _check_url(call, body.url) if body.url is not None else current["url"],
         _check_events(body.events) if body.events is not None else list(current["events"]),
         body.description if body.description is not None else current["description"],
         body.active if body.active is not None else current["active"],
