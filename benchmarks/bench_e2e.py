@@ -39,12 +39,11 @@ import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import uvloop
 
-from benchmarks.bench_http import single_sends
+from benchmarks.bench_http import single_sends, with_database
 from benchmarks.e2e_loadgen import LoadStats, run_load
 from engine.admin.provision import (
     account_id_of,
@@ -70,11 +69,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
 
 
 def cpu_seconds(pid: int) -> float:

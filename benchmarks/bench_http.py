@@ -22,6 +22,7 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import redis.asyncio as aioredis
@@ -179,12 +180,17 @@ async def _provision(url: str, carrier_throughput: int) -> tuple[dict[str, str],
     return {"x-api-key": key, "x-api-secret": secret}, sim
 
 
+def with_database(url: str, name: str) -> str:
+    """The same server's database `name` (the query, e.g. an embedded server's socket host, kept)."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+
+
 async def _run(urls: ServiceUrls, args: argparse.Namespace) -> dict[str, Any]:
     admin = await asyncpg.connect(urls.database_url)
     name = f"bench_http_{uuid.uuid4().hex[:8]}"
     await admin.execute(f'CREATE DATABASE "{name}"')
-    base, _, _ = urls.database_url.rpartition("/")
-    url = f"{base}/{name}"
+    url = with_database(urls.database_url, name)
     try:
         auth, sim = await _provision(url, args.carrier_throughput)
         settings = load_settings(None, env={}, smpp={"port": 0}, http={"port": 0}, database={"pool_max": 12})

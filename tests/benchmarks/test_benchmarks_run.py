@@ -13,8 +13,17 @@ from pathlib import Path
 
 import pytest
 
+from engine.infra.services import ServiceUrls
+
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(autouse=True)
+def _services(service_urls: ServiceUrls, monkeypatch: pytest.MonkeyPatch) -> None:
+    # the benchmarks use the suite's servers (the embedded ones too, on a machine without its own)
+    monkeypatch.setenv("SMSENGINE_DATABASE_URL", service_urls.database_url)
+    monkeypatch.setenv("SMSENGINE_REDIS_URL", service_urls.redis_url)
 
 
 def run(module: str, *args: str, timeout: float = 240) -> str:
