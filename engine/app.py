@@ -50,6 +50,7 @@ from engine.infra.settings import Settings
 from engine.outbox.forwarder import CHANNEL as DELIVERIES_CHANNEL
 from engine.outbox.forwarder import Forwarder
 from engine.outbox.url_guard import TargetPolicy
+from engine.outbox.webhook_store import WebhookStore
 from engine.outbox.webhooks import WebhookSender
 from engine.payments.service import Payments
 from engine.payments.stripe_provider import StripeProvider
@@ -121,6 +122,11 @@ class Engine:
     _health: HealthSnapshot = field(default_factory=lambda: HealthSnapshot({}))
     _all_up: HealthSnapshot | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def webhook_store(self) -> WebhookStore:
+        """Webhook endpoints and their delivery log, for every surface (engine/outbox/webhook_store.py)."""
+        return WebhookStore(self.pool, self.url_policy, self.webhooks)
 
     @property
     def smpp_port(self) -> int:

@@ -1,8 +1,8 @@
 # ruff: noqa: E501 - SQL and route tables read better unwrapped
 """Seed 004 API keys, Twitter BYOK, Webhooks, Events and Usage, over the engine's one implementation each:
 the api_keys store (a key is handed out as one bearer token, `sapi_key_<key>.<secret>`), the sealed app
-credentials of engine/social/accounts, the one webhook outbox (engine/outbox/webhooks.py: same tables,
-same sender, same signature), and the social jobs and inbox as the events log.
+credentials of engine/social/accounts, the one webhook store and outbox (engine/outbox/webhook_store.py,
+webhooks.py: same tables, same sender, same signature), and the social jobs and inbox as the events log.
 
     GET|POST /v1/keys, DELETE /v1/keys/{id}
     GET|PUT|DELETE /v1/platforms/twitter/credentials, PUT|DELETE .../brand/{brand_id}, POST .../test
@@ -14,7 +14,8 @@ same sender, same signature), and the social jobs and inbox as the events log.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -23,8 +24,18 @@ import msgspec
 from msgspec import Meta
 
 from engine.admin.provision import create_api_key
-from engine.outbox.url_guard import UnsafeTarget
-from engine.outbox.webhooks import TEST_EVENT, new_secret
+from engine.outbox.profiles import BULKSMSRATES
+from engine.outbox.webhook_store import (
+    DeliveryNotFound,
+    DeliveryPending,
+    InvalidWebhookUrl,
+    StoredDelivery,
+    StoredWebhook,
+    UnsafeTarget,
+    WebhookLimitReached,
+    WebhookNotFound,
+)
+from engine.outbox.webhooks import TEST_EVENT
 from engine.social.jobs import SOCIAL_EVENTS
 from engine.social.jobs.outcomes import event_data
 from http_api.auth import single_token
@@ -231,19 +242,22 @@ async def test_credentials(call: Call) -> Reply:
 # --------------------------------------------------------------------------------------- webhooks
 
 
-def _hook_view(r: Any, secret: bool = False) -> dict[str, Any]:
+PROFILE = BULKSMSRATES.name  # signed as seed 001's webhooks are: X-Webhook-Signature over timestamp.body
+
+
+def _hook_view(w: StoredWebhook) -> dict[str, Any]:
     out = {
-        "id": r["id"],
-        "url": r["url"],
-        "events": list(r["events"]),
-        "description": r["description"],
-        "active": r["active"],
-        "inactive_reason": r["inactive_reason"] or None,
-        "created_at": rfc3339(r["created_at"]),
-        "updated_at": rfc3339(r["updated_at"]),
+        "id": w.id,
+        "url": w.url,
+        "events": w.events,
+        "description": w.description,
+        "active": w.active,
+        "inactive_reason": w.inactive_reason or None,
+        "created_at": rfc3339(w.created_at),
+        "updated_at": rfc3339(w.updated_at),
     }
-    if secret:
-        out["secret"] = r["secret"]
+    if w.secret is not None:  # the creation's answer only
+        out["secret"] = w.secret
     return out
 
 
@@ -260,162 +274,126 @@ def _check_events(events: Sequence[str]) -> list[str]:
     return sorted(set(events))
 
 
-def _check_url(call: Call, url: str) -> str:
-    """The URL to store: an http(s) URL the engine's SSRF policy lets it POST to (engine/outbox/url_guard.py;
-    deliveries are checked again after DNS resolution)."""
-    if not url.startswith(("https://", "http://")) or len(url) > 2048:
-        raise fail(400, "validation.invalid_url", "url must be an http(s) URL", field="url")
+@contextmanager
+def _worded() -> Iterator[None]:
+    """The one webhook store's refusals (engine/outbox/webhook_store.py) in this document's codes."""
     try:
-        return call.ctx.engine.url_policy.check_url(url)
+        yield
+    except WebhookNotFound:
+        raise fail(404, "webhook.not_found", "no such webhook") from None
+    except DeliveryNotFound:
+        raise fail(404, "delivery.not_found", "no such delivery") from None
+    except DeliveryPending:
+        raise fail(409, "delivery.pending", "the delivery is still being attempted") from None
+    except InvalidWebhookUrl:
+        raise fail(400, "validation.invalid_url", "url must be an http(s) URL", field="url") from None
     except UnsafeTarget as exc:
         raise fail(422, "validation.unsafe_url", f"url not allowed: {exc.reason}", field="url") from None
+    except WebhookLimitReached as exc:
+        raise fail(409, "webhook.limit_reached", str(exc), limit=exc.limit) from None
 
 
-async def _hook(call: Call) -> Any:
+def _id(call: Call) -> int:
     raw = call.path("id")
-    row = await call.ctx.pool.fetchrow(
-        "SELECT * FROM webhooks WHERE id = $1 AND account_id = $2",
-        int(raw) if raw.isdigit() else -1,
-        call.account_id,
-    )
-    if row is None:
-        raise fail(404, "webhook.not_found", "no such webhook")
-    return row
+    return int(raw) if raw.isdigit() and len(raw) <= 18 else -1  # -1: not found
 
 
 async def list_webhooks(call: Call) -> Reply:
-    rows = await call.ctx.pool.fetch(
-        "SELECT * FROM webhooks WHERE account_id = $1 ORDER BY id", call.account_id
-    )
-    return Reply(200, {"data": [_hook_view(r) for r in rows]})
+    hooks = await call.ctx.engine.webhook_store.all_of(call.account_id, PROFILE)
+    return Reply(200, {"data": [_hook_view(w) for w in hooks]})
 
 
 async def create_webhook(call: Call) -> Reply:
     body = call.body_as(SocialWebhookCreate)
-    row = await call.ctx.pool.fetchrow(
-        "INSERT INTO webhooks (account_id, url, events, description, secret) VALUES ($1, $2, $3, $4, $5) RETURNING *",
-        call.account_id,
-        _check_url(call, body.url),
-        _check_events(body.events),
-        body.description,
-        new_secret(),
-    )
-    if call.ctx.engine.webhooks is not None:
-        call.ctx.engine.webhooks.directory.add(call.account_id)
-    return Reply(201, _hook_view(row, secret=True))
+    store = call.ctx.engine.webhook_store
+    with _worded():
+        store.check_url(body.url)  # the URL's refusal before the events'
+        w = await store.create(
+            call.account_id, PROFILE, url=body.url, events=_check_events(body.events),
+            description=body.description,
+        )  # fmt: skip
+    return Reply(201, _hook_view(w))
 
 
 async def get_webhook(call: Call) -> Reply:
-    return Reply(200, _hook_view(await _hook(call)))
+    with _worded():
+        return Reply(
+            200, _hook_view(await call.ctx.engine.webhook_store.get(call.account_id, PROFILE, _id(call)))
+        )
 
 
 async def patch_webhook(call: Call) -> Reply:
-    current = await _hook(call)
-    body = call.body_as(SocialWebhookPatch)
-    row = await call.ctx.pool.fetchrow(
-        """UPDATE webhooks SET url = $2, events = $3, description = $4, active = $5,
-               inactive_reason = CASE WHEN $5 THEN '' ELSE inactive_reason END, updated_at = now()
-           WHERE id = $1 RETURNING *""",
-        current["id"],
-        _check_url(call, body.url) if body.url is not None else current["url"],
-        _check_events(body.events) if body.events is not None else list(current["events"]),
-        body.description if body.description is not None else current["description"],
-        body.active if body.active is not None else current["active"],
-    )
-    assert row is not None
-    if row["active"] and call.ctx.engine.webhooks is not None:
-        call.ctx.engine.webhooks.directory.add(call.account_id)
-    return Reply(200, _hook_view(row))
+    store = call.ctx.engine.webhook_store
+    with _worded():
+        await store.get(call.account_id, PROFILE, _id(call))  # 404 before the body's refusals
+        body = call.body_as(SocialWebhookPatch)
+        if body.url is not None:
+            store.check_url(body.url)
+        w = await store.update(
+            call.account_id, PROFILE, _id(call), url=body.url,
+            events=_check_events(body.events) if body.events is not None else None,
+            description=body.description, active=body.active,
+            disabled_reason="",  # this document shows inactive_reason null for a webhook it disabled
+        )  # fmt: skip
+    return Reply(200, _hook_view(w))
 
 
 async def delete_webhook(call: Call) -> Reply:
-    row = await _hook(call)
-    await call.ctx.pool.execute("DELETE FROM webhooks WHERE id = $1", row["id"])
+    with _worded():
+        await call.ctx.engine.webhook_store.delete(call.account_id, PROFILE, _id(call))
     return Reply(204, b"")
 
 
-async def _deliver(call: Call, webhook_id: int, event: str, data: dict[str, Any]) -> Any:
-    row = await call.ctx.pool.fetchrow(
-        "INSERT INTO webhook_deliveries (webhook_id, account_id, event, data) VALUES ($1, $2, $3, $4) RETURNING *",
-        webhook_id,
-        call.account_id,
-        event,
-        msgspec.json.encode(data).decode(),
-    )
-    if call.ctx.engine.webhooks is not None:
-        call.ctx.engine.webhooks.wake()
-    return row
-
-
-def _delivery_view(r: Any) -> dict[str, Any]:
+def _delivery_view(d: StoredDelivery) -> dict[str, Any]:
     return {
-        "id": str(r["uuid"]),
-        "webhook_id": r["webhook_id"],
-        "event": r["event"],
-        "status": r["status"],
-        "attempts": r["attempts"],
-        "last_error": r["last_error"] or None,
-        "created_at": rfc3339(r["created_at"]),
-        "finished_at": rfc3339(r["finished_at"]),
+        "id": d.uuid,
+        "webhook_id": d.webhook_id,
+        "event": d.event,
+        "status": d.status,
+        "attempts": d.attempts,
+        "last_error": d.last_error or None,
+        "created_at": rfc3339(d.created_at),
+        "finished_at": rfc3339(d.finished_at),
     }
 
 
 async def test_webhook(call: Call) -> Reply:
-    hook = await _hook(call)
-    row = await _deliver(
-        call, hook["id"], TEST_EVENT, {"message": "a test event from social-api", "webhook_id": hook["id"]}
-    )
-    return Reply(202, _delivery_view(row))
+    webhook_id = _id(call)
+    data = {"message": "a test event from social-api", "webhook_id": webhook_id}
+    with _worded():
+        queued = await call.ctx.engine.webhook_store.test(
+            call.account_id, PROFILE, webhook_id, TEST_EVENT, data
+        )
+    return Reply(202, _delivery_view(queued))
 
 
 async def list_deliveries(call: Call) -> Reply:
-    hook = await _hook(call)
     q = call.query_as(EventListing)
-    rows = await call.ctx.pool.fetch(
-        """SELECT * FROM webhook_deliveries WHERE webhook_id = $1 AND ($2::bigint IS NULL OR id < $2)
-           ORDER BY id DESC LIMIT $3""",
-        hook["id"],
-        decode_cursor(q.cursor),
-        q.limit + 1,
-    )
-    out = page(list(rows), q.limit, key=lambda r: r["id"])
-    out["data"] = [_delivery_view(r) for r in out["data"]]
+    with _worded():
+        rows, _ = await call.ctx.engine.webhook_store.deliveries(
+            call.account_id, PROFILE, _id(call), limit=q.limit + 1, before=decode_cursor(q.cursor)
+        )
+    out = page(rows, q.limit, key=lambda d: d.id)
+    out["data"] = [_delivery_view(d) for d in out["data"]]
     return Reply(200, out)
 
 
-async def _delivery(call: Call) -> Any:
-    hook = await _hook(call)
-    try:
-        row = await call.ctx.pool.fetchrow(
-            "SELECT * FROM webhook_deliveries WHERE webhook_id = $1 AND uuid = $2::uuid",
-            hook["id"],
-            call.path("did"),
-        )
-    except Exception:  # not a uuid
-        row = None
-    if row is None:
-        raise fail(404, "delivery.not_found", "no such delivery")
-    return row
-
-
 async def get_delivery(call: Call) -> Reply:
-    row = await _delivery(call)
-    attempts = await call.ctx.pool.fetch(
-        "SELECT attempt, status_code, error, duration_ms FROM webhook_attempts WHERE delivery_id = $1"
-        " ORDER BY attempt",
-        row["id"],
-    )
+    store = call.ctx.engine.webhook_store
+    with _worded():
+        d = await store.delivery(call.account_id, PROFILE, _id(call), call.path("did"))
+    attempts = (await store.attempts([d.id])).get(d.id, [])
     return Reply(
         200,
         {
-            **_delivery_view(row),
-            "payload": msgspec.json.decode(row["data"]) if isinstance(row["data"], str) else row["data"],
+            **_delivery_view(d),
+            "payload": d.data,
             "attempt_log": [
                 {
-                    "attempt": a["attempt"],
-                    "status_code": a["status_code"],
-                    "error": a["error"] or None,
-                    "duration_ms": a["duration_ms"],
+                    "attempt": a.attempt,
+                    "status_code": a.status_code,
+                    "error": a.error or None,
+                    "duration_ms": a.duration_ms,
                 }
                 for a in attempts
             ],
@@ -424,12 +402,11 @@ async def get_delivery(call: Call) -> Reply:
 
 
 async def retry_delivery(call: Call) -> Reply:
-    row = await _delivery(call)
-    if row["status"] == "pending":
-        raise fail(409, "delivery.pending", "the delivery is still being attempted")
-    data = msgspec.json.decode(row["data"]) if isinstance(row["data"], str) else row["data"]
-    new = await _deliver(call, row["webhook_id"], row["event"], data)
-    return Reply(202, _delivery_view(new))
+    with _worded():
+        again = await call.ctx.engine.webhook_store.retry(
+            call.account_id, PROFILE, _id(call), call.path("did")
+        )
+    return Reply(202, _delivery_view(again))
 
 
 async def event_catalog(call: Call) -> Reply:
