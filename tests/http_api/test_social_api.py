@@ -276,6 +276,8 @@ async def test_keys_byok_webhooks_events_and_usage(social: Social, sim: XSimulat
     )
     await social.call("DELETE", "/v1/platforms/twitter/credentials/brand/b1", 204)
     await social.call("DELETE", "/v1/platforms/twitter/credentials", 204)
+    # a method the path does not have: 405 in this document's envelope too (the one error hook)
+    document_error(await social.call("PUT", "/v1/webhooks", 405), "request.method_not_allowed")
     catalog = await social.call("GET", "/v1/webhooks/events", 200)
     assert {"post.published", "dm.received", "comment.received"} <= {e["type"] for e in catalog["data"]}
     async with receiver([500]) as hook:
