@@ -16,13 +16,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import httpx
 import msgspec
 from msgspec import Meta
 
+from billing import usage as billing_usage
+from engine import usage as engine_usage
 from engine.admin.provision import create_api_key
 from engine.outbox.profiles import BULKSMSRATES
 from engine.outbox.webhook_store import (
@@ -37,6 +39,7 @@ from engine.outbox.webhook_store import (
 )
 from engine.outbox.webhooks import TEST_EVENT
 from engine.social.jobs import SOCIAL_EVENTS
+from engine.social.jobs.model import SOCIAL_PLATFORMS
 from engine.social.jobs.outcomes import event_data
 from http_api.auth import single_token
 from http_api.operations import Call, Operation, Reply
@@ -489,38 +492,41 @@ async def events_summary(call: Call) -> Reply:
 
 
 async def usage(call: Call) -> Reply:
-    start = datetime.now(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    row = await call.ctx.pool.fetchrow(
-        """SELECT count(*) FILTER (WHERE action IN ('post.create', 'post.reply') AND status = 'succeeded') AS posts,
-                  count(*) FILTER (WHERE action LIKE 'dm.%' AND status = 'succeeded') AS dms,
-                  count(*) FILTER (WHERE status = 'succeeded') AS actions,
-                  coalesce(sum(amount) FILTER (WHERE money = 'captured'), 0) AS spent
-           FROM social_jobs WHERE account_id = $1 AND created_at >= $2""",
-        call.account_id,
-        start,
-    )
-    assert row is not None
-    accounts = await call.ctx.pool.fetchval(
-        "SELECT count(*) FROM social_accounts WHERE account_id = $1 AND state <> 'disconnected'",
-        call.account_id,
-    )
-    received = await call.ctx.pool.fetchval(
-        "SELECT count(*) FROM social_inbox WHERE account_id = $1 AND received_at >= $2 AND direction = 'in'",
-        call.account_id,
-        start,
-    )
+    """This month (UTC) read off the engine's one usage record (engine/usage/) and, for the money, the
+    ledger's captures of social jobs (their postings carry no country and the platform as carrier)."""
+    now = datetime.now(UTC)
+    start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    social_counts = await engine_usage.totals(call.ctx.pool, call.account_id, start.date(), "social:")
+    inbox = await engine_usage.totals(call.ctx.pool, call.account_id, start.date(), "inbox:")
+    posts = sum(social_counts.get(engine_usage.social_metric(a), 0) for a in ("post.create", "post.reply"))
+    dms = sum(n for metric, n in social_counts.items() if metric.startswith("social:dm."))
+    async with call.ctx.pool.acquire() as conn:
+        charged = await billing_usage(
+            conn,
+            call.account_id,
+            period="month",
+            since=start,
+            until=(start + timedelta(days=32)).replace(day=1),
+            by_country=True,
+            by_carrier=True,
+        )
+        accounts = await conn.fetchval(
+            "SELECT count(*) FROM social_accounts WHERE account_id = $1 AND state <> 'disconnected'",
+            call.account_id,
+        )
+    spent = sum(r.charged for r in charged if not r.country and r.carrier in SOCIAL_PLATFORMS)
     return Reply(
         200,
         {
-            "period": {"start": rfc3339(start), "end": rfc3339(datetime.now(UTC))},
+            "period": {"start": rfc3339(start), "end": rfc3339(now)},
             "usage": {
-                "posts_published": row["posts"],
-                "dms_sent": row["dms"],
-                "actions": row["actions"],
-                "inbox_items": received,
+                "posts_published": posts,
+                "dms_sent": dms,
+                "actions": sum(social_counts.values()),
+                "inbox_items": sum(inbox.values()),
                 "connected_accounts": accounts,
             },
-            "spent_micro": int(row["spent"]),
+            "spent_micro": spent,
         },
     )
 

@@ -27,6 +27,7 @@ from typing import Any
 import asyncpg
 import structlog
 
+from engine import usage
 from engine.outbox.webhooks import WebhookEvent, WebhookSender
 from engine.social.actions import Action, DmEvent, ListPage, Page, Post
 from engine.social.connector import AccountSession, rules_for
@@ -182,6 +183,11 @@ class InboxPoller:
                 ]
                 if events and self._webhooks is not None:
                     emitted = await self._webhooks.emit(conn, events)
+                await usage.record(conn, [
+                    usage.Count(account.account_id, usage.inbox_metric(r["kind"]))
+                    for r in new
+                    if r["direction"] == "in"
+                ])  # fmt: skip
             stored += len(new)
             if emitted and self._webhooks is not None:
                 self._webhooks.wake()

@@ -26,6 +26,8 @@ from engine.social.actions import PARAMS, Action
 
 KIND = "social"
 TABLE = "social_jobs"
+# The platforms a job may go to; each job's ledger posting names its platform as carrier, no country.
+SOCIAL_PLATFORMS = ("x", "bluesky")
 
 
 class JobState(StrEnum):
