@@ -47,6 +47,7 @@ _JOB_CODES = {
     "not_cancelable": "post.not_cancelable",
     "not_retryable": "post.not_retryable",
     "not_editable": "post.not_editable",
+    "opted_out": "recipient.opted_out",  # the person opted out, by SMS or by DM (engine/consent)
 }
 
 Limit = Annotated[int, Meta(ge=1, le=100)]

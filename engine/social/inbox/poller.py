@@ -27,7 +27,7 @@ from typing import Any
 import asyncpg
 import structlog
 
-from engine import usage
+from engine import consent, usage
 from engine.outbox.webhooks import WebhookEvent, WebhookSender
 from engine.social.actions import Action, DmEvent, ListPage, Page, Post
 from engine.social.connector import AccountSession, rules_for
@@ -183,6 +183,18 @@ class InboxPoller:
                 ]
                 if events and self._webhooks is not None:
                     emitted = await self._webhooks.emit(conn, events)
+                for r in new:  # STOP / START by DM: the sender's opt-out, the same record as SMS's
+                    opting = (
+                        consent.keyword_of(r["text"])
+                        if r["kind"] == "dm" and r["direction"] == "in"
+                        else None
+                    )
+                    if opting is not None and r["author_id"]:
+                        address = consent.social_address(account.platform, r["author_id"])
+                        if opting:
+                            await consent.opt_out(conn, account.account_id, address, "dm")
+                        else:
+                            await consent.opt_in(conn, account.account_id, address)
                 await usage.record(conn, [
                     usage.Count(account.account_id, usage.inbox_metric(r["kind"]))
                     for r in new

@@ -21,6 +21,7 @@ import msgspec
 
 from billing.items import ItemSettle, settle_items
 from billing.model import PostingKind
+from engine import consent
 from engine.core.accept import Acceptor
 from engine.core.ids import MessageIdGenerator, format_id
 from engine.core.rejections import Reject, Rejected
@@ -123,6 +124,14 @@ def text_check(platform: str, action: Action, params: msgspec.Struct) -> TextChe
     if isinstance(params, SendDm | SendConversationDm):
         return check_text(platform, "dm", params.text)
     return None
+
+
+# Who wrote in a DM conversation of this connected account (the account itself is never an author there).
+_PARTICIPANTS = """
+SELECT DISTINCT author_id FROM social_inbox
+WHERE social_account_id = $1 AND kind = 'dm' AND conversation_id = $2 AND direction = 'in'
+  AND author_id IS NOT NULL
+"""
 
 
 class SocialJobs:
@@ -270,6 +279,8 @@ class SocialJobs:
                 return Submitted(existing, False)
         if scheduled_for is not None and scheduled_for.tzinfo is None:
             raise SocialJobError("invalid_params", "scheduled_for must carry a time zone")
+        if isinstance(struct, SendDm | SendConversationDm):
+            await self._refuse_opted_out(account_id, social_account_id, platform, struct)
         job_id = self._ids.next_id()
         prepared = PreparedSocialJob(
             id=job_id, account_id=account_id, social_account_id=social_account_id, platform=platform,
@@ -293,6 +304,26 @@ class SocialJobs:
                 raise SocialJobError("INSUFFICIENT_BALANCE", refused.reason, 402)
             raise SocialJobError("SERVICE_UNAVAILABLE", refused.reason, 503)
         return Submitted(job_id, True)
+
+    async def _refuse_opted_out(
+        self, account_id: int, social_account_id: int, platform: str, dm: SendDm | SendConversationDm
+    ) -> None:
+        """422-like `opted_out` when the DM's recipient (a conversation's: who wrote in it, and the
+        two ids of an X one-to-one conversation "<id>-<id>") opted out, by SMS or by DM (engine/consent)."""
+        if isinstance(dm, SendDm):
+            recipients = [dm.recipient_id]
+        else:
+            rows = await self.pool.fetch(_PARTICIPANTS, social_account_id, dm.conversation_id)
+            recipients = [r["author_id"] for r in rows]
+            if platform == "x":
+                recipients += [p for p in dm.conversation_id.split("-") if p.isdigit()]
+        addresses = [consent.social_address(platform, r) for r in recipients if r]
+        async with self.pool.acquire() as conn:
+            hit = await consent.opted_out(conn, account_id, addresses)
+        if hit is not None:
+            raise SocialJobError(
+                "opted_out", "the recipient opted out of messages", 422, {"recipient": hit.partition(":")[2]}
+            )
 
     async def _by_key(self, account_id: int, key: str) -> int | None:
         found = await self.pool.fetchval(
