@@ -1,4 +1,3 @@
-# ruff: noqa: E501 - SQL and route tables read better unwrapped
 """Seed 004 API keys, Twitter BYOK, Webhooks, Events and Usage, over the engine's one implementation each:
 the api_keys store (a key is handed out as one bearer token, `sapi_key_<key>.<secret>`), the sealed app
 credentials of engine/social/accounts, the one webhook store and outbox (engine/outbox/webhook_store.py,
@@ -120,7 +119,8 @@ class EventListing(msgspec.Struct, frozen=True, kw_only=True):
 
 async def list_keys(call: Call) -> Reply:
     rows = await call.ctx.pool.fetch(
-        "SELECT key, name, created_at FROM api_keys WHERE account_id = $1 AND revoked_at IS NULL ORDER BY created_at",
+        "SELECT key, name, created_at FROM api_keys WHERE account_id = $1 AND revoked_at IS NULL"
+        " ORDER BY created_at",
         call.account_id,
     )
     return Reply(
@@ -161,7 +161,8 @@ async def create_key(call: Call) -> Reply:
 async def delete_key(call: Call) -> Reply:
     key = call.path("id")
     done = await call.ctx.pool.fetchval(
-        "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE key = $1 AND account_id = $2 RETURNING key",
+        "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE key = $1 AND account_id = $2"
+        " RETURNING key",
         key,
         call.account_id,
     )
@@ -418,15 +419,6 @@ async def event_catalog(call: Call) -> Reply:
 
 # ------------------------------------------------------------------------------------ events, usage
 
-_EVENTS = """
-SELECT * FROM (
-    SELECT id AS seq, 'job' AS source, final_at AS at, account_id, id AS ref FROM social_jobs
-    WHERE account_id = $1 AND final_at IS NOT NULL AND status <> 'canceled'
-    UNION ALL
-    SELECT id AS seq, 'inbox', received_at, account_id, id FROM social_inbox WHERE account_id = $1 AND direction = 'in'
-) e ORDER BY at DESC, seq DESC
-"""
-
 
 async def _event_rows(call: Call) -> list[dict[str, Any]]:
     from engine.social.actions import Action
@@ -434,7 +426,8 @@ async def _event_rows(call: Call) -> list[dict[str, Any]]:
     from engine.social.jobs.service import _COLUMNS
 
     jobs = await call.ctx.pool.fetch(
-        f"SELECT {_COLUMNS} FROM social_jobs WHERE account_id = $1 AND final_at IS NOT NULL AND status <> 'canceled'"
+        f"SELECT {_COLUMNS} FROM social_jobs WHERE account_id = $1 AND final_at IS NOT NULL"
+        " AND status <> 'canceled'"
         " ORDER BY final_at DESC LIMIT 1000",
         call.account_id,
     )
