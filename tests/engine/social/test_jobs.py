@@ -108,6 +108,10 @@ async def test_a_burst_waits_for_the_window_instead_of_storming_x(
             await asyncio.sleep(0.02)
     await asyncio.sleep(0.2)
     assert sum(1 for p in sim.world.posts.values() if p.text.startswith("burst")) == 20  # the rest waits
+    posted = {p.text for p in sim.world.posts.values()}
+    waiting = [await social.jobs.get(social.account_id, s.job_id) for n, s in enumerate(subs)
+               if f"burst {n}" not in posted]  # fmt: skip
+    assert [v.status for v in waiting] == ["queued"] * 10  # waiting for the window: not 'sending'
     views = [await social.jobs.wait(social.account_id, s.job_id, within=15) for s in subs]
     assert [v.status for v in views] == ["succeeded"] * 30
     assert sum(1 for p in sim.world.posts.values() if p.text.startswith("burst")) == 30
