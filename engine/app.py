@@ -200,7 +200,9 @@ class Engine:
             name = settings.node.name or default_name(settings.smpp.port, settings.data_dir)
             node, _ = await claim_number(pool, name, settings.node.lease_seconds)
             async with Identity.start(settings, pool) as identity:  # users, tokens, mail: stops last
-                engine = await cls._assemble(settings, pool, node, urls.database_url, reuse_port)
+                engine = await cls._assemble(
+                    settings, pool, node, urls.database_url, reuse_port, redis_url=urls.redis_url
+                )
                 engine.identity = identity
                 try:
                     yield engine
@@ -211,7 +213,14 @@ class Engine:
 
     @classmethod
     async def _assemble(
-        cls, settings: Settings, pool: asyncpg.Pool, node: int, database_url: str, reuse_port: bool
+        cls,
+        settings: Settings,
+        pool: asyncpg.Pool,
+        node: int,
+        database_url: str,
+        reuse_port: bool,
+        *,
+        redis_url: str = "",
     ) -> Engine:
         routing = LiveRoutingTable(PgRoutingStore(pool))
         await routing.load()
@@ -252,8 +261,9 @@ class Engine:
             dispatcher.add_sink(WHATSAPP_KIND, whatsapp_outcomes)
         # Social jobs: a kind of the same loop, accepted by the same group commit (engine/social/jobs/).
         social = SocialLayer.build(
-            settings, pool, dispatcher=dispatcher, ids=ids, clock=clock, webhooks=webhooks
-        )
+            settings, pool, dispatcher=dispatcher, ids=ids, clock=clock, webhooks=webhooks,
+            redis_url=redis_url, database_url=database_url,
+        )  # fmt: skip
         acceptor = Acceptor(
             pool,
             schemas={PreparedMessage: SMS, PreparedWhatsApp: WHATSAPP, PreparedSocialJob: SOCIAL},

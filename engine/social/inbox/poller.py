@@ -153,7 +153,7 @@ class InboxPoller:
         await self._pool.execute(_LOCK, account.id, stream)
         for _ in range(_MAX_PAGES):
             scope = (str(account.id), account.platform)
-            if self._jobs.limiter.wait(scope, rules, action, self._jobs.clock.now()) > 0:
+            if await self._jobs.reserve(scope, rules, action) > 0:
                 return stored  # the window is spent: next round
             emitted = 0
             async with self._pool.acquire() as conn, conn.transaction():

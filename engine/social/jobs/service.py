@@ -30,11 +30,12 @@ from engine.dispatch.dispatcher import Dispatcher
 from engine.dispatch.job import Job
 from engine.social.accounts.sessions import SocialAccounts
 from engine.social.actions import PARAMS, Action, CreatePost, Reply, SendConversationDm, SendDm
-from engine.social.connector import PlatformConnector, perform, rules_for
+from engine.social.connector import PlatformConnector, RateRule, perform, rules_for
 from engine.social.errors import NeedsReauth, RateLimited
 from engine.social.jobs.limits import RateLimiter
 from engine.social.jobs.model import WRITES, PreparedSocialJob, SocialJob, lane_of
 from engine.social.jobs.outcomes import SocialOutcomes
+from engine.social.jobs.shared_limits import SharedWindows
 from engine.social.jobs.target import AccountTarget, AttemptPolicy
 from engine.social.text.limits import TextCheck, check_text
 
@@ -148,6 +149,7 @@ class SocialJobs:
         prices: Mapping[str, int],
         policy: AttemptPolicy | None = None,
         in_flight_per_target: int = 4,
+        shared: SharedWindows | None = None,
     ) -> None:
         self.pool = pool
         self.accounts = accounts
@@ -155,7 +157,8 @@ class SocialJobs:
         self.dispatcher = dispatcher
         self.outcomes = outcomes
         self.acceptor: Acceptor | None = None  # set by the engine once its acceptor exists
-        self.limiter = RateLimiter()
+        self.limiter = RateLimiter()  # this process' windows, unless `shared` (every node's, in Redis)
+        self.shared = shared
         self.targets: dict[str, AccountTarget] = {}
         self._ids = ids
         self.clock = clock
@@ -176,6 +179,7 @@ class SocialJobs:
                 target = AccountTarget(
                     job.target, social_account_id=job.social_account_id, platform=job.platform,
                     pool=self.pool, accounts=self.accounts, connector=connector, limiter=self.limiter,
+                    shared=self.shared,
                     clock=self.clock, policy=self._policy, in_flight_limit=self._in_flight,
                 )  # fmt: skip
                 self.targets[job.target] = target
@@ -448,6 +452,19 @@ class SocialJobs:
 
     # ------------------------------------------------------------------------------ reads
 
+    async def reserve(self, scope: tuple[str, str], rules: Sequence[RateRule], action: Action) -> float:
+        """A call outside the loop (a read, an inbox poll) within the account's windows: 0.0 and its units
+        taken, or the seconds until they would allow it."""
+        if self.shared is not None:
+            return await self.shared.reserve(scope, rules, action)
+        return self.limiter.wait(scope, rules, action, self.clock.now())
+
+    async def used(self, rule: RateRule, scope: tuple[str, str]) -> int:
+        """Units of `rule` spent in its window now (the limits an account's API shows)."""
+        if self.shared is not None:
+            return await self.shared.used(rule, scope)
+        return self.limiter.used(rule, scope, self.clock.now())
+
     async def read(
         self, account_id: int, social_account_id: int, action: Action, params: msgspec.Struct
     ) -> Any:
@@ -458,7 +475,7 @@ class SocialJobs:
         if connector is None:
             raise NeedsReauth("no connector for this platform", platform=session.account.platform)
         scope = (str(social_account_id), session.account.platform)
-        wait = self.limiter.wait(scope, rules_for(connector, action), action, self.clock.now())
+        wait = await self.reserve(scope, rules_for(connector, action), action)
         if wait > 0:
             reset = datetime.fromtimestamp(datetime.now(UTC).timestamp() + wait, UTC)
             raise RateLimited(reset, platform=session.account.platform)
