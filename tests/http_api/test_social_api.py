@@ -286,7 +286,13 @@ async def test_keys_byok_webhooks_events_and_usage(social: Social, sim: XSimulat
         )
         secret = made["secret"]
         assert (await social.call("GET", f"/v1/webhooks/{made['id']}", 200))["url"] == hook.url
+        # the one store scopes each document's webhooks by profile: a BulkAPIs one is not listed here
+        await social.engine.webhook_store.create(
+            social.api.stack.account_id, "bulkapis", url=hook.url, events=["dm.sent"], name="theirs"
+        )
         assert [w["id"] for w in (await social.call("GET", "/v1/webhooks", 200))["data"]] == [made["id"]]
+        missing = f"/v1/webhooks/{made['id']}/deliveries/00000000-0000-0000-0000-000000000000"
+        document_error(await social.call("GET", missing, 404), "delivery.not_found")
         post = await social.call("POST", "/v1/posts", 201, json={"account_id": social.id, "text": "hooked"})
         await social.settled(post["id"])
         first = await hook.next()  # answered 500: retried by the one webhook system
@@ -354,6 +360,8 @@ async def test_one_opt_out_per_person_across_sms_and_dms(social: Social, sim: XS
     assert (await c.delete("/v1/contacts/opt-outs/+447700900411", headers=h)).status_code == 200
     assert (await c.get("/v1/contacts/opt-outs", headers=h)).json()["data"] == []
     await social.call("POST", f"/v1/inbox/conversations/{cid}/messages", 202, json={"text": "welcome back"})
+    # the one usage record counted both inbound DMs
+    assert (await social.call("GET", "/v1/usage", 200))["usage"]["inbox_items"] == 2
     # and out again by the API: the DM is refused again
     assert (
         await c.post("/v1/contacts/opt-outs", json={"number": "+447700900411"}, headers=h)
