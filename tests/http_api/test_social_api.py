@@ -338,8 +338,14 @@ async def test_one_opt_out_per_person_across_sms_and_dms(social: Social, sim: XS
     sim.world.dm(to="demo", by="alice", text="hi")
     await social.poll()
     cid = (await social.call("GET", "/v1/inbox/conversations", 200))["data"][0]["id"]
-    sim.world.dm(to="demo", by="alice", text=" stop ")
-    await social.poll()  # the STOP is stored with the sweep's page, in its transaction
+    async with receiver() as hook:  # seed 001's opt_out event, from a DM this time
+        made = await c.post("/v1/settings/webhooks", json={"url": hook.url, "events": ["opt_out"]}, headers=h)
+        assert made.status_code == 201, made.text
+        sim.world.dm(to="demo", by="alice", text=" stop ")
+        await social.poll()  # the STOP is stored with the sweep's page, in its transaction
+        told = (await hook.next()).json()
+        assert told["event"] == "opt_out" and told["data"]["channel"] == "dm"
+        assert told["data"]["user_id"] == alice.id and told["data"]["opted_out"] is True
     refused = await social.call("POST", f"/v1/inbox/conversations/{cid}/messages", 422, json={"text": "?"})
     document_error(refused, "recipient.opted_out")
     # the contact groups alice's X id with a phone: the phone is opted out with her

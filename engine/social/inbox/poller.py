@@ -70,6 +70,19 @@ RETURNING id, kind, item_id, conversation_id, post_id, in_reply_to, author_id, a
 """
 
 
+def opt_out_data(
+    row: asyncpg.Record, social_account_id: int, platform: str, opted_out: bool
+) -> dict[str, Any]:
+    """The opt_out event of a STOP / START sent by DM (an SMS one names the number instead)."""
+    created = row["created_at"]
+    return {
+        "channel": "dm", "platform": platform, "user_id": row["author_id"], "opted_out": opted_out,
+        "keyword": (row["text"] or "").strip().upper(), "social_account_id": social_account_id,
+        "conversation_id": row["conversation_id"],
+        "received_at": created.isoformat() if created is not None else None,
+    }  # fmt: skip
+
+
 def item_data(row: asyncpg.Record, social_account_id: int, platform: str) -> dict[str, Any]:
     """The webhook payload of a new inbox item."""
     created = row["created_at"]
@@ -181,8 +194,6 @@ class InboxPoller:
                     for r in new
                     if r["direction"] == "in"
                 ]
-                if events and self._webhooks is not None:
-                    emitted = await self._webhooks.emit(conn, events)
                 for r in new:  # STOP / START by DM: the sender's opt-out, the same record as SMS's
                     opting = (
                         consent.keyword_of(r["text"])
@@ -195,6 +206,15 @@ class InboxPoller:
                             await consent.opt_out(conn, account.account_id, address, "dm")
                         else:
                             await consent.opt_in(conn, account.account_id, address)
+                        events.append(
+                            WebhookEvent(
+                                account.account_id,
+                                "opt_out",
+                                opt_out_data(r, account.id, account.platform, opting),
+                            )
+                        )
+                if events and self._webhooks is not None:
+                    emitted = await self._webhooks.emit(conn, events)
                 await usage.record(conn, [
                     usage.Count(account.account_id, usage.inbox_metric(r["kind"]))
                     for r in new
