@@ -1,4 +1,4 @@
--- The one usage record (engine/usage/record.py): counts per account, UTC day and metric, written in the
+-- The one usage record (engine/usage/counts.py): counts per account, UTC day and metric, written in the
 -- transaction of what they count; every document's usage answer reads it. Metrics: api_calls:bulkapis,
 -- social:<action> (a succeeded social job, on its final day), inbox:<kind> (an inbound item stored).
 CREATE TABLE usage_daily (

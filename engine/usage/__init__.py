@@ -1,6 +1,6 @@
-"""The one usage record: what each account did, per UTC day and metric (record.py)."""
+"""The one usage record: what each account did, per UTC day and metric (counts.py)."""
 
-from engine.usage.record import (
+from engine.usage.counts import (
     API_CALLS_BULKAPIS,
     Count,
     daily,
