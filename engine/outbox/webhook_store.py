@@ -19,8 +19,11 @@ Refusals are exceptions each surface words in its own document: `WebhookNotFound
 `InvalidWebhookUrl` (not an absolute http(s) URL), `url_guard.UnsafeTarget` (the engine's one SSRF policy
 refuses it), `DeliveryNotFound`, `DeliveryPending` (a retry of a delivery still being attempted).
 Every query is scoped by (account, profile): another account's or another profile's (engine/outbox/
-profiles.py) webhook is not found, exactly like a missing one. A surface adds a profile of its own by
-naming it here; it keeps only its request parsing and its envelope.
+profiles.py) webhook is not found, exactly like a missing one. Profiles in use: "bulksmsrates" (seed 001,
+and seed 004 whose deliveries are signed the same way) and "bulkapis" (seed 000). A surface with its own
+signing adds a WebhookProfile to profiles.py and its name to the CHECK on webhooks.profile (a migration
+of its own), then calls this store with that name; it keeps only its request parsing, its ids and its
+envelope (see http_api/social_api/routes_tools.py `_worded` for the smallest example of wording).
 
 The emitting and delivering side is engine/outbox/webhooks.py; this module never sends anything itself
 (test and retry only store a delivery and wake the sender), and never returns a secret after creation.
