@@ -33,6 +33,7 @@ from starlette.routing import Route
 
 from engine.social.platforms.x.rules import ENDPOINT_WINDOWS
 from engine.social.simulation.common import FaultMiddleware, Faults, RateWindows, SimulatorServer
+from engine.social.simulation.x_api_data import XData
 from engine.social.simulation.x_state import Grant, SimDm, SimPost, XWorld, s256
 from engine.social.text.limits import x_post_length
 
@@ -143,6 +144,7 @@ class XSimulator(SimulatorServer):
                 "GET", "/2/dm_conversations/{dm_conversation_id}/dm_events", self.conversation_events
             ),
         ]
+        routes[:0] = XData(self).routes  # bulk-data reads (x_api_data.py), first: /2/users/search
         body = lambda status: msgspec.json.encode(  # noqa: E731
             {
                 "title": "Service Unavailable",

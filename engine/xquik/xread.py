@@ -1,0 +1,175 @@
+"""Reads of X for Xquik's draws, extractions and media downloads: X API v2 over httpx with one bearer
+token (the deployment's app), paging by X's own tokens.
+
+    reader = XReader(base_url, bearer_token)
+    tweet = await reader.tweet("1893...")                    # GET /2/tweets?ids= (metrics, media, author)
+    async for page in reader.pages("/2/users/ID/followers", {...}, cursor=None): ...
+
+Errors are `XReadError` with the document's codes: tweet_not_found / user_not_found (404),
+x_api_rate_limited (429), x_api_unauthorized (502), x_api_unavailable (502).
+This module must never store anything.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+TWEET_FIELDS = "author_id,conversation_id,created_at,lang,public_metrics,referenced_tweets,attachments"
+USER_FIELDS = "created_at,description,location,public_metrics,verified"
+EXPANSIONS = "author_id,attachments.media_keys"
+MEDIA_FIELDS = "type,url,variants,preview_image_url"
+
+
+class XReadError(Exception):
+    def __init__(self, code: str, status: int, message: str = "") -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Page:
+    data: list[dict[str, Any]]
+    users: dict[str, dict[str, Any]]  # includes.users by id
+    media: dict[str, dict[str, Any]]  # includes.media by media_key
+    next_token: str | None
+
+
+class XReader:
+    def __init__(self, base_url: str, bearer_token: str, *, timeout: float = 15.0) -> None:
+        self._client = httpx.AsyncClient(
+            base_url=base_url.rstrip("/"),
+            headers={"authorization": f"Bearer {bearer_token}"},
+            timeout=timeout,
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def get(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        try:
+            response = await self._client.get(path, params=params)
+        except httpx.HTTPError as exc:
+            raise XReadError("x_api_unavailable", 502, str(exc)) from exc
+        if response.status_code == 429:
+            raise XReadError("x_api_rate_limited", 429)
+        if response.status_code == 401:
+            raise XReadError("x_api_unauthorized", 502)
+        if response.status_code >= 500:
+            raise XReadError("x_api_unavailable", 502, f"X answered {response.status_code}")
+        try:
+            body = response.json()
+        except ValueError as exc:
+            raise XReadError("x_api_unavailable", 502, "X answered no JSON") from exc
+        if not isinstance(body, dict):
+            raise XReadError("x_api_unavailable", 502, "X answered no object")
+        if response.status_code >= 400:
+            raise XReadError("invalid_input", 400, str(body.get("detail", "")))
+        if "data" not in body and body.get("errors"):
+            kind = str(body["errors"][0].get("resource_type", ""))
+            raise XReadError("user_not_found" if kind == "user" else "tweet_not_found", 404)
+        return body
+
+    async def page(self, path: str, params: dict[str, Any]) -> Page:
+        body = await self.get(path, params)
+        includes = body.get("includes") or {}
+        data = body.get("data") or []
+        return Page(
+            data=data if isinstance(data, list) else [data],
+            users={u["id"]: u for u in includes.get("users") or []},
+            media={m["media_key"]: m for m in includes.get("media") or []},
+            next_token=(body.get("meta") or {}).get("next_token"),
+        )
+
+    async def pages(
+        self, path: str, params: dict[str, Any], *, token_param: str, cursor: str | None = None
+    ) -> AsyncIterator[Page]:
+        """Pages from `cursor` on (None: the first); each carries the token of the one after it."""
+        while True:
+            query = dict(params)
+            if cursor:
+                query[token_param] = cursor
+            page = await self.page(path, query)
+            yield page
+            if not page.next_token:
+                return
+            cursor = page.next_token
+
+    async def tweets(self, ids: list[str]) -> Page:
+        """Tweet lookup (100 at most) with metrics, author and media; unknown ids are left out."""
+        params = {
+            "ids": ",".join(ids),
+            "tweet.fields": TWEET_FIELDS,
+            "expansions": EXPANSIONS,
+            "user.fields": USER_FIELDS,
+            "media.fields": MEDIA_FIELDS,
+        }
+        body = await self.get("/2/tweets", params)
+        includes = body.get("includes") or {}
+        return Page(
+            data=body.get("data") or [],
+            users={u["id"]: u for u in includes.get("users") or []},
+            media={m["media_key"]: m for m in includes.get("media") or []},
+            next_token=None,
+        )
+
+    async def tweet(self, tweet_id: str) -> tuple[dict[str, Any], dict[str, Any] | None, Page]:
+        page = await self.tweets([tweet_id])
+        if not page.data:
+            raise XReadError("tweet_not_found", 404)
+        tweet = page.data[0]
+        return tweet, page.users.get(tweet.get("author_id", "")), page
+
+    async def user_by_username(self, username: str) -> dict[str, Any]:
+        body = await self.get(f"/2/users/by/username/{username}", {"user.fields": USER_FIELDS})
+        user = body["data"]
+        if "public_metrics" not in user:  # an endpoint that ignores user.fields: look the id up
+            found = await self.users([user["id"]])
+            user = found.get(user["id"], user)
+        return dict(user)
+
+    async def users(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(ids), 100):
+            chunk = ids[start : start + 100]
+            try:
+                body = await self.get("/2/users", {"ids": ",".join(chunk), "user.fields": USER_FIELDS})
+            except XReadError as exc:
+                if exc.status == 404:
+                    continue
+                raise
+            out.update({u["id"]: u for u in body.get("data") or []})
+        return out
+
+
+# ------------------------------------------------------------------------------ tweet references
+
+_STATUS_URL = re.compile(
+    r"^(?:https?://)?(?:www\.|mobile\.)?(?:x\.com|twitter\.com)/(?:[A-Za-z0-9_]{1,15}|i/web|i)/status(?:es)?/"
+    r"(\d{1,20})(?:[/?#].*)?$"
+)
+
+
+def tweet_id_of(value: object) -> str | None:
+    """The tweet id of a numeric id or an x.com / twitter.com status URL; None otherwise."""
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if text.isdigit() and 0 < len(text) <= 20:
+        return text
+    match = _STATUS_URL.match(text)
+    return match.group(1) if match else None
+
+
+def media_url(item: dict[str, Any]) -> str:
+    """The downloadable URL of an includes.media item: a photo's url, a video's best mp4 variant."""
+    if item.get("url"):
+        return str(item["url"])
+    variants = [v for v in item.get("variants") or [] if v.get("content_type") == "video/mp4"]
+    best = max(variants, key=lambda v: v.get("bit_rate", 0), default=None)
+    return str(best["url"]) if best else str(item.get("preview_image_url", ""))
