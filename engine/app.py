@@ -66,6 +66,7 @@ from engine.whatsapp.outcomes import WhatsAppOutcomes
 from engine.whatsapp.recovery import recover_whatsapp
 from engine.whatsapp.schema import WHATSAPP, PreparedWhatsApp
 from engine.whatsapp.service import WhatsApp
+from engine.xquik import runtime as xquik_data
 from routing.live import LiveRoutingTable
 from routing.model import CarrierHealth, HealthSnapshot
 from routing.storage import PgRoutingStore
@@ -352,6 +353,7 @@ class Engine:
             webhooks=webhooks,
         )
         engine.campaigns.start()
+        xquik_data.start(engine)  # Xquik extraction jobs: this node polls their table (xquik/runtime.py)
         pay = settings.payments
         provider = (
             StripeProvider(

@@ -70,10 +70,11 @@ async def download(
     cached = {
         r["tweet_id"]: (r["gallery_id"], msgspec.json.decode(r["media"]))
         for r in await pool.fetch(
-            "SELECT tweet_id, gallery_id, media FROM xquik_media WHERE account_id = $1 AND tweet_id = ANY($2)",
+            "SELECT tweet_id, gallery_id, media FROM xquik_media"
+            " WHERE account_id = $1 AND tweet_id = ANY($2)",
             account_id,
             ids,
-        )  # fmt: skip
+        )
     }
     if not bulk and ids[0] in cached:
         return {"tweetId": ids[0], "galleryUrl": f"{gallery_base}/{cached[ids[0]][0]}", "cacheHit": True}
@@ -106,12 +107,14 @@ async def download(
         all_media = [dict(m, tweetId=t) for t in ids if t in media_by_tweet for m in media_by_tweet[t]]
         async with pool.acquire() as conn, conn.transaction():
             await conn.execute(
-                "INSERT INTO xquik_galleries (id, account_id, tweet_ids, media) VALUES ($1, $2, $3, $4::jsonb)",
+                "INSERT INTO xquik_galleries (id, account_id, tweet_ids, media)"
+                " VALUES ($1, $2, $3, $4::jsonb)",
                 gallery_id, account_id, [t for t in ids if t in media_by_tweet],
                 msgspec.json.encode(all_media).decode(),
             )  # fmt: skip
             await conn.executemany(
-                "INSERT INTO xquik_media (account_id, tweet_id, media, gallery_id) VALUES ($1, $2, $3::jsonb, $4)"
+                "INSERT INTO xquik_media (account_id, tweet_id, media, gallery_id)"
+                " VALUES ($1, $2, $3::jsonb, $4)"
                 " ON CONFLICT DO NOTHING",
                 [(account_id, t, msgspec.json.encode(m).decode(), gallery_id) for t, m in found.items()],
             )

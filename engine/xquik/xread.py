@@ -1,7 +1,9 @@
-"""Reads of X for Xquik's draws, extractions and media downloads: X API v2 over httpx with one bearer
-token (the deployment's app), paging by X's own tokens.
+"""Reads of X for Xquik's draws, extractions and media downloads: X API v2 over httpx, paging by X's
+own tokens, as the account's connected X account (its OAuth 2.0 bearer, refreshed by
+engine/social/accounts; the deployment holds no app-wide X token).
 
-    reader = XReader(base_url, bearer_token)
+    reads = XReads(base_url, social_layer, pool)             # one HTTP client for the process
+    reader = await reads.for_account(account_id)             # 403 account_needs_reauth: none connected
     tweet = await reader.tweet("1893...")                    # GET /2/tweets?ids= (metrics, media, author)
     async for page in reader.pages("/2/users/ID/followers", {...}, cursor=None): ...
 
@@ -13,11 +15,14 @@ This module must never store anything.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 import httpx
+
+from engine.social.errors import SocialError
 
 TWEET_FIELDS = "author_id,conversation_id,created_at,lang,public_metrics,referenced_tweets,attachments"
 USER_FIELDS = "created_at,description,location,public_metrics,verified"
@@ -40,20 +45,46 @@ class Page:
     next_token: str | None
 
 
-class XReader:
-    def __init__(self, base_url: str, bearer_token: str, *, timeout: float = 15.0) -> None:
-        self._client = httpx.AsyncClient(
-            base_url=base_url.rstrip("/"),
-            headers={"authorization": f"Bearer {bearer_token}"},
-            timeout=timeout,
-        )
+class XReads:
+    """Builds an account's reader over one shared HTTP client."""
+
+    def __init__(self, base_url: str, social: Any, pool: asyncpg.Pool, *, timeout: float = 15.0) -> None:
+        self.client = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout)
+        self.social = social  # engine.social.runtime.SocialLayer
+        self.pool = pool
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self.client.aclose()
+
+    async def for_account(self, account_id: int) -> XReader:
+        social_account_id = await self.pool.fetchval(
+            "SELECT id FROM social_accounts WHERE account_id = $1 AND platform = 'x' AND state = 'active'"
+            " ORDER BY id LIMIT 1",
+            account_id,
+        )
+        if social_account_id is None or self.social is None:
+            raise XReadError("account_needs_reauth", 403, "connect an X account in the dashboard first")
+        try:
+            session = await self.social.accounts.session(social_account_id, account_id=account_id)
+        except (KeyError, SocialError) as exc:
+            raise XReadError("account_needs_reauth", 403, str(exc)) from exc
+        return XReader(self.client, session.tokens.access_token)
+
+
+class XReader:
+    def __init__(self, client: httpx.AsyncClient, token: Callable[[], Awaitable[str]]) -> None:
+        self._client = client
+        self._token = token
 
     async def get(self, path: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
         try:
-            response = await self._client.get(path, params=params)
+            token = await self._token()
+        except SocialError as exc:
+            raise XReadError("account_needs_reauth", 403, str(exc)) from exc
+        try:
+            response = await self._client.get(
+                path, params=params, headers={"authorization": f"Bearer {token}"}
+            )
         except httpx.HTTPError as exc:
             raise XReadError("x_api_unavailable", 502, str(exc)) from exc
         if response.status_code == 429:
@@ -68,6 +99,8 @@ class XReader:
             raise XReadError("x_api_unavailable", 502, "X answered no JSON") from exc
         if not isinstance(body, dict):
             raise XReadError("x_api_unavailable", 502, "X answered no object")
+        if response.status_code == 403:
+            raise XReadError("x_api_unauthorized", 502, str(body.get("detail", "")))
         if response.status_code >= 400:
             raise XReadError("invalid_input", 400, str(body.get("detail", "")))
         if "data" not in body and body.get("errors"):

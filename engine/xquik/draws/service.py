@@ -231,7 +231,7 @@ async def create_draw(pool: asyncpg.Pool, reader: XReader, account_id: int, body
                     e["reason"],
                     picked.get(e["tweetId"]),
                     picked.get(e["tweetId"], 0) > opts["winnerCount"],
-                )  # fmt: skip
+                )
                 for seq, e in enumerate(entries)
             ],
             columns=[
@@ -245,7 +245,7 @@ async def create_draw(pool: asyncpg.Pool, reader: XReader, account_id: int, body
                 "reason",
                 "position",
                 "is_backup",
-            ],  # fmt: skip
+            ],
         )
     return _draw(row)
 
@@ -328,7 +328,7 @@ async def get_draw(pool: asyncpg.Pool, account_id: int, draw_id: str) -> dict[st
             "authorUsername": p["author_username"],
             "tweetId": p["tweet_id"],
             "isBackup": p["is_backup"],
-        }  # fmt: skip
+        }
         for p in picked
     ]
     out["options"] = {k: v for k, v in opts.items() if k not in {"tweetId", "tweetUrl"}}
@@ -340,8 +340,8 @@ async def get_draw(pool: asyncpg.Pool, account_id: int, draw_id: str) -> dict[st
 ENTRY_COLUMNS = ["seq", "tweetId", "authorId", "authorUsername", "authorName", "authorFollowersCount",
                  "authorVerified", "authorCreatedAt", "text", "lang", "createdAt", "valid", "reason",
                  "position", "isBackup"]  # fmt: skip
-WINNER_COLUMNS = ["position", "isBackup", "authorUsername", "authorName", "tweetId", "text", "authorFollowersCount",
-                  "createdAt"]  # fmt: skip
+WINNER_COLUMNS = ["position", "isBackup", "authorUsername", "authorName", "tweetId", "text",
+                  "authorFollowersCount", "createdAt"]  # fmt: skip
 
 
 async def draw_rows(

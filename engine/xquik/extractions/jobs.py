@@ -3,7 +3,7 @@ that leases a job and reads X one page at a time.
 
     view = await estimate(pool, reader, account_id, body)     # what create will hold, from the same plan
     view = await create(pool, reader, account_id, body)       # credits held first (InsufficientCredits)
-    runner = ExtractionRunner(pool, reader, owner="node-1"); runner.start(); runner.wake(); await runner.stop()
+    runner = ExtractionRunner(pool, reads, owner="node-1"); runner.start(); runner.wake(); await runner.stop()
 
 Why a table and not a kind of the dispatch loop: the loop sends one job to one platform target and
 settles one outcome; an extraction is a long read of many pages whose progress (the X cursor) must
@@ -30,12 +30,12 @@ import structlog
 
 from engine.xquik import credits
 from engine.xquik.extractions.tools import ExtractionError, Plan, credits_for, keeps, plan, rows_of
-from engine.xquik.xread import XReader, XReadError
+from engine.xquik.xread import XReader, XReadError, XReads
 
 log = structlog.get_logger(__name__)
 
 KIND = "extraction"
-TRANSIENT = {"x_api_rate_limited", "x_api_unavailable", "x_api_unauthorized"}
+TRANSIENT = {"x_api_rate_limited", "x_api_unavailable"}
 
 
 def _ref(job_id: uuid.UUID | str) -> str:
@@ -182,7 +182,8 @@ async def get_job(
             raise ExtractionError("invalid_input", "cursor is not valid")
         start = int(text)
     results = await pool.fetch(
-        "SELECT seq, data FROM xquik_extraction_rows WHERE extraction_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
+        "SELECT seq, data FROM xquik_extraction_rows WHERE extraction_id = $1 AND seq > $2"
+        " ORDER BY seq LIMIT $3",
         key, start, limit + 1,
     )  # fmt: skip
     from engine.xquik.extractions.tools import api_columns
@@ -234,7 +235,7 @@ class ExtractionRunner:
     def __init__(
         self,
         pool: asyncpg.Pool,
-        reader: XReader,
+        reads: XReads,
         *,
         owner: str,
         lease_seconds: float = 60.0,
@@ -242,7 +243,7 @@ class ExtractionRunner:
         retry_seconds: float = 5.0,
     ) -> None:
         self.pool = pool
-        self.reader = reader
+        self.reads = reads
         self.owner = owner
         self.lease_seconds = lease_seconds
         self.poll_seconds = poll_seconds
@@ -250,8 +251,9 @@ class ExtractionRunner:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
+    def start(self) -> asyncio.Task[None]:
         self._task = asyncio.create_task(self._loop(), name="xquik-extractions")
+        return self._task
 
     def wake(self) -> None:
         self._wake.set()
@@ -306,7 +308,8 @@ class ExtractionRunner:
         if job["cursor"]:
             query[p.token_param] = job["cursor"]
         try:
-            page = await self.reader.page(p.path, query)
+            reader = await self.reads.for_account(job["account_id"])
+            page = await reader.page(p.path, query)
         except XReadError as exc:
             if exc.code in TRANSIENT:
                 await self.pool.execute(

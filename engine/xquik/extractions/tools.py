@@ -3,25 +3,25 @@ row it yields and where its estimate comes from.
 
 Of the document's 23 tool types these 17 are served (X API v2 has their endpoint):
 
-| tool type                  | target           | X API v2                                        | estimate source |
-|----------------------------|------------------|-------------------------------------------------|-----------------|
-| reply_extractor            | targetTweetId    | search/all conversation_id:ID (direct replies)  | replyCount      |
-| repost_extractor           | targetTweetId    | /2/tweets/:id/retweeted_by                      | retweetCount    |
-| quote_extractor            | targetTweetId    | /2/tweets/:id/quote_tweets                      | quoteCount      |
-| favoriters                 | targetTweetId    | /2/tweets/:id/liking_users                      | likeCount       |
-| thread_extractor           | targetTweetId    | search/all conversation_id:ID from:author       | resultsLimit    |
-| follower_explorer          | targetUsername   | /2/users/:id/followers                          | followersCount  |
-| following_explorer         | targetUsername   | /2/users/:id/following                          | followingCount  |
-| verified_follower_explorer | targetUsername   | /2/users/:id/followers, verified ones           | followersCount  |
-| mention_extractor          | targetUsername   | /2/users/:id/mentions                           | resultsLimit    |
-| post_extractor             | targetUsername   | /2/users/:id/tweets                             | statusesCount   |
-| user_media                 | targetUsername   | search/all from:user has:media                  | resultsLimit    |
-| user_likes                 | targetUsername   | /2/users/:id/liked_tweets                       | resultsLimit    |
-| list_member_extractor      | targetListId     | /2/lists/:id/members                            | resultsLimit    |
-| list_follower_explorer     | targetListId     | /2/lists/:id/followers                          | resultsLimit    |
-| list_post_extractor        | targetListId     | /2/lists/:id/tweets                             | resultsLimit    |
-| tweet_search_extractor     | searchQuery      | search/all (filters as X operators)             | resultsLimit    |
-| people_search              | searchQuery      | /2/users/search                                 | resultsLimit    |
+| tool type | target | X API v2 | estimate source |
+|---|---|---|---|
+| reply_extractor | targetTweetId | search/all conversation_id:ID (direct replies) | replyCount |
+| repost_extractor | targetTweetId | /2/tweets/:id/retweeted_by | retweetCount |
+| quote_extractor | targetTweetId | /2/tweets/:id/quote_tweets | quoteCount |
+| favoriters | targetTweetId | /2/tweets/:id/liking_users | likeCount |
+| thread_extractor | targetTweetId | search/all conversation_id:ID from:author | resultsLimit |
+| follower_explorer | targetUsername | /2/users/:id/followers | followersCount |
+| following_explorer | targetUsername | /2/users/:id/following | followingCount |
+| verified_follower_explorer | targetUsername | /2/users/:id/followers, verified ones | followersCount |
+| mention_extractor | targetUsername | /2/users/:id/mentions | resultsLimit |
+| post_extractor | targetUsername | /2/users/:id/tweets | statusesCount |
+| user_media | targetUsername | search/all from:user has:media | resultsLimit |
+| user_likes | targetUsername | /2/users/:id/liked_tweets | resultsLimit |
+| list_member_extractor | targetListId | /2/lists/:id/members | resultsLimit |
+| list_follower_explorer | targetListId | /2/lists/:id/followers | resultsLimit |
+| list_post_extractor | targetListId | /2/lists/:id/tweets | resultsLimit |
+| tweet_search_extractor | searchQuery | search/all (filters as X operators) | resultsLimit |
+| people_search | searchQuery | /2/users/search | resultsLimit |
 
 Not served (400 invalid_tool_type): article_extractor (X API v2 gives no article body),
 community_extractor, community_moderator_explorer, community_post_extractor, community_search (v2
@@ -303,7 +303,7 @@ def validate(body: object) -> tuple[str, dict[str, Any]]:
 
 
 async def plan(reader: XReader, body: dict[str, Any]) -> Plan:
-    """The job's reading plan and its estimate, from X (the target looked up); ExtractionError / XReadError."""
+    """The job's reading plan and estimate, from X (the target looked up); ExtractionError, XReadError."""
     tool, body = validate(body)
     limit = results_limit(body)
     keep = _filters(body)
@@ -313,8 +313,8 @@ async def plan(reader: XReader, body: dict[str, Any]) -> Plan:
 
     def done(path: str, query: dict[str, Any], token: str, count: int | None, source: str) -> Plan:
         estimated = min(limit, count) if count is not None else limit
-        return Plan(tool, path, query, token, rows, estimated, source if count is not None else "resultsLimit",
-                    keep)  # fmt: skip
+        named = source if count is not None else "resultsLimit"
+        return Plan(tool, path, query, token, rows, estimated, named, keep)
 
     if tool in TWEET_TOOLS:
         raw = body.get("targetTweetId")
@@ -372,9 +372,11 @@ async def plan(reader: XReader, body: dict[str, Any]) -> Plan:
         list_id = _str(body, "targetListId")
         if list_id is None or not list_id.isdigit():
             raise ExtractionError("invalid_input", "targetListId must be a numeric list id")
-        edge = {"list_member_extractor": "members", "list_follower_explorer": "followers"}.get(tool)
-        if edge:
+        lists = {"list_member_extractor": "members", "list_follower_explorer": "followers"}
+        if tool in lists:
+            edge = lists[tool]
             return done(f"/2/lists/{list_id}/{edge}", user_q, "pagination_token", None, "")
+
         return done(f"/2/lists/{list_id}/tweets", {**tweet_q, "max_results": 100}, "pagination_token",
                     None, "")  # fmt: skip
 
