@@ -10,7 +10,7 @@ This module must never serve HTTP.
 
 from __future__ import annotations
 
-import weakref
+import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -27,21 +27,27 @@ class XquikData:
     runner: ExtractionRunner
 
 
-_DATA: weakref.WeakKeyDictionary[Engine, XquikData] = weakref.WeakKeyDictionary()
-
-
 def of(engine: Engine) -> XquikData:
-    data = _DATA.get(engine)
-    if data is None:
+    """The engine's own (kept on it: an Engine is not hashable)."""
+    data = getattr(engine, "_xquik_data", None)
+    if not isinstance(data, XquikData):
         reads = XReads(engine.settings.social.x_api_base_url, engine.social, engine.pool)
-        data = _DATA[engine] = XquikData(
-            reads, ExtractionRunner(engine.pool, reads, owner=f"node-{engine.node}")
-        )
+        data = XquikData(reads, ExtractionRunner(engine.pool, reads, owner=f"node-{engine.node}"))
+        setattr(engine, "_xquik_data", data)  # noqa: B010
     return data
 
 
 def start(engine: Engine) -> XquikData:
     data = of(engine)
-    task = data.runner.start()
-    engine._tasks.append(task)  # cancelled when the engine stops
+    data.runner.start()
+    engine._tasks.append(asyncio.get_running_loop().create_task(_held(data), name="xquik-data"))
     return data
+
+
+async def _held(data: XquikData) -> None:
+    """Until the engine stops (it cancels its tasks): then the runner stops and the HTTP client closes."""
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await data.runner.stop()
+        await data.reads.aclose()

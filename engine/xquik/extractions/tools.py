@@ -7,7 +7,7 @@ Of the document's 23 tool types these 17 are served (X API v2 has their endpoint
 |---|---|---|---|
 | reply_extractor | targetTweetId | search/all conversation_id:ID (direct replies) | replyCount |
 | repost_extractor | targetTweetId | /2/tweets/:id/retweeted_by | retweetCount |
-| quote_extractor | targetTweetId | /2/tweets/:id/quote_tweets | quoteCount |
+| quote_extractor | targetTweetId | /2/tweets/:id/quote_tweets | resultsLimit |
 | favoriters | targetTweetId | /2/tweets/:id/liking_users | likeCount |
 | thread_extractor | targetTweetId | search/all conversation_id:ID from:author | resultsLimit |
 | follower_explorer | targetUsername | /2/users/:id/followers | followersCount |
@@ -334,8 +334,8 @@ async def plan(reader: XReader, body: dict[str, Any]) -> Plan:
             return done("/2/tweets/search/all", query, "next_token", None, "")
         if tool == "quote_extractor":
             query = {**tweet_q, "max_results": 100}
-            return done(f"/2/tweets/{tweet_id}/quote_tweets", query, "pagination_token",
-                        metrics.get("quote_count", 0), "quoteCount")  # fmt: skip
+            # resultsLimit, not quote_count: X counts quotes its quote_tweets endpoint may not list
+            return done(f"/2/tweets/{tweet_id}/quote_tweets", query, "pagination_token", None, "")
         edge, metric, source = {
             "repost_extractor": ("retweeted_by", "retweet_count", "retweetCount"),
             "favoriters": ("liking_users", "like_count", "likeCount"),
