@@ -14,6 +14,12 @@ from typing import Literal
 
 import msgspec
 
+WRITES = (
+    "x.tweet.create", "x.tweet.delete", "x.like", "x.unlike", "x.retweet", "x.follow", "x.unfollow",
+    "x.remove_follower", "x.dm.send", "x.profile", "x.avatar", "x.banner", "x.media",
+    "x.community.create", "x.community.delete", "x.community.join", "x.community.leave",
+)  # fmt: skip
+
 
 class Price(msgspec.Struct, frozen=True):
     credits: int
@@ -38,15 +44,7 @@ PRICES: dict[str, Price] = {
     "x.timeline": Price(1, "result"),
     "x.dm_history": Price(1, "result"),
     # X Write: 10 credits a call
-    **{
-        name: Price(10)
-        for name in (
-            "x.tweet.create", "x.tweet.delete", "x.like", "x.unlike", "x.retweet", "x.follow",
-            "x.unfollow", "x.remove_follower", "x.dm.send", "x.profile", "x.avatar", "x.banner",
-            "x.media", "x.community.create", "x.community.delete", "x.community.join",
-            "x.community.leave",
-        )
-    },  # fmt: skip
+    **{name: Price(10) for name in WRITES},
     # Tweet style cache: fetching tweets, and their live metrics, per tweet
     "styles.fetch": Price(1, "result"),
     "styles.performance": Price(1, "result"),
