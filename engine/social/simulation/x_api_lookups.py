@@ -2,14 +2,14 @@
 bookmarks, timelines, retweets, media upload and the v1.1 profile endpoints (the Xquik surface's rows).
 
     graph = graph_of(sim.world)                 # the extra state, beside the world
-    graph.follow(alice.id, demo.id); graph.bookmark(demo.id, post.id); graph.profile(demo.id).verified = True
+    graph.follow(alice.id, demo.id); graph.bookmark(demo.id, post.id); demo.verified = True
     graph.attach(post.id, "photo"); graph.article(post.id, "Title", "Body text")
     graph.premium.add(demo.id)                  # long posts (note_tweet) up to 25,000 weighted characters
 
 Endpoints (registered ahead of x_api's own, which they extend with fields X documents, so an older
 caller that asks for fewer fields gets exactly what it got before):
 
-    GET  /2/tweets?ids=                       tweet.fields, expansions=author_id,attachments.media_keys,
+    GET  /2/tweets/:id, /2/tweets?ids=       tweet.fields, expansions=author_id,attachments.media_keys,
                                               user.fields, media.fields; unknown ids in `errors`
     GET  /2/tweets/search/recent              query: words, "phrases", from:, to:, #tags, -exclusions,
                                               OR, has:media, conversation_id: (10-100 a page, next_token)
@@ -107,22 +107,11 @@ SCOPES: dict[tuple[str, str], frozenset[str]] = {
 
 @dataclass
 class Profile:
-    description: str = ""
-    location: str = ""
+    """What SimUser does not hold (its verified, description, location, followers are there)."""
+
     url: str = ""
-    verified: bool = False
     profile_image_url: str = ""
     profile_banner_url: str = ""
-    created_at: float = 1_262_304_000.0  # 2010-01-01
-
-
-@dataclass
-class Media:
-    media_key: str
-    type: str  # photo | video | animated_gif
-    url: str
-    width: int = 1200
-    height: int = 675
 
 
 @dataclass
@@ -142,16 +131,16 @@ class Folder:
 
 @dataclass
 class XGraph:
-    """What the world does not hold: follows, bookmarks, retweets, media, profiles, articles."""
+    """What the world does not hold: bookmarks, uploads, profile images, articles, communities. The
+    follow graph (SimUser.followers), retweets (SimPost.retweeted_by) and media (SimPost.media) are the
+    world's, shared with x_api_data."""
 
     world: XWorld
-    following: dict[str, set[str]] = field(default_factory=dict)  # user -> users they follow
     bookmarks: dict[str, set[str]] = field(default_factory=dict)  # user -> post ids
     folders: dict[str, list[Folder]] = field(default_factory=dict)
-    retweeted_by: dict[str, set[str]] = field(default_factory=dict)  # post -> users
-    media: dict[str, Media] = field(default_factory=dict)  # media_key -> media
-    post_media: dict[str, list[str]] = field(default_factory=dict)  # post -> media keys
-    uploads: dict[str, tuple[str, str, int]] = field(default_factory=dict)  # media id -> (user, key, size)
+    uploads: dict[str, tuple[str, dict[str, str], int]] = field(
+        default_factory=dict
+    )  # id -> (user, media, size)
     profiles: dict[str, Profile] = field(default_factory=dict)
     articles: dict[str, Article] = field(default_factory=dict)
     communities: dict[str, str] = field(default_factory=dict)  # post -> community id
@@ -161,10 +150,17 @@ class XGraph:
         return self.profiles.setdefault(user_id, Profile())
 
     def follow(self, who: str, whom: str) -> None:
-        self.following.setdefault(who, set()).add(whom)
+        self.world.users[whom].followers.add(who)
+
+    def unfollow(self, who: str, whom: str) -> None:
+        if whom in self.world.users:
+            self.world.users[whom].followers.discard(who)
 
     def followers_of(self, user_id: str) -> set[str]:
-        return {u for u, whom in self.following.items() if user_id in whom}
+        return set(self.world.users[user_id].followers)
+
+    def following_of(self, user_id: str) -> set[str]:
+        return {u.id for u in self.world.users.values() if user_id in u.followers}
 
     def bookmark(self, user_id: str, post_id: str) -> None:
         self.bookmarks.setdefault(user_id, set()).add(post_id)
@@ -174,17 +170,21 @@ class XGraph:
         self.folders.setdefault(user_id, []).append(folder)
         return folder
 
-    def attach(self, post_id: str, kind: str = "photo") -> Media:
-        key = f"{3 if kind == 'photo' else 7 if kind == 'video' else 16}_{self.world.new_id()}"
-        item = Media(key, kind, f"https://pbs.twimg.com/media/{key}.jpg")
-        self.media[key] = item
-        self.post_media.setdefault(post_id, []).append(key)
+    def attach(self, post_id: str, kind: str = "photo") -> dict[str, str]:
+        item = new_media(self.world, kind)
+        self.world.posts[post_id].media.append(item)
         return item
 
     def article(self, post_id: str, title: str, plain_text: str) -> Article:
-        cover = self.attach(post_id).media_key
+        cover = self.attach(post_id)["media_key"]
         self.articles[post_id] = article = Article(title, plain_text, cover, [cover])
         return article
+
+
+def new_media(world: XWorld, kind: str) -> dict[str, str]:
+    key = f"{3 if kind == 'photo' else 7 if kind == 'video' else 16}_{world.new_id()}"
+    ext = "jpg" if kind == "photo" else "mp4"
+    return {"media_key": key, "type": kind, "url": f"https://pbs.twimg.com/media/{key}.{ext}"}
 
 
 _GRAPHS: weakref.WeakKeyDictionary[XWorld, XGraph] = weakref.WeakKeyDictionary()
@@ -220,7 +220,7 @@ def _matches(term: str, post: SimPost, world: XWorld, graph: XGraph) -> bool:
     elif term.startswith("conversation_id:"):
         hit = post.conversation_id == term[16:] and post.id != term[16:]
     elif term == "has:media":
-        hit = bool(graph.post_media.get(post.id))
+        hit = bool(post.media)
     elif term.startswith("#"):
         hit = re.search(r"(?<!\w)" + re.escape(term.lower()) + r"\b", text) is not None
     else:
@@ -258,13 +258,13 @@ def render_user(sim: XSimulator, user: SimUser, fields: set[str]) -> dict[str, A
     profile = graph.profile(user.id)
     out: dict[str, Any] = {"id": user.id, "name": user.name, "username": user.username}
     if "description" in fields:
-        out["description"] = profile.description
-    if "location" in fields and profile.location:
-        out["location"] = profile.location
+        out["description"] = user.description
+    if "location" in fields and user.location:
+        out["location"] = user.location
     if "url" in fields:
         out["url"] = profile.url
     if "verified" in fields:
-        out["verified"] = profile.verified
+        out["verified"] = user.verified
     if "profile_image_url" in fields:
         out["profile_image_url"] = profile.profile_image_url or (
             f"https://pbs.twimg.com/profile_images/{user.id}/avatar_normal.jpg"
@@ -272,13 +272,13 @@ def render_user(sim: XSimulator, user: SimUser, fields: set[str]) -> dict[str, A
     if "profile_banner_url" in fields and profile.profile_banner_url:
         out["profile_banner_url"] = profile.profile_banner_url
     if "created_at" in fields:
-        out["created_at"] = _iso(profile.created_at)
+        out["created_at"] = _iso(user.created_at)
     if "protected" in fields:
         out["protected"] = False
     if "public_metrics" in fields:
         out["public_metrics"] = {
-            "followers_count": len(graph.followers_of(user.id)),
-            "following_count": len(graph.following.get(user.id, ())),
+            "followers_count": len(user.followers),
+            "following_count": len(graph.following_of(user.id)),
             "tweet_count": sum(1 for p in sim.world.visible_posts() if p.author_id == user.id),
             "listed_count": 0,
             "like_count": sum(1 for p in sim.world.visible_posts() if user.id in p.liked_by),
@@ -306,14 +306,14 @@ def render_tweet(sim: XSimulator, post: SimPost, fields: set[str]) -> dict[str, 
         out["in_reply_to_user_id"] = post.in_reply_to_user_id
     if "referenced_tweets" in fields and post.in_reply_to_post_id:
         out["referenced_tweets"] = [{"type": "replied_to", "id": post.in_reply_to_post_id}]
-    if "attachments" in fields and graph.post_media.get(post.id):
-        out["attachments"] = {"media_keys": list(graph.post_media[post.id])}
+    if "attachments" in fields and post.media:
+        out["attachments"] = {"media_keys": [m["media_key"] for m in post.media]}
     if "community_id" in fields and post.id in graph.communities:
         out["community_id"] = graph.communities[post.id]
     if "public_metrics" in fields:
         likes = len(post.liked_by)
         out["public_metrics"] = {
-            "retweet_count": len(graph.retweeted_by.get(post.id, ())),
+            "retweet_count": len(post.retweeted_by),
             "reply_count": sum(1 for p in world.visible_posts() if p.in_reply_to_post_id == post.id),
             "like_count": likes,
             "quote_count": 0,
@@ -332,23 +332,25 @@ def render_tweet(sim: XSimulator, post: SimPost, fields: set[str]) -> dict[str, 
     return out
 
 
-def render_media(item: Media, fields: set[str]) -> dict[str, Any]:
-    out: dict[str, Any] = {"media_key": item.media_key, "type": item.type}
-    if item.type == "photo" and "url" in fields:
-        out["url"] = item.url
-    if item.type != "photo" and "preview_image_url" in fields:
-        out["preview_image_url"] = item.url
+def render_media(item: dict[str, str], fields: set[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {"media_key": item["media_key"], "type": item["type"]}
+    if item["type"] == "photo" and "url" in fields:
+        out["url"] = item["url"]
+    if item["type"] != "photo":
+        if "preview_image_url" in fields:
+            out["preview_image_url"] = item["url"].rsplit(".", 1)[0] + ".jpg"
+        if "variants" in fields:
+            out["variants"] = [{"content_type": "video/mp4", "bit_rate": 2176000, "url": item["url"]}]
     if "width" in fields:
-        out["width"] = item.width
+        out["width"] = 1200
     if "height" in fields:
-        out["height"] = item.height
+        out["height"] = 675
     return out
 
 
 def tweets_body(
     sim: XSimulator, request: Request, posts: list[SimPost], meta: dict[str, Any] | None
 ) -> dict[str, Any]:
-    graph = graph_of(sim.world)
     tweet_fields, expansions = _fields(request, "tweet.fields"), _fields(request, "expansions")
     body: dict[str, Any] = {} if meta is None else {"meta": meta}
     if not posts:
@@ -362,10 +364,10 @@ def tweets_body(
             render_user(sim, sim.world.users[a], user_fields) for a in authors if a in sim.world.users
         ]
     if "attachments.media_keys" in expansions or "article.cover_media" in expansions:
-        keys = [k for p in posts for k in graph.post_media.get(p.id, [])]
-        media_fields = _fields(request, "media.fields")
-        if keys:
-            includes["media"] = [render_media(graph.media[k], media_fields) for k in dict.fromkeys(keys)]
+        media = {m["media_key"]: m for p in posts for m in p.media}
+        if media:
+            media_fields = _fields(request, "media.fields")
+            includes["media"] = [render_media(m, media_fields) for m in media.values()]
     if includes:
         body["includes"] = includes
     return body
@@ -456,6 +458,18 @@ class Lookups:
             ]
         return self._json(body)
 
+    async def tweet(self, request: Request, grant: Grant) -> Response:
+        from engine.social.simulation.x_api import invalid, not_found
+
+        tweet_id = request.path_params["id"]
+        if not tweet_id.isdigit():
+            return invalid(f"The `id` query parameter value [{tweet_id}] is not valid", "id", tweet_id)
+        post = self.world.posts.get(tweet_id)
+        if post is None or post.deleted:
+            return not_found("tweet", "id", tweet_id)
+        body = tweets_body(self.sim, request, [post], None)
+        return self._json({**body, "data": body["data"][0]})
+
     async def search_recent(self, request: Request, grant: Grant) -> Response:
         from engine.social.simulation.x_api import invalid
 
@@ -486,7 +500,7 @@ class Lookups:
         refused = self._known_user(user_id)
         if refused is not None:
             return refused
-        users = [self.world.users[u] for u in self.graph.following.get(user_id, ()) if u in self.world.users]
+        users = [self.world.users[u] for u in self.graph.following_of(user_id)]
         return self._users_page(request, users, 1, 1000)
 
     async def followers(self, request: Request, grant: Grant) -> Response:
@@ -538,7 +552,7 @@ class Lookups:
         refused = self._own(request, grant)
         if refused is not None:
             return refused
-        authors = self.graph.following.get(grant.user_id, set()) | {grant.user_id}
+        authors = self.graph.following_of(grant.user_id) | {grant.user_id}
         posts = [p for p in self.world.visible_posts() if p.author_id in authors]
         return self._posts_page(request, posts, 1)
 
@@ -577,8 +591,7 @@ class Lookups:
             return problem(403, "Forbidden", "You are not allowed to create a Tweet with duplicate content.")
         post = self.world.create_post(grant.user_id, text, reply_to)
         for media_id in media_ids:
-            key = self.graph.uploads[media_id][1]
-            self.graph.post_media.setdefault(post.id, []).append(key)
+            post.media.append(self.graph.uploads[media_id][1])
         if isinstance(body.get("community_id"), str):
             self.graph.communities[post.id] = body["community_id"]
         return self._json(
@@ -595,14 +608,16 @@ class Lookups:
         post = self.world.posts.get(tweet_id)
         if post is None or post.deleted:
             return not_found("tweet", "tweet_id", tweet_id)
-        self.graph.retweeted_by.setdefault(post.id, set()).add(grant.user_id)
+        post.retweeted_by.add(grant.user_id)
         return self._json({"data": {"retweeted": True}})
 
     async def unretweet(self, request: Request, grant: Grant) -> Response:
         refused = self._own(request, grant)
         if refused is not None:
             return refused
-        self.graph.retweeted_by.get(request.path_params["source_tweet_id"], set()).discard(grant.user_id)
+        post = self.world.posts.get(request.path_params["source_tweet_id"])
+        if post is not None:
+            post.retweeted_by.discard(grant.user_id)
         return self._json({"data": {"retweeted": False}})
 
     async def follow(self, request: Request, grant: Grant) -> Response:
@@ -621,7 +636,7 @@ class Lookups:
         refused = self._own(request, grant, "source_user_id")
         if refused is not None:
             return refused
-        self.graph.following.get(grant.user_id, set()).discard(request.path_params["target_user_id"])
+        self.graph.unfollow(grant.user_id, request.path_params["target_user_id"])
         return self._json({"data": {"following": False}})
 
     async def _form(self, request: Request) -> dict[str, Part]:
@@ -643,18 +658,22 @@ class Lookups:
         if isinstance(data, Response):
             return data
         kind = "photo" if any(data.startswith(m) for m in IMAGE_TYPES) else "video"
-        media_id = self.world.new_id()
-        key = f"{3 if kind == 'photo' else 7}_{media_id}"
-        self.graph.media[key] = Media(key, kind, f"https://pbs.twimg.com/media/{key}.jpg")
-        self.graph.uploads[media_id] = (grant.user_id, key, len(data))
-        body = {"id": media_id, "media_key": key, "size": len(data), "expires_after_secs": 86400}
+        item = new_media(self.world, kind)
+        media_id = item["media_key"].split("_", 1)[1]
+        self.graph.uploads[media_id] = (grant.user_id, item, len(data))
+        body = {
+            "id": media_id,
+            "media_key": item["media_key"],
+            "size": len(data),
+            "expires_after_secs": 86400,
+        }
         return self._json({"data": body})
 
     def _v1_user(self, user_id: str) -> dict[str, Any]:
         user, profile = self.world.users[user_id], self.graph.profile(user_id)
         return {
             "id": int(user.id), "id_str": user.id, "name": user.name, "screen_name": user.username,
-            "description": profile.description, "location": profile.location, "url": profile.url or None,
+            "description": user.description, "location": user.location, "url": profile.url or None,
             "profile_image_url_https": profile.profile_image_url,
         }  # fmt: skip
 
@@ -670,8 +689,8 @@ class Lookups:
         user, profile = self.world.users[grant.user_id], self.graph.profile(grant.user_id)
         if values.get("name"):
             user.name = values["name"]
-        profile.description = values.get("description", profile.description)
-        profile.location = values.get("location", profile.location)
+        user.description = values.get("description", user.description)
+        user.location = values.get("location", user.location)
         profile.url = values.get("url", profile.url)
         return self._json(self._v1_user(grant.user_id))
 
@@ -715,6 +734,7 @@ def lookup_routes(sim: XSimulator) -> list[Route]:
         ("GET", "/2/tweets", h.tweets),
         ("POST", "/2/tweets", h.create_tweet),
         ("GET", "/2/tweets/search/recent", h.search_recent),
+        ("GET", "/2/tweets/{id}", h.tweet),
         ("GET", "/2/tweets/{id}/liking_users", h.liking_users),
         ("GET", "/2/users/by/username/{username}", h.user_by_username),
         ("GET", "/2/users/{id}/tweets", h.user_tweets),

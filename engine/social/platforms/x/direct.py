@@ -6,7 +6,7 @@
 
 | method              | X API                                                                        |
 |---------------------|------------------------------------------------------------------------------|
-| tweets              | GET /2/tweets?ids= (public_metrics, attachments, article, note_tweet; author, media) |
+| tweet, tweets       | GET /2/tweets/:id, /2/tweets?ids= (metrics, media, article, note_tweet, author) |
 | search              | GET /2/tweets/search/recent?query= (10-100, next_token)                     |
 | user_by_username    | GET /2/users/by/username/:username (public_metrics, description, verified, ...) |
 | following, followers| GET /2/users/:id/following, /followers (1-1000, pagination_token)           |
@@ -46,7 +46,7 @@ TWEET_FIELDS = (
     "attachments,article,note_tweet,community_id"
 )
 USER_FIELDS = "created_at,description,location,profile_image_url,public_metrics,url,verified,protected"
-MEDIA_FIELDS = "url,preview_image_url,type,width,height"
+MEDIA_FIELDS = "url,preview_image_url,type,width,height,variants"
 EXPANSIONS = "author_id,attachments.media_keys"
 
 
@@ -120,11 +120,18 @@ class Tweet(msgspec.Struct, frozen=True):
         return self.note_tweet.text if self.note_tweet is not None else self.text
 
 
+class Variant(msgspec.Struct, frozen=True):
+    url: str
+    content_type: str = ""
+    bit_rate: int | None = None
+
+
 class Media(msgspec.Struct, frozen=True):
     media_key: str
     type: str
     url: str | None = None
     preview_image_url: str | None = None
+    variants: list[Variant] = []
     width: int | None = None
     height: int | None = None
 
@@ -138,6 +145,12 @@ class TweetsAnswer(msgspec.Struct, frozen=True):
     data: list[Tweet] = []
     includes: Includes = msgspec.field(default_factory=Includes)
     meta: Meta = msgspec.field(default_factory=Meta)
+    errors: list[LookupError_] = []
+
+
+class TweetAnswer(msgspec.Struct, frozen=True):
+    data: Tweet | None = None
+    includes: Includes = msgspec.field(default_factory=Includes)
     errors: list[LookupError_] = []
 
 
@@ -277,10 +290,16 @@ class XDirect:
         return _page(self.http.decode(response, TweetsAnswer))
 
     async def tweet(self, session: AccountSession, tweet_id: str) -> Page:
-        page = await self.tweets(session, [tweet_id])
-        if not page.tweets:
-            raise _not_found("tweet", [])
-        return page
+        """One post: GET /2/tweets/:id (Permanent not_found when X does not know it)."""
+        params = {
+            "tweet.fields": TWEET_FIELDS, "expansions": EXPANSIONS, "user.fields": USER_FIELDS,
+            "media.fields": MEDIA_FIELDS,
+        }  # fmt: skip
+        response = await self.http.call("GET", f"/2/tweets/{tweet_id}", session.tokens, params=params)
+        answer = self.http.decode(response, TweetAnswer)
+        if answer.data is None:
+            raise _not_found("tweet", answer.errors)
+        return _page(TweetsAnswer(data=[answer.data], includes=answer.includes))
 
     async def search(self, session: AccountSession, query: str, limit: int, token: str | None) -> Page:
         return await self._posts(
