@@ -8,8 +8,9 @@ extractions and media downloads (engine/xquik/), with X API v2's paths, paramete
     GET /2/users/search?query=                  people search (1-1000, next_token)
     GET /2/lists/:id/members | followers | tweets
 
-Users, follows, retweets, media and profiles are x_api_lookups' graph (`graph_of(world)`); tweets carry
-`lang` (SimPost.lang) and quotes (SimPost.quoted_post_id) on top of its rendering. Search operators:
+Follows (SimUser.followers), retweets (SimPost.retweeted_by), media (SimPost.media), profiles and
+rendering are shared with x_api_lookups; tweets carry `lang` (SimPost.lang) and quotes
+(SimPost.quoted_post_id) on top of its rendering. Search operators:
 `conversation_id:`, `from:`, `to:`, `lang:`, `has:media|images|videos`, `is:reply|quote|verified`,
 `#tag`, `@user`, `"exact phrase"`, `-term` (negation of any) and bare words, all ANDed (no `OR`).
 Knobs: `quote(world, post_id, by)`, `add_list(world, owner, name)` (then `.members` / `.followers`).
@@ -28,7 +29,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from engine.social.simulation.x_api_lookups import graph_of, render_user, tweets_body
+from engine.social.simulation.x_api_lookups import render_user, tweets_body
 from engine.social.simulation.x_state import Grant, SimPost, XWorld
 
 if TYPE_CHECKING:
@@ -112,7 +113,6 @@ _KINDS = {"media": {"photo", "video", "animated_gif"}, "images": {"photo"}, "vid
 
 
 def _matches(world: XWorld, post: SimPost, term: str) -> bool:
-    graph = graph_of(world)
     author = world.users.get(post.author_id)
     text = post.text.lower()
     key, _, value = term.partition(":")
@@ -128,13 +128,13 @@ def _matches(world: XWorld, post: SimPost, term: str) -> bool:
     if value and key == "lang":
         return post.lang == value
     if value and key == "has":
-        kinds = {graph.media[k].type for k in graph.post_media.get(post.id, []) if k in graph.media}
+        kinds = {m["type"] for m in post.media}
         return bool(kinds & _KINDS.get(value, set()))
     if value and key == "is":
         if value == "reply":
             return post.in_reply_to_post_id is not None
         if value == "verified":
-            return author is not None and graph.profile(author.id).verified
+            return author is not None and author.verified
         if value == "quote":
             return post.quoted_post_id is not None
         return False  # is:retweet: the world holds no retweets as posts
@@ -253,8 +253,7 @@ class XData:
         post = self._post(request)
         if isinstance(post, Response):
             return post
-        users = graph_of(self.world).retweeted_by.get(post.id, set())
-        return self._users(request, sorted(users, key=int), high=100)
+        return self._users(request, sorted(post.retweeted_by, key=int), high=100)
 
     async def quote_tweets(self, request: Request, grant: Grant) -> Response:
         post = self._post(request)
@@ -279,12 +278,11 @@ class XData:
         query = request.query_params.get("query", "").strip().lower()
         if not query:
             return invalid("The `query` query parameter can not be empty", "query", "")
-        graph = graph_of(self.world)
         ids = [
             u.id
             for u in sorted(self.world.users.values(), key=lambda u: int(u.id))
             if query in u.username.lower() or query in u.name.lower()
-            or query in graph.profile(u.id).description.lower()
+            or query in u.description.lower()
         ]  # fmt: skip
         return self._users(request, ids, param="next_token")
 

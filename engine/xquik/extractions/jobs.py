@@ -301,7 +301,7 @@ class ExtractionRunner:
         params = msgspec.json.decode(job["params"]) if isinstance(job["params"], str) else job["params"]
         p = _plan_of(job["tool_type"], params["plan"])
         count, limit = job["results_count"], job["results_limit"]
-        if count >= limit:
+        if count >= limit or (job["pages"] > 0 and job["cursor"] is None):  # read to the end before a crash
             await self._finish(job, "completed", None)
             return False
         query = dict(p.query)

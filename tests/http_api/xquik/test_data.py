@@ -27,14 +27,6 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 FORMATS = ("csv", "json", "md", "md-document", "pdf", "txt", "xlsx")
 
 
-def _widen(xq: Xq) -> None:
-    """The connected account's grants get the read scopes X asks for follows and lists (the engine's
-    default scopes predate them)."""
-    more = frozenset({"follows.read", "like.read", "list.read"})
-    for grant in [*xq.sim.world.access_tokens.values(), *xq.sim.world.refresh_tokens.values()]:
-        grant.scopes = grant.scopes | more
-
-
 def _world(xq: Xq) -> dict[str, Any]:
     """A giveaway tweet by `giver` with replies from entrants, retweets, follows, one media tweet."""
     world, graph = xq.sim.world, graph_of(xq.sim.world)
@@ -48,18 +40,18 @@ def _world(xq: Xq) -> dict[str, Any]:
     replies = {}
     for n, user in enumerate(entrants):
         replies[n] = world.reply(to=tweet.id, by=user.username, text=texts[n])
-        graph.follow(user.id, giver.id)
-        graph.retweeted_by.setdefault(tweet.id, set()).add(user.id)
+        giver.followers.add(user.id)
+        tweet.retweeted_by.add(user.id)
     world.reply(to=tweet.id, by="fan0", text="@giver again #contest @xquik giveaway")  # second entry of fan0
-    graph.retweeted_by[tweet.id].discard(entrants[5].id)  # did not retweet
-    graph.following[entrants[6].id].discard(giver.id)  # does not follow
+    tweet.retweeted_by.discard(entrants[5].id)  # did not retweet
+    giver.followers.discard(entrants[6].id)  # does not follow
     replies[7].lang = "es"
-    graph.profile(entrants[8].id).created_at = time.time() - 86400  # a day-old account
+    entrants[8].created_at = time.time() - 86400  # a day-old account
     world.reply(to=tweet.id, by="giver", text="@giver thanks all #contest @xquik")  # the author: not an entry
     fans = [world.add_user(f"follower{n}") for n in range(240)]
     for user in fans:
-        graph.follow(user.id, giver.id)
-        graph.retweeted_by[tweet.id].add(user.id)
+        giver.followers.add(user.id)
+        tweet.retweeted_by.add(user.id)
     photo = world.create_post(giver.id, "look")
     graph.attach(photo.id, "photo")
     graph.attach(photo.id, "video")
@@ -112,7 +104,6 @@ def _read(fmt: str, body: bytes) -> list[dict[str, str]] | str:
 
 
 async def test_draw_rows_filters_reproducible_pick_and_exports(xq: Xq) -> None:
-    _widen(xq)
     data = _world(xq)
     tweet = data["tweet"]
     url = f"https://x.com/giver/status/{tweet.id}"
@@ -212,7 +203,6 @@ async def _done(xq: Xq, job_id: str) -> dict[str, Any]:
 
 
 async def test_extraction_estimate_equals_charge_limits_filters_and_exports(xq: Xq) -> None:
-    _widen(xq)
     data = _world(xq)
     await xq.grant(100_000)
     followers = {"toolType": "follower_explorer", "targetUsername": "giver"}
@@ -305,7 +295,6 @@ async def test_extraction_estimate_equals_charge_limits_filters_and_exports(xq: 
 
 
 async def test_extraction_resumes_from_its_cursor_after_a_kill(xq: Xq) -> None:
-    _widen(xq)
     data = _world(xq)
     await xq.grant(1000)
     app_runner = runtime.of(xq.engine).runner
@@ -343,7 +332,6 @@ async def test_extraction_resumes_from_its_cursor_after_a_kill(xq: Xq) -> None:
 
 
 async def test_media_download_gallery_cache_and_refusals(xq: Xq) -> None:
-    _widen(xq)
     data = _world(xq)
     await xq.grant(100)
     photo, clip, plain = data["photo"], data["clip"], data["plain"]
@@ -356,9 +344,8 @@ async def test_media_download_gallery_cache_and_refusals(xq: Xq) -> None:
     assert before - await _balance(xq) == 1
     page = await xq.client.get(first["galleryUrl"])  # served by our app, no key needed
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    graph = graph_of(xq.sim.world)
-    for key in graph.post_media[photo.id]:
-        assert graph.media[key].url in page.text
+    for item in photo.media:
+        assert item["url"] in page.text
 
     again = await xq.call(
         "POST",
