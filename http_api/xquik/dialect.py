@@ -55,6 +55,7 @@ class XquikError(msgspec.Struct, frozen=True, omit_defaults=True):
     error: str
     message: str
     retryAfter: int | None = None
+    limit: int | None = None  # 403 api_key_limit_reached: the limit reached
 
 
 class XquikOut(msgspec.Struct, frozen=True, rename="camel"):
@@ -65,9 +66,11 @@ class XquikIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=T
     """Base of request bodies: camelCase on the wire, unknown fields refused (400 invalid_input)."""
 
 
-def xquik_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> ApiError:
-    """An answer in the document's error envelope: raise it from a handler."""
-    return ApiError(status, code, message, headers=headers)
+def xquik_error(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: Any
+) -> ApiError:
+    """An answer in the document's error envelope: raise it from a handler (`limit=` rides along)."""
+    return ApiError(status, code, message, extra or None, headers=headers)
 
 
 def stamp(at: datetime | None) -> str | None:
@@ -161,7 +164,9 @@ def error_response(exc: BaseException, request_id: str) -> Response:
         headers = dict(exc.headers)
         if retry is not None:
             headers.setdefault("Retry-After", str(retry))
-        return _encode(exc.status, XquikError(code, exc.message, retry), headers)
+        limit = exc.details.get("limit")
+        body = XquikError(code, exc.message, retry, limit if isinstance(limit, int) else None)
+        return _encode(exc.status, body, headers)
     if isinstance(exc, msgspec.ValidationError):
         return _encode(400, XquikError("invalid_input", str(exc)))
     if isinstance(exc, msgspec.DecodeError):

@@ -65,7 +65,8 @@ class Xq:
 
     @property
     def pool(self) -> asyncpg.Pool:
-        return self.stack.pool
+        """The engine's own pool (the one the app's handlers use, and auto top-up is installed on)."""
+        return self.stack.engine.pool
 
     @property
     def engine(self) -> Engine:
