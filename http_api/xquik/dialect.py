@@ -58,6 +58,14 @@ class XquikError(msgspec.Struct, frozen=True, omit_defaults=True):
     limit: int | None = None  # 403 api_key_limit_reached: the limit reached
 
 
+class XquikErrorBody(msgspec.Struct, frozen=True):
+    """The envelope every error carries, as documented (a 429 adds `retryAfter`, a 403
+    api_key_limit_reached `limit`)."""
+
+    error: str
+    message: str
+
+
 class XquikOut(msgspec.Struct, frozen=True, rename="camel"):
     """Base of answers: snake_case attributes, camelCase on the wire."""
 
@@ -284,7 +292,7 @@ DIALECT = Dialect(
     name="xquik",
     authenticate=authenticate,
     error_response=error_response,
-    error_schema=XquikError,
+    error_schema=XquikErrorBody,
     error_codes=_ERROR_CODES,
 )
 
@@ -292,7 +300,7 @@ SESSION_DIALECT = Dialect(
     name="xquik-session",
     authenticate=authenticate_session,
     error_response=error_response,
-    error_schema=XquikError,
+    error_schema=XquikErrorBody,
     error_codes=_ERROR_CODES,
 )
 
