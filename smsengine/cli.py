@@ -143,6 +143,7 @@ async def _run(settings: Settings, urls: ServiceUrls, demo: bool, *, reuse_port:
             if demo_info is not None:
                 demo_info["smpp"]["port"] = engine.smpp_port
                 demo_info["http"]["base_url"] = base_url
+                demo_info["xquik"]["base_url"] = base_url + "/xquik/api/v1"
                 if standin is not None:
                     demo_info["stripe"] = {"base_url": standin.base_url}
                 if meta is not None:

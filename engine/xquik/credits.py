@@ -86,10 +86,23 @@ def ledger_id_of(account_id: int) -> int:
     return LEDGER_OFFSET + account_id
 
 
-# Called after a capture leaves the balance under the account's auto top-up threshold (rule on):
-# set by whoever has a payment provider (http_api/xquik at app start); None: no auto top-up.
+# Called after a capture leaves the balance under the account's auto top-up threshold (rule on), per
+# pool (one engine's database): installed by the engine when it has a payment provider (autotopup.py).
 AutoTopup = Callable[[int], Awaitable[None]]
-auto_topup_hook: AutoTopup | None = None
+_auto_topup: dict[int, tuple[asyncpg.Pool, AutoTopup]] = {}  # id(pool) -> (that pool, its hook)
+
+
+def set_auto_topup(pool: asyncpg.Pool, hook: AutoTopup | None) -> None:
+    """Install (or, with None, remove) the auto top-up of the engine whose pool this is."""
+    if hook is None:
+        _auto_topup.pop(id(pool), None)
+    else:
+        _auto_topup[id(pool)] = (pool, hook)
+
+
+def _hook_of(pool: asyncpg.Pool) -> AutoTopup | None:
+    found = _auto_topup.get(id(pool))
+    return found[1] if found is not None and found[0] is pool else None
 
 
 _INFO = """
@@ -146,18 +159,30 @@ async def grant(pool: asyncpg.Pool, account_id: int, credits: int, key: str) -> 
     return await balance(pool, account_id)
 
 
+# Payment kinds (engine/payments) that buy Xquik credits, and the subscription's.
+CREDIT_PAYMENTS = frozenset({"xquik_credits", "xquik_quick_topup", "xquik_auto_topup"})
+SUBSCRIPTION_PAYMENT = "xquik_subscription"
+PAYMENT_KINDS = CREDIT_PAYMENTS | {SUBSCRIPTION_PAYMENT}
+
+
 async def settle_payment(
     conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy,
     account_id: int,
+    kind: str,
     amount_minor: int,
     key: str,
-) -> int:
-    """A paid credits payment (USD cents) as credits, in the payment's settling transaction; credits added."""
+) -> str:
+    """A paid Xquik payment (USD cents), in the payment's settling transaction (engine/payments
+    `Payments.settle`): credits topped up under the payment's key, or the plan made active. Returns
+    the invoice line's description."""
+    await open_credits(conn, account_id)
+    if kind == SUBSCRIPTION_PAYMENT:
+        await conn.execute("UPDATE xquik_accounts SET plan = 'active' WHERE account_id = $1", account_id)
+        return "Xquik subscription"
     credits = credits_for_cents(amount_minor)
-    ledger_id = await open_credits(conn, account_id)
     if credits > 0:
-        await top_up(conn, ledger_id, credits * UNIT, key)
-    return credits
+        await top_up(conn, ledger_id_of(account_id), credits * UNIT, key)
+    return f"Xquik credits ({credits})" + (" (auto top-up)" if kind == "xquik_auto_topup" else "")
 
 
 def _ledger_ref(account_id: int, ref: str) -> str:
@@ -234,8 +259,9 @@ async def capture(pool: asyncpg.Pool, hold: Hold, credits_used: int) -> None:
             " JOIN billing_ledger_accounts a ON a.id = c.available_id WHERE x.account_id = $1",
             hold.account_id, UNIT,
         )  # fmt: skip
-    if low and credits_used > 0 and auto_topup_hook is not None:
-        await auto_topup_hook(hold.account_id)
+    hook = _hook_of(pool)
+    if low and credits_used > 0 and hook is not None:
+        await hook(hold.account_id)
 
 
 async def release(pool: asyncpg.Pool, hold: Hold) -> None:

@@ -16,7 +16,7 @@ import msgspec
 from engine.admin.provision import token_hash, token_key_id
 
 MAX_KEYS = 100
-PREFIX_SHOWN = 11  # 'xq_' and 8 hex digits
+PREFIX_SHOWN = 8  # the document's prefix: the key's first 8 characters, 'xq_' included
 
 
 class KeyLimit(Exception):

@@ -15,11 +15,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from http_api.operations import request_id_of
-from http_api.xquik import routes_account, routes_data
+from http_api.xquik import routes_account, routes_credits, routes_data, routes_keys, routes_support
 from http_api.xquik.dialect import PREFIX, error_response, xquik_error
 
 ROUTE_MODULES: tuple[ModuleType, ...] = (
     routes_account,
+    routes_keys,
+    routes_credits,
+    routes_support,
     routes_data,  # draws, extractions, media downloads
 )  # fmt: skip
 
