@@ -372,3 +372,25 @@ async def test_media_download_gallery_cache_and_refusals(xq: Xq) -> None:
     assert before - await _balance(xq) == 2  # refusals cost nothing
     assert (await xq.client.get(xq.base_url + "/xquik/gallery/nope")).status_code == 404
     await xq.ledger_ok()
+
+
+async def test_export_caps_rows_at_100000_and_pdf_at_10000(xq: Xq) -> None:
+    job_id = "00000000-0000-4000-8000-00000000ca95"
+    await xq.pool.execute(
+        "INSERT INTO xquik_extractions (id, account_id, tool_type, params, status, results_limit,"
+        " results_count)"
+        " VALUES ($1, $2, 'follower_explorer', '{\"body\": {}, \"plan\": {}}', 'completed', 100001, 100001)",
+        job_id,
+        xq.account_id,
+    )
+    await xq.pool.execute(
+        "INSERT INTO xquik_extraction_rows (extraction_id, seq, item_id, data) SELECT $1, n, 'u' || n,"
+        " jsonb_build_object('xUserId', 'u' || n, 'xUsername', 'user' || n)"
+        " FROM generate_series(0, 100000) n",
+        job_id,
+    )
+    rows = _read("csv", await _export(xq, f"/extractions/{job_id}/export", "csv"))
+    assert isinstance(rows, list) and len(rows) == 100_000 and rows[-1]["xUserId"] == "u99999"
+    pdf = pypdfium2.PdfDocument(await _export(xq, f"/extractions/{job_id}/export", "pdf"))
+    last = pdf[len(pdf) - 1].get_textpage().get_text_range()
+    assert "u9999 " in last and "u10000" not in last
