@@ -269,8 +269,11 @@ class ExtractionRunner:
         while True:
             try:
                 busy = await self.run_one()
-            except (asyncpg.PostgresError, OSError) as exc:
+            except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as exc:
                 log.warning("xquik extraction runner: database error", error=str(exc))
+                busy = False
+            except Exception:
+                log.exception("xquik extraction runner failed; polling on")
                 busy = False
             if not busy:
                 self._wake.clear()
@@ -287,7 +290,7 @@ class ExtractionRunner:
         if job is None:
             return False
         pages = 0
-        while await self.step(job):
+        while await self._guarded_step(job):
             pages += 1
             if max_pages is not None and pages >= max_pages:
                 break
@@ -295,6 +298,17 @@ class ExtractionRunner:
             if job is None:
                 break
         return True
+
+    async def _guarded_step(self, job: asyncpg.Record) -> bool:
+        """A step; a failure neither of X nor of the database fails the job (never a loop of retries)."""
+        try:
+            return await self.step(job)
+        except (asyncpg.PostgresError, OSError):
+            raise
+        except Exception:
+            log.exception("xquik extraction step failed", job=str(job["id"]))
+            await self._finish(job, "failed", "internal_error")
+            return False
 
     async def step(self, job: asyncpg.Record) -> bool:
         """Read and store one page of the job; True while the job has more to read."""

@@ -316,13 +316,19 @@ async def test_extraction_resumes_from_its_cursor_after_a_kill(xq: Xq) -> None:
         other = ExtractionRunner(xq.pool, reads, owner="node-78", lease_seconds=300)
         assert await other.claim() is None  # the dead node's lease still holds
 
-        again = ExtractionRunner(xq.pool, reads, owner="node-77", lease_seconds=300)  # restarted, same name
+        again = ExtractionRunner(xq.pool, reads, owner="node-77", lease_seconds=300, retry_seconds=0)
+        xq.sim.faults.fail_next(1, status=503, path_prefix=path)  # X fails once: the job waits, intact
+        assert await again.run_one()  # restarted under its name: takes its job back at once
+        waiting = await xq.call("GET", f"/extractions/{job['id']}", 200)
+        assert waiting["job"]["status"] == "running" and waiting["job"]["totalResults"] == 100
         assert await again.run_one()
         done = await xq.call("GET", f"/extractions/{job['id']}", 200, params={"limit": 1000})
         assert done["job"]["status"] == "completed" and done["job"]["totalResults"] == 251
         ids = [r["xUserId"] for r in done["results"]]
         assert len(ids) == len(set(ids)) == 251
-        assert sum(1 for _, p in xq.sim.requests if p == path) - start == 3  # no page read twice
+        assert (
+            sum(1 for _, p in xq.sim.requests if p == path) - start == 3
+        )  # no page read twice (the 503 is not a read)
         assert before - await _balance(xq) == 251 == int(done["job"]["creditsCharged"])
         assert not await again.run_one()  # nothing left; charging again is impossible
         assert before - await _balance(xq) == 251
