@@ -25,7 +25,7 @@ import httpx
 from engine.social.errors import SocialError
 
 TWEET_FIELDS = "author_id,conversation_id,created_at,lang,public_metrics,referenced_tweets,attachments"
-USER_FIELDS = "created_at,description,location,public_metrics,verified"
+USER_FIELDS = "created_at,description,location,profile_image_url,public_metrics,verified"
 EXPANSIONS = "author_id,attachments.media_keys"
 MEDIA_FIELDS = "type,url,variants,preview_image_url"
 

@@ -79,7 +79,7 @@ USER_ROWS = {
 }
 
 # The columns of GET /extractions/{id} results; exports add the rest of the row (enrichment).
-USER_COLUMNS = ["xUserId", "xUsername", "xDisplayName", "xFollowersCount", "xVerified"]
+USER_COLUMNS = ["xUserId", "xUsername", "xDisplayName", "xFollowersCount", "xVerified", "xProfileImageUrl"]
 TWEET_COLUMNS = [
     "tweetId",
     "tweetText",
@@ -132,6 +132,7 @@ def user_row(user: dict[str, Any]) -> dict[str, Any]:
         "xFollowingCount": metrics.get("following_count"),
         "xStatusesCount": metrics.get("tweet_count"),
         "xVerified": user.get("verified"),
+        "xProfileImageUrl": user.get("profile_image_url"),
         "xDescription": user.get("description"),
         "xLocation": user.get("location"),
         "xCreatedAt": user.get("created_at"),

@@ -221,7 +221,14 @@ async def test_extraction_estimate_equals_charge_limits_filters_and_exports(xq: 
     assert body["job"]["status"] == "completed" and body["job"]["totalResults"] == 251
     assert body["hasMore"] is False and len(body["results"]) == 251
     assert len({r["xUserId"] for r in body["results"]}) == 251
-    assert set(body["results"][0]) == {"xUserId", "xUsername", "xDisplayName", "xFollowersCount", "xVerified"}
+    assert set(body["results"][0]) == {
+        "xUserId",
+        "xUsername",
+        "xDisplayName",
+        "xFollowersCount",
+        "xVerified",
+        "xProfileImageUrl",
+    }
     assert (
         before - await _balance(xq) == int(estimate["creditsRequired"]) == int(body["job"]["creditsCharged"])
     )
