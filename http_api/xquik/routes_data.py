@@ -121,23 +121,25 @@ def _plain(body: msgspec.Struct) -> dict[str, Any]:
     return {k: v for k, v in out.items() if v is not None}
 
 
-class ListQuery(msgspec.Struct, frozen=True, kw_only=True):
+class DrawListQuery(msgspec.Struct, frozen=True, kw_only=True):
+    """?after=&limit= (names unique across the API: the OpenAPI document keys schemas by name)."""
+
     after: Annotated[str, Meta(max_length=512)] | None = None
     limit: Annotated[int, Meta(ge=1, le=100)] = 50
 
 
-class ExtractionListQuery(ListQuery, frozen=True, kw_only=True, rename={"tool_type": "toolType"}):
+class ExtractionListQuery(DrawListQuery, frozen=True, kw_only=True, rename={"tool_type": "toolType"}):
     status: str | None = None
     tool_type: str | None = None
 
 
-class ResultsQuery(msgspec.Struct, frozen=True, kw_only=True):
+class ExtractionResultsQuery(msgspec.Struct, frozen=True, kw_only=True):
     cursor: Annotated[str, Meta(max_length=512)] | None = None
     after: Annotated[str, Meta(max_length=512)] | None = None
     limit: Annotated[int, Meta(ge=1, le=1000)] = 100
 
 
-class ExportQuery(msgspec.Struct, frozen=True, kw_only=True):
+class DataExportQuery(msgspec.Struct, frozen=True, kw_only=True):
     format: str = "csv"
     type: str = "winners"
 
@@ -155,7 +157,7 @@ async def create_draw(call: Call) -> Reply:
 
 
 async def list_draws(call: Call) -> Reply:
-    q = call.query_as(ListQuery)
+    q = call.query_as(DrawListQuery)
     try:
         items, cursor = await draws.list_draws(call.ctx.pool, call.account_id, after=q.after, limit=q.limit)
     except draws.DrawError as exc:
@@ -173,7 +175,7 @@ async def get_draw(call: Call) -> Reply:
     return Reply(200, draw)
 
 
-def _export_format(q: ExportQuery) -> str:
+def _export_format(q: DataExportQuery) -> str:
     if q.format not in exports.FORMATS:
         raise xquik_error(400, "invalid_format", f"format must be one of {', '.join(exports.FORMATS)}")
     return q.format
@@ -187,7 +189,7 @@ async def _file(fmt: str, name: str, title: str, columns: list[str], rows: list[
 
 
 async def export_draw(call: Call) -> Reply:
-    q = call.query_as(ExportQuery)
+    q = call.query_as(DataExportQuery)
     fmt = _export_format(q)
     if q.type not in {"winners", "entries"}:
         raise xquik_error(400, "invalid_params", "type must be winners or entries")
@@ -244,7 +246,7 @@ async def list_extractions(call: Call) -> Reply:
 
 
 async def get_extraction(call: Call) -> Reply:
-    q = call.query_as(ResultsQuery)
+    q = call.query_as(ExtractionResultsQuery)
     try:
         found = await jobs.get_job(call.ctx.pool, call.account_id, call.path("id"), after=q.cursor or q.after,
                                    limit=q.limit)  # fmt: skip
@@ -256,7 +258,7 @@ async def get_extraction(call: Call) -> Reply:
 
 
 async def export_extraction(call: Call) -> Reply:
-    fmt = _export_format(call.query_as(ExportQuery))
+    fmt = _export_format(call.query_as(DataExportQuery))
     job = await jobs.get_job(call.ctx.pool, call.account_id, call.path("id"), after=None, limit=1)
     rows = await jobs.export_rows(call.ctx.pool, call.account_id, call.path("id"), exports.cap(fmt))
     if job is None or rows is None:
@@ -307,11 +309,11 @@ async def gallery(call: Call) -> Reply:
 FILES = {f: exports.MEDIA_TYPES[f].split(";")[0] for f in exports.FORMATS}
 OPERATIONS = [
     Operation("POST", f"{PREFIX}/draws", create_draw, "Create draw", None, TAG, body=DrawIn, dialect=DIALECT),
-    Operation("GET", f"{PREFIX}/draws", list_draws, "List draws", None, TAG, query=ListQuery,
+    Operation("GET", f"{PREFIX}/draws", list_draws, "List draws", None, TAG, query=DrawListQuery,
               dialect=DIALECT),
     Operation("GET", f"{PREFIX}/draws/{{id}}", get_draw, "Get draw", None, TAG, dialect=DIALECT),
     Operation("GET", f"{PREFIX}/draws/{{id}}/export", export_draw, "Export draw", None, TAG,
-              query=ExportQuery, produces={200: "text/csv"}, dialect=DIALECT),
+              query=DataExportQuery, produces={200: "text/csv"}, dialect=DIALECT),
     Operation("POST", f"{PREFIX}/extractions/estimate", estimate_extraction, "Estimate extraction", None, TAG,
               body=ExtractionIn, idempotent=False, dialect=DIALECT),
     Operation("POST", f"{PREFIX}/extractions", create_extraction, "Create extraction", None, TAG,
@@ -319,9 +321,9 @@ OPERATIONS = [
     Operation("GET", f"{PREFIX}/extractions", list_extractions, "List extractions", None, TAG,
               query=ExtractionListQuery, dialect=DIALECT),
     Operation("GET", f"{PREFIX}/extractions/{{id}}", get_extraction, "Get extraction", None, TAG,
-              query=ResultsQuery, dialect=DIALECT),
+              query=ExtractionResultsQuery, dialect=DIALECT),
     Operation("GET", f"{PREFIX}/extractions/{{id}}/export", export_extraction, "Export extraction", None, TAG,
-              query=ExportQuery, produces={200: "text/csv"}, dialect=DIALECT),
+              query=DataExportQuery, produces={200: "text/csv"}, dialect=DIALECT),
     Operation("POST", f"{PREFIX}/x/media/download", download_media, "Download media", None, TAG, body=MediaIn,
               dialect=DIALECT),
     Operation("GET", "/xquik/gallery/{id}", gallery, "Media gallery (public)", None, TAG, public=True,
