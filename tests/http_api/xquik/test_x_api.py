@@ -1,0 +1,270 @@
+"""Seed 002 (Xquik) X API lookups, X Accounts and X Write rows through a real HTTP client against the
+running app and the X simulator: shapes, credits charged (and not charged when X refused), errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from engine.social.simulation.connect import connect_x_account
+from engine.social.simulation.x_api_lookups import graph_of
+from engine.xquik import credits
+from tests.http_api.xquik.conftest import Xq
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+async def balance(xq: Xq) -> int:
+    return (await credits.balance(xq.pool, xq.account_id)).balance
+
+
+async def spent(xq: Xq, before: int, expected: int) -> int:
+    now = await balance(xq)
+    assert before - now == expected, (before, now, expected)
+    return now
+
+
+async def test_lookups_metered_in_the_document_shapes(xq: Xq) -> None:
+    w = xq.sim.world
+    graph = graph_of(w)
+    demo, alice = w.users[xq.x_user_id], w.users[xq.peer_id]
+    carol = w.add_user("carol", name="Carol")
+    post = w.create_post(alice.id, "Launching #ai tools today")
+    graph.attach(post.id)
+    graph.article(post.id, "Why AI", "First paragraph.\nSecond <b>one</b>.")
+    plain = w.create_post(alice.id, "no media here")
+    post.liked_by.update({demo.id, carol.id})
+    alice.verified = True
+    alice.description = "builder"
+    graph.follow(demo.id, alice.id)
+    graph.follow(carol.id, alice.id)
+    graph.follow(demo.id, carol.id)
+    graph.bookmark(demo.id, post.id)
+    graph.add_folder(demo.id, "reading")
+    mention = w.mention(of="demo", by="alice", text="@demo look at this")
+    w.dm(to="demo", by="alice", text="hi demo")
+
+    calls = len(xq.sim.requests)
+    r = await xq.client.get(xq.url(f"/x/tweets/{post.id}"), headers=xq.auth)
+    assert r.status_code == 402 and r.json()["error"] == "no_credits"
+    assert len(xq.sim.requests) == calls  # refused before any work
+    await xq.grant(10_000)
+    left = await balance(xq)
+
+    tweet = await xq.call("GET", f"/x/tweets/{post.id}", 200)
+    assert tweet["id"] == post.id and tweet["likeCount"] == 2 and tweet["bookmarkCount"] == 1
+    assert tweet["author"]["username"] == "alice" and tweet["author"]["verified"] is True
+    assert tweet["author"]["followers"] == 2 and "profilePicture" in tweet["author"]
+    assert tweet["media"][0]["type"] == "photo" and tweet["media"][0]["url"].startswith("https://")
+    assert {"viewCount", "replyCount", "retweetCount", "quoteCount", "createdAt"} <= set(tweet)
+    left = await spent(xq, left, 1)
+    r = await xq.client.get(xq.url("/x/tweets/1234"), headers=xq.auth)
+    assert r.status_code == 404 and r.json()["error"] == "tweet_not_found"
+    r = await xq.client.get(xq.url("/x/tweets/abc"), headers=xq.auth)
+    assert r.status_code == 400 and r.json()["error"] == "invalid_tweet_id"
+    left = await spent(xq, left, 0)
+
+    article = await xq.call("GET", f"/x/articles/{post.id}", 200)
+    assert article["title"] == "Why AI" and article["author"]["username"] == "alice"
+    assert article["bodyHtml"] == "<p>First paragraph.</p><p>Second &lt;b&gt;one&lt;/b&gt;.</p>"
+    assert article["coverImage"].startswith("https://") and article["likeCount"] == 2
+    r = await xq.client.get(xq.url(f"/x/articles/{plain.id}"), headers=xq.auth)
+    assert r.status_code == 404
+    left = await spent(xq, left, 5)
+
+    found = await xq.call("GET", "/x/tweets/search", 200, params={"q": "#ai OR from:nobody", "limit": 10})
+    assert [t["id"] for t in found["tweets"]] == [post.id] and found["hasMore"] is False
+    left = await spent(xq, left, 1)  # 10 held, 1 returned
+    r = await xq.client.get(xq.url("/x/tweets/search"), headers=xq.auth)
+    assert r.status_code == 400 and r.json()["error"] == "missing_query"
+
+    user = await xq.call("GET", "/x/users/@alice", 200)
+    assert user["id"] == alice.id and user["followers"] == 2 and user["description"] == "builder"
+    assert user["statusesCount"] == 3 and user["verified"] is True
+    for name, status, code in (
+        ("nobody_here", 404, "user_not_found"),
+        ("bad name!", 400, "invalid_username"),
+    ):
+        r = await xq.client.get(xq.url(f"/x/users/{name}"), headers=xq.auth)
+        assert r.status_code == status and r.json()["error"] == code
+    left = await spent(xq, left, 1)
+
+    check = await xq.call("GET", "/x/followers/check", 200, params={"source": "demo", "target": "alice"})
+    assert check == {"source": "demo", "target": "alice", "isFollowing": True, "isFollowedBy": False}
+    r = await xq.client.get(xq.url("/x/followers/check"), params={"source": "demo"}, headers=xq.auth)
+    assert r.status_code == 400 and r.json()["error"] == "missing_params"
+    left = await spent(xq, left, 5)
+
+    tweets = await xq.call("GET", f"/x/users/{alice.id}/tweets", 200, params={"limit": 2})
+    assert len(tweets["tweets"]) == 2 and tweets["hasMore"] is True  # X's page of 5, answered in two
+    after = {"limit": 2, "after": tweets["nextCursor"]}
+    more = await xq.call("GET", f"/x/users/{alice.id}/tweets", 200, params=after)
+    assert [t["id"] for t in tweets["tweets"] + more["tweets"]] == [mention.id, plain.id, post.id]
+    assert more["hasMore"] is False and more["nextCursor"] is None
+    media = await xq.call("GET", f"/x/users/{alice.id}/media", 200)
+    assert [t["id"] for t in media["tweets"]] == [post.id]
+    likes = await xq.call("GET", f"/x/users/{demo.id}/likes", 200)
+    assert [t["id"] for t in likes["tweets"]] == [post.id]
+    fans = await xq.call("GET", f"/x/tweets/{post.id}/favoriters", 200)
+    assert {u["username"] for u in fans["users"]} == {"demo", "carol"}
+    known = await xq.call("GET", f"/x/users/{alice.id}/followers-you-know", 200)
+    assert [u["username"] for u in known["users"]] == ["carol"]  # alice's followers demo follows
+    left = await spent(xq, left, 2 + 1 + 1 + 1 + 2 + 1)
+
+    marks = await xq.call("GET", "/x/bookmarks", 200)
+    assert [t["id"] for t in marks["tweets"]] == [post.id]
+    folders = await xq.call("GET", "/x/bookmarks/folders", 200)
+    assert [f["name"] for f in folders["folders"]] == ["reading"]
+    notes = await xq.call("GET", "/x/notifications", 200)
+    assert notes["notifications"][0]["type"] == "mention"
+    assert notes["notifications"][0]["tweet"]["author"]["username"] == "alice"
+    home = await xq.call("GET", "/x/timeline", 200)
+    assert {t["id"] for t in home["tweets"]} == {post.id, plain.id, mention.id}  # demo follows alice
+    history = await xq.call("GET", f"/x/dm/{alice.id}/history", 200)
+    assert history["messages"][0]["text"] == "hi demo" and history["messages"][0]["senderId"] == alice.id
+    left = await spent(xq, left, 1 + 1 + 1 + 3 + 1)
+
+    xq.sim.faults.fail_next(1, status=429, path_prefix="/2/users/by")
+    r = await xq.client.get(xq.url("/x/users/alice"), headers=xq.auth)
+    assert r.status_code == 429 and r.json()["error"] == "x_api_rate_limited"
+    xq.sim.faults.fail_next(1, status=503, path_prefix="/2/tweets/")
+    r = await xq.client.get(xq.url(f"/x/tweets/{post.id}"), headers=xq.auth)
+    assert r.status_code == 502 and r.json()["error"] == "x_api_unavailable"
+    await spent(xq, left, 0)  # what X refused is not charged
+    await xq.ledger_ok()
+
+
+async def _connect(xq: Xq, username: str) -> int:
+    xq.sim.world.add_user(username)
+    social = xq.engine.social
+    assert social is not None
+    record = await connect_x_account(social, xq.account_id, xq.sim, username=username)
+    return record.account.id
+
+
+async def test_connected_accounts(xq: Xq) -> None:
+    bob = await _connect(xq, "bob")
+    listed = await xq.call("GET", "/x/accounts", 200)
+    assert [a["username"] for a in listed["accounts"]] == ["demo", "bob"]
+    one = await xq.call("GET", f"/x/accounts/{bob}", 200)
+    assert one["isActive"] is True and one["displayName"] == "Bob" and one["createdAt"].endswith("Z")
+    assert (await xq.call("DELETE", f"/x/accounts/{bob}", 200)) == {"success": True}
+    await xq.call("GET", f"/x/accounts/{bob}", 404)
+    await xq.call("GET", "/x/accounts/nope", 400)
+    assert [a["username"] for a in (await xq.call("GET", "/x/accounts", 200))["accounts"]] == ["demo"]
+
+
+async def write(xq: Xq, method: str, path: str, status: int, **body: Any) -> Any:
+    return await xq.call(method, path, status, json={"account": "demo", **body})
+
+
+async def test_writes_through_the_connected_account(xq: Xq) -> None:
+    w = xq.sim.world
+    graph = graph_of(w)
+    await xq.grant(1000)
+    left = await balance(xq)
+    alice = w.users[xq.peer_id]
+
+    made = await write(xq, "POST", "/x/tweets", 200, text="hello from xquik")
+    assert made["success"] is True and w.posts[made["tweetId"]].text == "hello from xquik"
+    job = await xq.pool.fetchrow("SELECT action, status, amount FROM social_jobs ORDER BY id DESC LIMIT 1")
+    assert job is not None and tuple(job) == (
+        "post.create",
+        "succeeded",
+        0,
+    )  # a durable social job, paid in credits
+    reply = await write(xq, "POST", "/x/tweets", 200, text="a reply", reply_to_tweet_id=made["tweetId"])
+    assert w.posts[reply["tweetId"]].in_reply_to_post_id == made["tweetId"]
+    r = await xq.client.post(
+        xq.url("/x/tweets"), json={"account": "demo", "text": "é" * 281}, headers=xq.auth
+    )
+    assert r.status_code == 400 and r.json()["error"] == "invalid_input"
+    long = "word " * 100
+    r = await xq.client.post(
+        xq.url("/x/tweets"), json={"account": "demo", "text": long, "is_note_tweet": True}, headers=xq.auth
+    )
+    assert r.status_code == 502 and r.json()["error"] == "x_write_failed"  # not a premium account on X
+    graph.premium.add(xq.x_user_id)
+    note = await write(xq, "POST", "/x/tweets", 200, text=long, is_note_tweet=True)
+    assert w.posts[note["tweetId"]].text == long
+    r = await xq.client.post(xq.url("/x/tweets"), json={"account": "demo", "text": "hello from xquik"},
+                             headers=xq.auth)  # fmt: skip
+    assert r.status_code == 502 and r.json()["error"] == "x_write_failed"  # X: duplicate content
+    r = await xq.client.post(xq.url("/x/tweets"), json={"account": "ghost", "text": "x"}, headers=xq.auth)
+    assert r.status_code == 404 and r.json()["error"] == "not_found"
+    left = await spent(xq, left, 30)
+
+    upload = await xq.client.post(
+        xq.url("/x/media"), data={"account": "demo"}, files={"file": ("a.png", PNG, "image/png")},
+        headers=xq.auth,
+    )  # fmt: skip
+    assert upload.status_code == 200, upload.text
+    media_id = upload.json()["mediaId"]
+    pic = await write(xq, "POST", "/x/tweets", 200, text="with a picture", media_ids=[media_id])
+    assert len(w.posts[pic["tweetId"]].media) == 1
+    left = await spent(xq, left, 20)
+
+    target = made["tweetId"]
+    assert await write(xq, "POST", f"/x/tweets/{target}/like", 200) == {"success": True}
+    assert xq.x_user_id in w.posts[target].liked_by
+    assert await write(xq, "DELETE", f"/x/tweets/{target}/like", 200) == {"success": True}
+    assert await write(xq, "POST", f"/x/tweets/{target}/retweet", 200) == {"success": True}
+    assert xq.x_user_id in w.posts[target].retweeted_by
+    assert await write(xq, "DELETE", f"/x/tweets/{target}", 200) == {"success": True}
+    assert w.posts[target].deleted
+    assert await write(xq, "POST", f"/x/users/{alice.id}/follow", 200) == {"success": True}
+    assert xq.x_user_id in alice.followers
+    r = await xq.client.request(
+        "DELETE", xq.url(f"/x/users/{alice.id}/follow"), params={"account": "demo"}, headers=xq.auth
+    )
+    assert r.status_code == 200 and xq.x_user_id not in alice.followers
+    await write(xq, "POST", f"/x/users/{xq.x_user_id}/follow", 502)  # X refuses following oneself
+    left = await spent(xq, left, 60)
+
+    sent = await write(xq, "POST", f"/x/dm/{alice.id}", 200, text="hello alice")
+    assert sent["success"] is True and w.dms[-1].text == "hello alice"
+    alice.accepts_dms = False
+    r = await xq.client.post(xq.url(f"/x/dm/{alice.id}"), json={"account": "demo", "text": "again"},
+                             headers=xq.auth)  # fmt: skip
+    assert r.status_code == 502 and r.json()["error"] == "x_write_failed"
+    alice.accepts_dms = True
+    left = await spent(xq, left, 10)
+
+    assert await write(xq, "PATCH", "/x/profile", 200, name="Demo Two", location="Earth") == {"success": True}
+    assert w.users[xq.x_user_id].name == "Demo Two" and w.users[xq.x_user_id].location == "Earth"
+    for path, limit in (("/x/profile/avatar", 700 * 1024), ("/x/profile/banner", 2 * 1024 * 1024)):
+        ok = await xq.client.patch(xq.url(path), data={"account": "demo"},
+                                   files={"file": ("a.png", PNG, "image/png")}, headers=xq.auth)  # fmt: skip
+        assert ok.status_code == 200, ok.text
+        big = PNG + b"\x00" * limit
+        for data in (big, b"not an image"):
+            files = {"file": ("a.png", data, "image/png")}
+            r = await xq.client.patch(xq.url(path), data={"account": "demo"}, files=files, headers=xq.auth)
+            assert r.status_code == 400 and r.json()["error"] == "invalid_input"
+    assert graph.profile(xq.x_user_id).profile_image_url and graph.profile(xq.x_user_id).profile_banner_url
+    left = await spent(xq, left, 30)
+
+    for method, path, extra in (
+        ("POST", f"/x/users/{alice.id}/remove-follower", {}),
+        ("POST", "/x/communities", {"name": "Builders", "description": "we build"}),
+        ("POST", "/x/communities/123/join", {}),
+        ("DELETE", "/x/communities/123", {"community_name": "Builders"}),
+    ):
+        body = await write(xq, method, path, 502, **extra)
+        assert body["error"] == "x_write_failed" and "not offered by the X API" in body["message"]
+    left = await spent(xq, left, 0)
+
+    bob = await _connect(xq, "bob2")
+    w.revoke("bob2")
+    w.expire_access_tokens("bob2")
+    r = await xq.client.post(xq.url("/x/tweets"), json={"account": "bob2", "text": "hi"}, headers=xq.auth)
+    assert r.status_code == 403 and r.json()["error"] == "account_needs_reauth"
+    r = await xq.client.post(
+        xq.url(f"/x/users/{alice.id}/follow"), json={"account": str(bob)}, headers=xq.auth
+    )
+    assert r.status_code == 403 and r.json()["error"] == "account_needs_reauth"
+    await spent(xq, left, 0)
+    await xq.ledger_ok()
