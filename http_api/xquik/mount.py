@@ -15,12 +15,19 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from http_api.operations import request_id_of
-from http_api.xquik import routes_account, routes_x_accounts, routes_x_lookups, routes_x_write
+from http_api.xquik import (
+    routes_account,
+    routes_drafts,
+    routes_styles,
+    routes_x_accounts,
+    routes_x_lookups,
+    routes_x_write,
+)
 from http_api.xquik.dialect import PREFIX, error_response, xquik_error
 
 ROUTE_MODULES: tuple[ModuleType, ...] = (
     routes_account,
-    routes_x_lookups, routes_x_write, routes_x_accounts,  # X lookups before writes: /x/tweets/search
+    routes_x_lookups, routes_x_write, routes_x_accounts, routes_drafts, routes_styles,  # lookups first
 )  # fmt: skip
 
 

@@ -268,3 +268,102 @@ async def test_writes_through_the_connected_account(xq: Xq) -> None:
     assert r.status_code == 403 and r.json()["error"] == "account_needs_reauth"
     await spent(xq, left, 0)
     await xq.ledger_ok()
+
+
+async def test_drafts_styles_and_compose(xq: Xq) -> None:
+    made = [
+        await xq.call("POST", "/drafts", 201, json={"text": f"draft {i}", "goal": "engagement"})
+        for i in range(3)
+    ]
+    assert made[0]["topic"] is None and made[0]["createdAt"].endswith("Z") and made[0]["id"].isdigit()
+    first = await xq.call("GET", "/drafts", 200, params={"limit": 2})
+    assert [d["text"] for d in first["drafts"]] == ["draft 2", "draft 1"] and first["hasMore"] is True
+    rest = await xq.call("GET", "/drafts", 200, params={"limit": 2, "afterCursor": first["afterCursor"]})
+    assert [d["text"] for d in rest["drafts"]] == ["draft 0"] and rest == {
+        **rest,
+        "hasMore": False,
+        "afterCursor": None,
+    }
+    assert await xq.call("GET", f"/drafts/{made[0]['id']}", 200) == made[0]
+    assert (await xq.client.delete(xq.url(f"/drafts/{made[0]['id']}"), headers=xq.auth)).status_code == 204
+    for path, status, code in (
+        (f"/drafts/{made[0]['id']}", 404, "draft_not_found"),
+        ("/drafts/x1", 400, "invalid_id"),
+    ):
+        for method in ("GET", "DELETE"):
+            r = await xq.client.request(method, xq.url(path), headers=xq.auth)
+            assert r.status_code == status and r.json()["error"] == code
+    r = await xq.client.post(xq.url("/drafts"), json={"goal": "fame"}, headers=xq.auth)
+    assert r.status_code == 400 and r.json()["error"] == "invalid_input"
+
+    w = xq.sim.world
+    for i in range(3):
+        w.create_post(xq.peer_id, f"alice post {i}?")
+    await xq.grant(100)
+    await xq.call("PUT", "/account/x-identity", 200, json={"username": "alice"})
+    left = await balance(xq)
+    style = await xq.call("POST", "/styles", 201, json={"username": "@Alice"})
+    assert style["xUsername"] == "alice" and style["isOwnAccount"] is True
+    assert style["tweetCount"] >= 3 and style["tweets"][0]["authorUsername"] == "alice"
+    left = await spent(xq, left, style["tweetCount"])  # 1 credit a tweet fetched
+    custom = await xq.call(
+        "PUT", "/styles/mine", 200, json={"label": "Mine", "tweets": [{"text": "short and sweet"}]}
+    )
+    assert custom["label"] == "Mine" and custom["isOwnAccount"] is False and custom["tweetCount"] == 1
+    r = await xq.client.put(xq.url("/styles/mine"), json={"label": "Mine", "tweets": []}, headers=xq.auth)
+    assert r.status_code == 400 and r.json()["error"] == "invalid_input"
+    listed = await xq.call("GET", "/styles", 200)
+    assert [s["xUsername"] for s in listed["styles"]] == ["Mine", "alice"] and "tweets" not in listed[
+        "styles"
+    ][0]
+    both = await xq.call("GET", "/styles/compare", 200, params={"username1": "alice", "username2": "mine"})
+    assert both["style1"]["xUsername"] == "alice" and both["style2"]["tweets"][0]["text"] == "short and sweet"
+    r = await xq.client.get(xq.url("/styles/compare"), params={"username1": "alice"}, headers=xq.auth)
+    assert r.status_code == 400 and r.json()["error"] == "missing_params"
+    perf = await xq.call("GET", "/styles/alice/performance", 200)
+    assert perf["tweetCount"] == style["tweetCount"] and {"likeCount", "viewCount", "bookmarkCount"} <= set(
+        perf["tweets"][0]
+    )
+    left = await spent(xq, left, style["tweetCount"])
+    assert (await xq.client.delete(xq.url("/styles/Mine"), headers=xq.auth)).status_code == 204
+    for method, path in (
+        ("GET", "/styles/mine"),
+        ("DELETE", "/styles/mine"),
+        ("GET", "/styles/mine/performance"),
+    ):
+        r = await xq.client.request(method, xq.url(path), headers=xq.auth)
+        assert r.status_code == 404 and r.json()["error"] == "style_not_found"
+
+    composed = await xq.call(
+        "POST", "/compose", 200, json={"step": "compose", "goal": "conversation", "styleUsername": "alice"}
+    )
+    keys = {
+        "contentRules",
+        "scorerWeights",
+        "followUpQuestions",
+        "algorithmInsights",
+        "engagementMultipliers",
+    }
+    assert keys | {"topPenalties"} <= set(composed)
+    assert set(composed["scorerWeights"].values()) == {1} and composed["styleExamples"]
+    refined = await xq.call(
+        "POST", "/compose", 200, json={"step": "refine", "topic": "SMS", "tone": "dry", "mediaType": "photo"}
+    )
+    assert refined["compositionGuidance"] and refined["examplePatterns"][0].startswith("SMS")
+    good = await xq.call(
+        "POST",
+        "/compose",
+        200,
+        json={"step": "score", "draft": "Which SMS route do you trust?", "hasMedia": True},
+    )
+    assert good["passedCount"] == good["totalChecks"] == 9 and good["topSuggestion"] is None
+    bad = await xq.call(
+        "POST", "/compose", 200, json={"step": "score", "draft": "BUY THIS GREAT DEAL #a #b #c https://x.io"}
+    )
+    failed = {c["factor"] for c in bad["checklist"] if not c["passed"]}
+    assert failed == {"link", "hashtags", "question", "media", "caps"} and bad["passedCount"] == 4
+    assert bad["topSuggestion"] == next(c["suggestion"] for c in bad["checklist"] if not c["passed"])
+    r = await xq.client.post(xq.url("/compose"), json={"step": "score"}, headers=xq.auth)
+    assert r.status_code == 400 and r.json()["error"] == "invalid_input"
+    await spent(xq, left, 0)  # compose, drafts and custom styles are free
+    await xq.ledger_ok()
