@@ -222,7 +222,13 @@ async def test_writes_through_the_connected_account(xq: Xq) -> None:
     )
     assert r.status_code == 200 and xq.x_user_id not in alice.followers
     await write(xq, "POST", f"/x/users/{xq.x_user_id}/follow", 502)  # X refuses following oneself
+    xq.sim.faults.fail_next(1, status=429, path_prefix="/2/users/")
+    assert (await write(xq, "POST", f"/x/users/{alice.id}/follow", 429))["error"] == "x_api_rate_limited"
     left = await spent(xq, left, 60)
+    xq.sim.faults.fail_next(1, status=503, path_prefix="/2/tweets")  # the job retries: posted once
+    again = await write(xq, "POST", "/x/tweets", 200, text="after a 503")
+    assert [p.id for p in w.posts.values() if p.text == "after a 503"] == [again["tweetId"]]
+    left = await spent(xq, left, 10)
 
     sent = await write(xq, "POST", f"/x/dm/{alice.id}", 200, text="hello alice")
     assert sent["success"] is True and w.dms[-1].text == "hello alice"
