@@ -1,7 +1,8 @@
 """Xquik account: GET /account, PATCH /account (session only), PUT /account/x-identity; GET /credits.
 
 GET /account answers plan, monitor billing, creditInfo (figures as strings) and xUsername. Monitors are
-counted from the monitors table when it exists (another module's), else 0.
+counted from the monitors module's table xquik_monitors when it exists (its active ones, `is_active`,
+make the daily and hourly estimates), else 0.
 """
 
 from __future__ import annotations
@@ -56,14 +57,22 @@ def credit_info_out(info: credits.CreditInfo) -> CreditInfoOut:
     )  # fmt: skip
 
 
-async def _monitors_used(call: Call) -> int:
-    exists = await call.ctx.pool.fetchval("SELECT to_regclass('xquik_monitors') IS NOT NULL")
-    if not exists:
-        return 0
-    count = await call.ctx.pool.fetchval(
-        "SELECT count(*) FROM xquik_monitors WHERE account_id = $1", call.account_id
+async def _monitors(call: Call) -> tuple[int, int]:
+    """(monitors, active monitors) of the account, from the monitors module's table when it exists."""
+    pool = call.ctx.pool
+    columns = await pool.fetchval(
+        "SELECT array_agg(attname::text) FROM pg_attribute"
+        " WHERE attrelid = to_regclass('xquik_monitors') AND attnum > 0 AND NOT attisdropped"
     )
-    return int(count or 0)
+    if not columns:
+        return 0, 0
+    active = "count(*) FILTER (WHERE is_active)" if "is_active" in columns else "count(*)"
+    row = await pool.fetchrow(
+        f"SELECT count(*) AS n, {active} AS active FROM xquik_monitors WHERE account_id = $1",
+        call.account_id,
+    )
+    assert row is not None
+    return int(row["n"]), int(row["active"])
 
 
 async def xquik_get_account(call: Call) -> Reply:
@@ -72,9 +81,9 @@ async def xquik_get_account(call: Call) -> Reply:
         "SELECT plan, x_username FROM xquik_accounts WHERE account_id = $1", call.account_id
     )
     info = await credits.balance(pool, call.account_id)
-    used = await _monitors_used(call)
+    used, active = await _monitors(call)
     billing = MonitorBilling(
-        figure(used * CREDITS_PER_MONITOR_DAY), figure(used * CREDITS_PER_MONITOR_HOUR),
+        figure(active * CREDITS_PER_MONITOR_DAY), figure(active * CREDITS_PER_MONITOR_HOUR),
         figure(CREDITS_PER_MONITOR_DAY), figure(CREDITS_PER_MONITOR_HOUR), True, 1, True,
     )  # fmt: skip
     return Reply(200, AccountOut(
