@@ -105,7 +105,7 @@ class UpdatedAccount(XquikOut, frozen=True):
 async def xquik_update_account(call: Call) -> Reply:
     body = call.body_as(UpdateAccount)
     async with call.ctx.pool.acquire() as conn, conn.transaction():
-        await credits.open_credits(conn, call.account_id)
+        await credits.open_profile(conn, call.account_id)
         await conn.execute(
             "UPDATE xquik_accounts SET locale = $2 WHERE account_id = $1", call.account_id, body.locale
         )
@@ -131,7 +131,7 @@ async def xquik_set_x_identity(call: Call) -> Reply:
     except msgspec.ValidationError:
         raise xquik_error(400, "invalid_input", "username is 1-15 letters, digits or _ (without @)") from None
     async with call.ctx.pool.acquire() as conn, conn.transaction():
-        await credits.open_credits(conn, call.account_id)
+        await credits.open_profile(conn, call.account_id)
         await conn.execute(
             "UPDATE xquik_accounts SET x_username = $2 WHERE account_id = $1", call.account_id, username
         )

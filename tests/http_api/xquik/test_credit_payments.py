@@ -25,6 +25,9 @@ async def bad(xq: Xq, method: str, path: str, status: int, code: str, **kw: Any)
 
 
 async def test_checkout_top_up_settles_only_when_paid(xq: Xq) -> None:
+    await xq.call("PUT", "/account/x-identity", 200, json={"username": "demo"})  # a profile, no credits
+    with pytest.raises(credits.NoCredits):
+        await credits.reserve(xq.pool, xq.account_id, 1, "x.tweet", "before-any-credits")
     outcome = await xq.call("POST", "/credits/quick-topup", 200, json={"dollars": 10})
     assert outcome == {"outcome": "no_payment_method"}  # no card saved yet
     await bad(xq, "POST", "/credits/topup", 400, "invalid_input", json={"dollars": 5})  # $10 minimum
