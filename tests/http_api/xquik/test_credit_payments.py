@@ -52,6 +52,16 @@ async def test_checkout_top_up_settles_only_when_paid(xq: Xq) -> None:
     assert status == {"status": "paid", "amount_dollars": 25, "credits": "166666"}
     info = await xq.call("GET", "/credits", 200)
     assert info["balance"] == "166666" and info["lifetimePurchased"] == "166666"
+
+    gone = await xq.call("POST", "/credits/topup", 200, json={"dollars": 10, "locale": "es"})
+    gone_id = httpx.URL(gone["url"]).params["session_id"]
+    async with httpx.AsyncClient() as browser:
+        expired = await browser.post(f"{xq.standin.base_url}/expire/{gone_id}")
+        assert expired.json() == {"expired": True, "webhook_status": 200}
+        assert (await browser.get(gone["url"])).status_code == 404  # no page to go to any more
+    status = await xq.call("GET", "/credits/topup/status", 200, params={"session_id": gone_id})
+    assert status == {"status": "expired"}
+    assert await balance(xq) == 166666
     await xq.ledger_ok()
 
 
