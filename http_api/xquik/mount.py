@@ -2,7 +2,8 @@
 
 Add a module: write `http_api/xquik/routes_<thing>.py` with OPERATIONS (paths f"{PREFIX}/...",
 dialect=DIALECT or SESSION_DIALECT) and append it to ROUTE_MODULES below (one line). Any other path
-under the prefix answers 404 not_found in the document's envelope (`routes()`).
+under the prefix answers 404 not_found in the document's envelope (`routes()`). This module must
+never hold a route's business.
 """
 
 from __future__ import annotations

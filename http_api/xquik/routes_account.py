@@ -2,7 +2,8 @@
 
 GET /account answers plan, monitor billing, creditInfo (figures as strings) and xUsername. Monitors are
 counted from the monitors module's table xquik_monitors when it exists (its active ones, `is_active`,
-make the daily and hourly estimates), else 0.
+make the daily and hourly estimates), else 0. PATCH /account is session auth only, as the document
+says. This module must never move credits.
 """
 
 from __future__ import annotations

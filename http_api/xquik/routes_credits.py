@@ -13,7 +13,8 @@
     POST /subscribe                    {url}: the subscription's checkout, or the billing page once
                                        subscribed
 
-Credits are bought at USD 0.00015 each, whole credits rounded down (engine/xquik/credits.py).
+Credits are bought at USD 0.00015 each, whole credits rounded down (engine/xquik/credits.py). This
+module must never add credits itself: only a settled payment does (engine/payments).
 """
 
 from __future__ import annotations
