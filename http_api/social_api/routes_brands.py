@@ -25,7 +25,7 @@ from http_api.social_api.common import HttpUrl, fail, operation, rfc3339, social
 
 Name = Annotated[str, Meta(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f]+$")]
 Text = Annotated[str, Meta(max_length=1000, pattern=r"^[^\x00]*$")]
-Email = Annotated[str, Meta(max_length=254, pattern=r"^$|^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$")]
+Email = Annotated[str, Meta(max_length=254, pattern=r"^$|^[^@\x00-\x20]+@[^@\x00-\x20]+\.[^@\x00-\x20]+$")]
 
 
 class BrandCreate(Request, frozen=True):

@@ -13,7 +13,8 @@ GET  /v1/inbox/reviews               ?account_id: 501 for a platform without rev
                                      the reviews of every connected account (none has any yet)
 POST /v1/inbox/reviews/{id}/reply    404 review.not_found (no platform here keeps reviews)
 GET  /v1/oauth/callback              ?state&code from the platform's redirect: finishes a connect
-                                     (the state is the credential), 201 the account
+                                     (the state is the credential), 201 the account; 422 oauth.* for a
+                                         denial or an unknown, used or expired state
 """
 
 from __future__ import annotations
@@ -74,9 +75,9 @@ class PagePatch(Request, frozen=True):
 
 
 class CallbackQuery(msgspec.Struct, frozen=True, kw_only=True):
-    state: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
+    state: Annotated[str, Meta(min_length=1, max_length=200)]
     code: Annotated[str, Meta(min_length=1, max_length=2000)] | None = None
-    error: Annotated[str, Meta(max_length=200)] | None = None
+    error: Annotated[str, Meta(min_length=1, max_length=200)] | None = None
     error_description: Annotated[str, Meta(max_length=1000)] | None = None
 
 
@@ -255,14 +256,15 @@ async def oauth_callback(call: Call) -> Reply:
     from http_api.social_api.routes_brands import finish_connect
 
     q = call.query_as(CallbackQuery)
-    if q.error is not None:
-        raise fail(400, "oauth.access_denied", q.error_description or q.error, error=q.error)
-    if q.state is None or q.code is None:
-        raise fail(400, "validation.invalid_request", "state and code are required", field="code")
+    # What the platform's redirect says is the user's (denied) or the flow's (an unknown, used or
+    # expired state): well-formed requests refused by state, 422 as the document's business refusals.
+    if q.error is not None or q.code is None:
+        message = q.error_description or q.error or "the platform sent no code"
+        raise fail(422, "oauth.access_denied", message, error=q.error or "no_code")
     try:
         view = await finish_connect(call, q.state, q.code)
     except Permanent as exc:
-        raise fail(400, "oauth.invalid_request", exc.message) from None
+        raise fail(422, "oauth.invalid_request", exc.message) from None
     return Reply(201, view)
 
 

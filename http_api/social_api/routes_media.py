@@ -115,6 +115,10 @@ async def _reserve(conn: Any, account_id: int, size: int) -> None:
         "INSERT INTO social_workspaces (account_id) VALUES ($1) ON CONFLICT DO NOTHING", account_id
     )
     await conn.execute("SELECT 1 FROM social_workspaces WHERE account_id = $1 FOR UPDATE", account_id)
+    await conn.execute(  # uploads announced and never finished in time hold no room and are swept here
+        "DELETE FROM social_media WHERE account_id = $1 AND status = 'pending' AND expires_at <= now()",
+        account_id,
+    )
     s = await storage_of(conn, account_id)
     if s["used_bytes"] + size > s["quota_bytes"]:
         raise fail(
@@ -164,6 +168,9 @@ async def upload(call: Call) -> Reply:
 
 async def upload_url(call: Call) -> Reply:
     q = call.query_as(UploadUrlQuery)
+    limit = call.ctx.settings.max_body_bytes
+    if q.size_bytes > limit:  # the PUT is read within the same body limit as every request
+        raise fail(413, "media.too_large", f"a file is at most {limit} bytes", limit=limit)
     token = secrets.token_urlsafe(24)
     expires = datetime.now(UTC) + UPLOAD_URL_TTL
     async with call.ctx.pool.acquire() as conn, conn.transaction():

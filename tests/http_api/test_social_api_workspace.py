@@ -170,8 +170,10 @@ async def test_brands_invites_redirect_uris_and_a_brand_scoped_connect_through_t
     assert done.status_code == 201, done.text
     account = done.json()
     assert account["username"] == "shoes" and account["brand_id"] == brand["id"]
-    again = await browser_get(location)
-    assert again.status_code == 400 and again.json()["error"]["code"] == "oauth.invalid_request"
+    again = await browser_get(location)  # a code is exchanged once
+    assert again.status_code == 422 and again.json()["error"]["code"] == "oauth.invalid_request"
+    denied = await browser_get(callback + "?state=s&error=access_denied")
+    assert denied.status_code == 422 and denied.json()["error"]["code"] == "oauth.access_denied"
     scoped = await ws.call("GET", "/v1/accounts", 200, params={"brand_id": brand["id"]})
     assert [a["id"] for a in scoped["data"]] == [account["id"]]
     everything = await ws.call("GET", "/v1/accounts", 200)
