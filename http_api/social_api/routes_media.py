@@ -38,6 +38,7 @@ from http_api.social_api.common import (
     page,
     rfc3339,
 )
+from http_api.social_api.routes_brands import owned_brand
 
 GIB = 1024**3
 PLAN_QUOTAS = {"free": 1 * GIB, "pro": 25 * GIB, "business": 250 * GIB}
@@ -48,14 +49,19 @@ ContentType = Annotated[
 FileName = Annotated[str, Meta(min_length=1, max_length=255, pattern=r"^[^\x00-\x1f/\\]+$")]
 
 
+BrandId = Annotated[int, Meta(ge=1, le=2**63 - 1)]
+
+
 class UploadQuery(msgspec.Struct, frozen=True, kw_only=True):
     filename: FileName
+    brand_id: BrandId | None = None
 
 
 class UploadUrlQuery(msgspec.Struct, frozen=True, kw_only=True):
     filename: FileName
     content_type: ContentType
     size_bytes: Annotated[int, Meta(ge=1, le=2**40)]
+    brand_id: BrandId | None = None
 
 
 class ContentQuery(msgspec.Struct, frozen=True, kw_only=True):
@@ -65,14 +71,18 @@ class ContentQuery(msgspec.Struct, frozen=True, kw_only=True):
 class MediaListing(msgspec.Struct, frozen=True, kw_only=True):
     limit: Limit = 20
     cursor: Cursor | None = None
+    brand_id: BrandId | None = None
 
 
-_COLUMNS = "id, filename, content_type, size_bytes, sha256, status, created_at, expires_at, verified_at"
+_COLUMNS = (
+    "id, brand_id, filename, content_type, size_bytes, sha256, status, created_at, expires_at, verified_at"
+)
 
 
 def _view(r: Any) -> dict[str, Any]:
     return {
         "id": r["id"],
+        "brand_id": r["brand_id"],
         "filename": r["filename"],
         "content_type": r["content_type"],
         "size_bytes": r["size_bytes"],
@@ -132,6 +142,12 @@ async def _reserve(conn: Any, account_id: int, size: int) -> None:
         )
 
 
+async def _brand(call: Call, brand_id: int | None) -> int | None:
+    if brand_id is not None:
+        await owned_brand(call, brand_id)  # 404 brand.not_found
+    return brand_id
+
+
 def _content_type(call: Call) -> str:
     value = call.request.headers.get("content-type", "application/octet-stream").split(";")[0].strip().lower()
     try:
@@ -154,14 +170,15 @@ async def upload(call: Call) -> Reply:
     async with call.ctx.pool.acquire() as conn, conn.transaction():
         await _reserve(conn, call.account_id, len(data))
         row = await conn.fetchrow(
-            f"""INSERT INTO social_media (account_id, filename, content_type, size_bytes, sha256, status, content, verified_at)
-                VALUES ($1, $2, $3, $4, $5, 'ready', $6, now()) RETURNING {_COLUMNS}""",
+            f"""INSERT INTO social_media (account_id, filename, content_type, size_bytes, sha256, status, content, verified_at, brand_id)
+                VALUES ($1, $2, $3, $4, $5, 'ready', $6, now(), $7) RETURNING {_COLUMNS}""",
             call.account_id,
             q.filename,
             kind,
             len(data),
             hashlib.sha256(data).hexdigest(),
             data,
+            await _brand(call, q.brand_id),
         )
     return Reply(201, _view(row))
 
@@ -176,14 +193,15 @@ async def upload_url(call: Call) -> Reply:
     async with call.ctx.pool.acquire() as conn, conn.transaction():
         await _reserve(conn, call.account_id, q.size_bytes)
         media_id = await conn.fetchval(
-            """INSERT INTO social_media (account_id, filename, content_type, size_bytes, status, upload_token_hash, expires_at)
-               VALUES ($1, $2, $3, $4, 'pending', $5, $6) RETURNING id""",
+            """INSERT INTO social_media (account_id, filename, content_type, size_bytes, status, upload_token_hash, expires_at, brand_id)
+               VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7) RETURNING id""",
             call.account_id,
             q.filename,
             q.content_type,
             q.size_bytes,
             hashlib.sha256(token.encode()).digest(),
             expires,
+            await _brand(call, q.brand_id),
         )
     base = str(call.request.base_url).rstrip("/")
     return Reply(
@@ -259,10 +277,11 @@ async def list_media(call: Call) -> Reply:
     q = call.query_as(MediaListing)
     rows = await call.ctx.pool.fetch(
         f"""SELECT {_COLUMNS} FROM social_media WHERE account_id = $1 AND status = 'ready'
-            AND ($2::bigint IS NULL OR id < $2) ORDER BY id DESC LIMIT $3""",
+            AND ($2::bigint IS NULL OR id < $2) AND ($4::bigint IS NULL OR brand_id = $4) ORDER BY id DESC LIMIT $3""",
         call.account_id,
         decode_cursor(q.cursor),
         q.limit + 1,
+        q.brand_id,
     )
     out = page(list(rows), q.limit, key=lambda r: r["id"])
     out["data"] = [_view(r) for r in out["data"]]
@@ -285,7 +304,10 @@ def _op(method: str, path: str, handler: Any, summary: str, permission: str, **m
 
 
 _W, _R = "social.write", "social.read"
-_FILE = {"application/octet-stream": {"type": "string", "format": "binary"}}
+_BINARY = {"type": "string", "format": "binary"}
+_FILE = {
+    kind: _BINARY for kind in ("image/*", "video/*", "audio/*", "application/pdf", "application/octet-stream")
+}
 OPERATIONS = [
     _op(
         "POST",
@@ -296,7 +318,6 @@ OPERATIONS = [
         query=UploadQuery,
         content=_FILE,
         ok=201,
-        idempotent=False,
     ),
     _op(
         "GET", "/v1/media/upload-url", upload_url, "A URL to upload a large file to", _W, query=UploadUrlQuery

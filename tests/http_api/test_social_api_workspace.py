@@ -20,6 +20,7 @@ import pytest
 import pytest_asyncio
 import redis.asyncio as aioredis
 
+from engine.admin.ledger import check_engine_ledger
 from engine.admin.provision import create_api_key
 from engine.core.ids import parse_id
 from engine.infra.services import ServiceUrls
@@ -157,10 +158,20 @@ async def test_brands_invites_redirect_uris_and_a_brand_scoped_connect_through_t
         "POST", "/v1/accounts/connect", 400, "oauth.redirect_uri_not_allowed",
         json={"platform": "twitter", "redirect_uri": "https://elsewhere.example/cb"},
     )  # fmt: skip
+    ws.x.world.register_app("shoes-app", "shoes-secret")  # the brand's own X app (BYOK per brand)
+    await ws.call(
+        "PUT", f"/v1/platforms/twitter/credentials/brand/{brand['id']}", 200,
+        json={"client_id": "shoes-app", "client_secret": "shoes-secret"},
+    )  # fmt: skip
     started = await ws.call(
         "POST", "/v1/accounts/connect", 200,
         json={"platform": "twitter", "redirect_uri": callback, "brand_id": brand["id"]},
     )  # fmt: skip
+    assert httpx.URL(started["auth_url"]).params["client_id"] == "shoes-app"
+    workspace_wide = await ws.call(
+        "POST", "/v1/accounts/connect", 200, json={"platform": "twitter", "redirect_uri": callback}
+    )
+    assert httpx.URL(workspace_wide["auth_url"]).params["client_id"] == "engine-app"
     ws.x.world.add_user("shoes")
     ws.x.world.authorizing_user = "shoes"
     async with httpx.AsyncClient() as browser:  # the user approves at X, X redirects to the callback
@@ -182,6 +193,9 @@ async def test_brands_invites_redirect_uris_and_a_brand_scoped_connect_through_t
     assert counted["account_count"] == 1
 
     await ws.call("DELETE", f"/v1/brands/{brand['id']}", 204)
+    await ws.error(  # the brand's app went with it
+        "DELETE", f"/v1/platforms/twitter/credentials/brand/{brand['id']}", 404, "byok.not_found"
+    )
     after = await ws.call("GET", "/v1/accounts", 200)
     assert {a["id"]: a["brand_id"] for a in after["data"]}[account["id"]] is None  # the account stays
     await ws.call("DELETE", f"/v1/oauth/redirect-uris/{uri['id']}", 204)
@@ -221,9 +235,11 @@ async def test_media_library_keeps_files_within_the_plans_quota(ws: Ws) -> None:
         content=b"MZ", headers={**ws.auth, "Content-Type": "application/x-msdownload"},
     )  # fmt: skip
 
+    brand = await ws.call("POST", "/v1/brands", 201, json={"name": "Media brand"})
     target = await ws.call(
         "GET", "/v1/media/upload-url", 200,
-        params={"filename": "clip.mp4", "content_type": "video/mp4", "size_bytes": 300},
+        params={"filename": "clip.mp4", "content_type": "video/mp4", "size_bytes": 300,
+                "brand_id": brand["id"]},
     )  # fmt: skip
     assert target["method"] == "PUT" and target["upload_url"].startswith(ws.base_url)
     media = target["media_id"]
@@ -239,6 +255,12 @@ async def test_media_library_keeps_files_within_the_plans_quota(ws: Ws) -> None:
     ready = await ws.call("POST", f"/v1/media/{media}/verifyUpload", 200)
     assert ready["status"] == "ready" and ready["sha256"] and ready["filename"] == "clip.mp4"
 
+    only = await ws.call("GET", "/v1/media", 200, params={"brand_id": brand["id"]})
+    assert [(m["id"], m["brand_id"]) for m in only["data"]] == [(media, brand["id"])]
+    await ws.error(
+        "POST", "/v1/media/upload", 404, "brand.not_found", params={"filename": "a.png", "brand_id": 999999},
+        content=b"x", headers={**ws.auth, "Content-Type": "image/png"},
+    )  # fmt: skip
     first = await ws.call("GET", "/v1/media", 200, params={"limit": 1})
     assert [m["id"] for m in first["data"]] == [media] and first["next_cursor"]
     second = await ws.call("GET", "/v1/media", 200, params={"limit": 1, "cursor": first["next_cursor"]})
@@ -321,6 +343,8 @@ async def test_billing_buys_a_plan_through_stripe_and_opens_the_portal(ws: Ws) -
     )
     assert status["status"] == "paid" and status["plan"] == "pro" and status["paid_at"]
     assert (await ws.call("GET", "/v1/media/storage", 200))["quota_bytes"] == 25 * 1024**3
+    async with ws.stack.pool.acquire() as conn:  # the plan's payment is on the one ledger, balanced
+        assert (await check_engine_ledger(conn)).ok
     portal = await ws.call("POST", "/v1/billing/portal", 200, json={"return_url": "https://app.example/b"})
     assert portal["url"].startswith(ws.stripe.base_url + "/portal/")
     await ws.error(
