@@ -105,7 +105,10 @@ async def connect(call: Call) -> Reply:
         )
     try:
         if body.code is not None and body.state is not None:
-            return Reply(201, await finish_connect(call, body.state, body.code))
+            try:
+                return Reply(201, await finish_connect(call, body.state, body.code))
+            except Permanent as exc:  # an unknown, used or expired state: refused by state, not shape
+                raise fail(422, "oauth.invalid_request", exc.message) from None
         if not body.redirect_uri:
             raise fail(
                 422,
