@@ -84,6 +84,11 @@ async def owned_brand(call: Call, brand_id: int) -> Any:
     return row
 
 
+async def owned_brand_ref(call: Call, raw: str) -> Any:
+    """The caller's brand named by a path's text (404 brand.not_found otherwise)."""
+    return await owned_brand(call, int(raw) if raw.isdigit() and len(raw) < 19 else -1)
+
+
 async def list_brands(call: Call) -> Reply:
     rows = await call.ctx.pool.fetch(_BRAND + " WHERE b.account_id = $1 ORDER BY b.id", call.account_id)
     return Reply(200, {"data": [_brand_view(r) for r in rows]})

@@ -159,6 +159,10 @@ async def test_brands_invites_redirect_uris_and_a_brand_scoped_connect_through_t
         json={"platform": "twitter", "redirect_uri": "https://elsewhere.example/cb"},
     )  # fmt: skip
     ws.x.world.register_app("shoes-app", "shoes-secret")  # the brand's own X app (BYOK per brand)
+    await ws.error(
+        "PUT", "/v1/platforms/twitter/credentials/brand/999999", 404, "brand.not_found",
+        json={"client_id": "shoes-app", "client_secret": "shoes-secret"},
+    )  # fmt: skip
     await ws.call(
         "PUT", f"/v1/platforms/twitter/credentials/brand/{brand['id']}", 200,
         json={"client_id": "shoes-app", "client_secret": "shoes-secret"},
