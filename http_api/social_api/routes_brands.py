@@ -237,8 +237,9 @@ async def connect_app(call: Call, brand_id: int | None, redirect_uri: str) -> An
     """Before a connect starts: the redirect URI must be whitelisted (when the workspace lists any), the
     brand the caller's; the brand's own BYOK app is used when it has one, else the workspace's."""
     if not await redirect_uri_allowed(call.ctx.pool, call.account_id, redirect_uri):
+        # refused by the workspace's whitelist (its state), not by the request's shape: 422
         raise fail(
-            400,
+            422,
             "oauth.redirect_uri_not_allowed",
             "redirect_uri is not in the workspace's whitelist",
             field="redirect_uri",

@@ -155,7 +155,7 @@ async def test_brands_invites_redirect_uris_and_a_brand_scoped_connect_through_t
         "POST", "/v1/oauth/redirect-uris", 409, "redirect_uri.already_exists", json={"uri": callback}
     )
     await ws.error(
-        "POST", "/v1/accounts/connect", 400, "oauth.redirect_uri_not_allowed",
+        "POST", "/v1/accounts/connect", 422, "oauth.redirect_uri_not_allowed",
         json={"platform": "twitter", "redirect_uri": "https://elsewhere.example/cb"},
     )  # fmt: skip
     ws.x.world.register_app("shoes-app", "shoes-secret")  # the brand's own X app (BYOK per brand)
