@@ -331,14 +331,19 @@ async def patch_me(call: Call) -> Reply:
 
 
 async def delete_me(call: Call) -> Reply:
-    """The user is disabled and signed out everywhere (rows stay, as the identity service keeps them)."""
+    """The user is disabled and signed out everywhere, through the identity service's own revocation
+    (rows stay, as the identity service keeps them)."""
+    if call.principal.user is None and not call.principal.allows("settings.manage"):
+        # a signed-in user may always delete themselves; a key deletes the owner only if it manages settings
+        raise fail(403, "auth.forbidden", "this key lacks the 'settings.manage' permission")
     me = await _me(call)
+    identity = call.ctx.engine.identity
     async with call.ctx.pool.acquire() as conn, conn.transaction():
         await conn.execute("UPDATE users SET disabled_at = now(), updated_at = now() WHERE id = $1", me["id"])
-        await conn.execute(
-            "UPDATE user_sessions SET revoked_at = now(), revoked_reason = 'user deleted' WHERE user_id = $1 AND revoked_at IS NULL",
-            me["id"],
-        )
+        if identity is not None:
+            await identity.sessions.revoke_all(conn, str(me["id"]), "user deleted")
+    if identity is not None:
+        identity.revocations.wake()
     return Reply(204, b"")
 
 
@@ -395,5 +400,5 @@ OPERATIONS = [
     ),
     _op("GET", "/v1/users/me", get_me, "The user profile", "social.read", "Users"),
     _op("PATCH", "/v1/users/me", patch_me, "Update the user profile", "social.read", "Users", body=UserPatch),
-    _op("DELETE", "/v1/users/me", delete_me, "Delete the user", _S, "Users", ok=204),
+    _op("DELETE", "/v1/users/me", delete_me, "Delete the user", "social.read", "Users", ok=204),
 ]

@@ -323,8 +323,24 @@ async def test_exports_creator_info_pages_reviews_and_the_user(ws: Ws) -> None:
         " VALUES ($1, 'owner@acme.example', 'Olive', 'owner')",
         ws.stack.account_id,
     )
-    me = await ws.call("GET", "/v1/users/me", 200)
+    me = await ws.call("GET", "/v1/users/me", 200)  # with an API key: the workspace's owner
     assert me["email"] == "owner@acme.example" and me["name"] == "Olive" and me["role"] == "owner"
+    identity = ws.stack.engine.identity
+    assert identity is not None
+    async with ws.stack.pool.acquire() as conn:  # a dashboard session of a member (an auth service JWT)
+        member = await conn.fetchval(
+            "INSERT INTO users (account_id, email, name) VALUES ($1, 'm@acme.example', 'Mo')"
+            " RETURNING id::text",
+            ws.stack.account_id,
+        )
+        tokens = await identity.sessions.open(conn, member, ws.stack.account_id)
+    jwt = {"Authorization": "Bearer " + tokens.access.token}
+    mine = await ws.call("GET", "/v1/users/me", 200, headers=jwt)
+    assert mine["email"] == "m@acme.example" and mine["role"] == "member"
+    patched = await ws.call("PATCH", "/v1/users/me", 200, json={"name": "Maureen"}, headers=jwt)
+    assert patched["name"] == "Maureen" and patched["id"] == member
+    await ws.call("DELETE", "/v1/users/me", 204, headers=jwt)
+    await ws.error("GET", "/v1/users/me", 401, "auth.unauthorized", headers=jwt)  # signed out everywhere
     assert (await ws.call("PATCH", "/v1/users/me", 200, json={"name": "Olive Oyl"}))["name"] == "Olive Oyl"
     await ws.call("DELETE", "/v1/users/me", 204)
     await ws.error("GET", "/v1/users/me", 404, "user.not_found")
