@@ -3,10 +3,23 @@ fields and the document's error envelope {"error": "<code>", "message": "..."}."
 
 from __future__ import annotations
 
+import types
+from typing import Any
+
+import httpx
+import msgspec
 import pytest
+import redis.asyncio as aioredis
 
 from engine.admin.provision import token_key_id
 from engine.xquik import credits
+from engine.xquik.keys import create_key
+from http_api.app import create_app
+from http_api.operations import Call, Operation, Reply
+from http_api.server import serve_http
+from http_api.xquik.dialect import DIALECT, PREFIX, xquik_error
+from http_api.xquik.metering import metered
+from http_api.xquik.mount import ROUTE_MODULES
 from tests.http_api.xquik.conftest import Xq
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -68,3 +81,60 @@ async def test_rate_limited_answers_the_document_s_429(xq: Xq) -> None:
     body = r.json()
     assert r.status_code == 429 and body["error"] == "rate_limit_exceeded", r.text
     assert body["retryAfter"] >= 1 and r.headers["retry-after"] == str(body["retryAfter"])
+
+
+class MeterQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    credits: int
+    used: int = -1
+    fail: bool = False
+
+
+async def metered_probe(call: Call) -> Reply:
+    """A metered operation as the other Xquik modules write them (http_api/xquik/metering.py)."""
+    q = call.query_as(MeterQuery)
+    async with metered(call, q.credits, "test.probe") as meter:
+        if q.fail:
+            raise xquik_error(502, "x_api_unavailable", "the X data source failed mid-call")
+        if q.used >= 0:
+            meter.use(q.used)
+    return Reply(200, {"charged": meter.used})
+
+
+PROBE = types.ModuleType("probe")
+PROBE.OPERATIONS = [  # type: ignore[attr-defined]
+    Operation("GET", f"{PREFIX}/_probe", metered_probe, "probe", None, "test", query=MeterQuery,
+              dialect=DIALECT),
+]  # fmt: skip
+
+
+async def test_a_metered_call_holds_first_charges_what_it_used_and_releases_on_failure(xq: Xq) -> None:
+    account = xq.stack.account_id  # an account with no Xquik credit record yet
+    key = {"x-api-key": (await create_key(xq.pool, account, "probe")).full_key}
+    redis = aioredis.Redis.from_url(xq.redis_url)
+    app = create_app(xq.engine, redis, prefix=xq.redis_prefix, modules=[*ROUTE_MODULES, PROBE])
+    try:
+        async with (
+            serve_http(app, "127.0.0.1", 0) as server,
+            httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}", headers=key) as client,
+        ):
+
+            async def probe(status: int, code: str | None = None, **params: Any) -> dict[str, Any]:
+                r = await client.get(f"{PREFIX}/_probe", params=params)
+                assert r.status_code == status, r.text
+                body: dict[str, Any] = r.json()
+                assert code is None or body == {"error": code, "message": body["message"]}
+                return body
+
+            async def left() -> str:
+                return str((await client.get(f"{PREFIX}/credits")).json()["balance"])
+
+            await probe(402, "no_credits", credits=1)
+            await credits.grant(xq.pool, account, 100, "probe")
+            await probe(402, "insufficient_credits", credits=101)  # refused before any work
+            assert (await probe(200, credits=50, used=20)) == {"charged": 20} and await left() == "80"
+            assert (await probe(200, credits=30)) == {"charged": 30} and await left() == "50"
+            await probe(502, "x_api_unavailable", credits=40, fail="true")
+            assert await left() == "50"  # the failed call's hold was given back
+    finally:
+        await redis.aclose()
+    await xq.ledger_ok()
