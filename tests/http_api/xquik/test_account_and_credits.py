@@ -17,7 +17,7 @@ from engine.xquik.keys import create_key
 from http_api.app import create_app
 from http_api.operations import Call, Operation, Reply
 from http_api.server import serve_http
-from http_api.xquik.dialect import DIALECT, PREFIX, xquik_error
+from http_api.xquik.dialect import DIALECT, PREFIX, PageQuery, decode_cursor, page_of, xquik_error
 from http_api.xquik.metering import metered
 from http_api.xquik.mount import ROUTE_MODULES
 from tests.http_api.xquik.conftest import Xq
@@ -100,9 +100,23 @@ async def metered_probe(call: Call) -> Reply:
     return Reply(200, {"charged": meter.used})
 
 
+async def paged_probe(call: Call) -> Reply:
+    """A cursor-paginated list as the other Xquik modules write them (dialect.PageQuery, page_of)."""
+    q = call.query_as(PageQuery)
+    after = int(decode_cursor(q.after, 1)[0]) if q.after else 0
+    rows = await call.ctx.pool.fetch(
+        "SELECT n FROM generate_series(1, 7) AS n WHERE n > $1 ORDER BY n LIMIT $2", after, q.limit + 1
+    )
+    page = page_of(rows, q.limit, lambda r: (r["n"],))
+    return Reply(200, {"items": [r["n"] for r in page.items], "hasMore": page.has_more,
+                       "nextCursor": page.next_cursor})  # fmt: skip
+
+
 PROBE = types.ModuleType("probe")
 PROBE.OPERATIONS = [  # type: ignore[attr-defined]
     Operation("GET", f"{PREFIX}/_probe", metered_probe, "probe", None, "test", query=MeterQuery,
+              dialect=DIALECT),
+    Operation("GET", f"{PREFIX}/_pages", paged_probe, "pages", None, "test", query=PageQuery,
               dialect=DIALECT),
 ]  # fmt: skip
 
@@ -135,6 +149,20 @@ async def test_a_metered_call_holds_first_charges_what_it_used_and_releases_on_f
             assert (await probe(200, credits=30)) == {"charged": 30} and await left() == "50"
             await probe(502, "x_api_unavailable", credits=40, fail="true")
             assert await left() == "50"  # the failed call's hold was given back
+
+            seen, cursor = [], None  # pages: ?after=&limit=, hasMore / nextCursor
+            while True:
+                params = {"limit": "3", **({"after": cursor} if cursor else {})}
+                page = (await client.get(f"{PREFIX}/_pages", params=params)).json()
+                seen.append(page["items"])
+                cursor = page["nextCursor"]
+                assert page["hasMore"] is (cursor is not None)
+                if not page["hasMore"]:
+                    break
+            assert seen == [[1, 2, 3], [4, 5, 6], [7]]
+            for bad in ({"after": "not-a-cursor"}, {"limit": "0"}, {"limit": "101"}, {"colour": "red"}):
+                r = await client.get(f"{PREFIX}/_pages", params=bad)
+                assert r.status_code == 400 and r.json()["error"] == "invalid_input", (bad, r.text)
     finally:
         await redis.aclose()
     await xq.ledger_ok()
