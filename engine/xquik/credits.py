@@ -107,15 +107,15 @@ def _hook_of(pool: asyncpg.Pool) -> AutoTopup | None:
 
 _INFO = """
 SELECT x.auto_topup_enabled, x.auto_topup_amount_dollars, x.auto_topup_threshold,
-       a.balance AS available, r.balance AS reserved,
+       c.account_id IS NOT NULL AS has_ledger, a.balance AS available, r.balance AS reserved,
        (SELECT coalesce(sum(amount), 0) FROM billing_postings
          WHERE account_id = x.ledger_id AND kind = 'topup') AS purchased,
        (SELECT coalesce(sum(amount), 0) FROM billing_postings
          WHERE account_id = x.ledger_id AND kind = 'capture') AS used
 FROM xquik_accounts x
-JOIN billing_customers c ON c.account_id = x.ledger_id
-JOIN billing_ledger_accounts a ON a.id = c.available_id
-JOIN billing_ledger_accounts r ON r.id = c.reserved_id
+LEFT JOIN billing_customers c ON c.account_id = x.ledger_id
+LEFT JOIN billing_ledger_accounts a ON a.id = c.available_id
+LEFT JOIN billing_ledger_accounts r ON r.id = c.reserved_id
 WHERE x.account_id = $1
 """
 
@@ -127,24 +127,31 @@ async def balance(pool: asyncpg.Pool, account_id: int) -> CreditInfo:
     if row is None:
         return _EMPTY
     return CreditInfo(
-        balance=int(row["available"]) // UNIT,
-        reserved=int(row["reserved"]) // UNIT,
+        balance=int(row["available"] or 0) // UNIT,
+        reserved=int(row["reserved"] or 0) // UNIT,
         lifetime_purchased=int(row["purchased"]) // UNIT,
         lifetime_used=int(row["used"]) // UNIT,
         auto_topup_enabled=row["auto_topup_enabled"],
         auto_topup_amount_dollars=row["auto_topup_amount_dollars"],
         auto_topup_threshold=int(row["auto_topup_threshold"]),
+        exists=bool(row["has_ledger"]),
+    )
+
+
+async def open_profile(conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy, account_id: int) -> None:
+    """The account's Xquik row (locale, X identity, auto top-up rule), without a credit record."""
+    await conn.execute(
+        "INSERT INTO xquik_accounts (account_id, ledger_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        account_id,
+        ledger_id_of(account_id),
     )
 
 
 async def open_credits(conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy, account_id: int) -> int:
-    """The account's credit record and ledger customer (idempotent); its ledger id."""
+    """The account's credit record: its ledger customer in XQC (idempotent); its ledger id. Opened by
+    the first credits that come in (a settled payment, a grant): before that, reserve says NoCredits."""
+    await open_profile(conn, account_id)
     ledger_id = ledger_id_of(account_id)
-    await conn.execute(
-        "INSERT INTO xquik_accounts (account_id, ledger_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-        account_id,
-        ledger_id,
-    )
     await open_account(conn, ledger_id, CURRENCY)
     return ledger_id
 
@@ -175,10 +182,11 @@ async def settle_payment(
     """A paid Xquik payment (USD cents), in the payment's settling transaction (engine/payments
     `Payments.settle`): credits topped up under the payment's key, or the plan made active. Returns
     the invoice line's description."""
-    await open_credits(conn, account_id)
     if kind == SUBSCRIPTION_PAYMENT:
+        await open_profile(conn, account_id)
         await conn.execute("UPDATE xquik_accounts SET plan = 'active' WHERE account_id = $1", account_id)
         return "Xquik subscription"
+    await open_credits(conn, account_id)
     credits = credits_for_cents(amount_minor)
     if credits > 0:
         await top_up(conn, ledger_id_of(account_id), credits * UNIT, key)

@@ -13,7 +13,8 @@
     POST /subscribe                    {url}: the subscription's checkout, or the billing page once
                                        subscribed
 
-Credits are bought at USD 0.00015 each, whole credits rounded down (engine/xquik/credits.py).
+Credits are bought at USD 0.00015 each, whole credits rounded down (engine/xquik/credits.py). This
+module must never add credits itself: only a settled payment does (engine/payments).
 """
 
 from __future__ import annotations
@@ -160,7 +161,7 @@ class AutoTopUp(XquikIn, frozen=True):
 async def xquik_set_auto_topup(call: Call) -> Reply:
     body = call.body_as(AutoTopUp)
     async with call.ctx.pool.acquire() as conn, conn.transaction():
-        await credits.open_credits(conn, call.account_id)
+        await credits.open_profile(conn, call.account_id)
         await conn.execute(
             "UPDATE xquik_accounts SET auto_topup_enabled = $2, auto_topup_amount_dollars = $3,"
             " auto_topup_threshold = $4 WHERE account_id = $1",

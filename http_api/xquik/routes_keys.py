@@ -3,7 +3,8 @@
 `fullKey` is answered once, at creation; the list shows id, name, prefix, isActive, createdAt and
 lastUsedAt, never a key. At most 100 active keys (403 api_key_limit_reached, with `limit`). A revoked
 key stops at once on this process (the key cache is dropped) and on the others within the revocation
-poll. Keys are engine/xquik/keys.py's.
+poll. Keys are engine/xquik/keys.py's. This module must never answer a key after its creation,
+nor accept an API key as the caller.
 """
 
 from __future__ import annotations

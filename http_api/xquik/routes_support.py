@@ -3,7 +3,8 @@ POST /support/tickets/{id}/messages.
 
 A ticket is a subject, a status (open, pending, resolved, closed) and its messages (the first is the
 creation's body); a reply by the customer reopens a resolved or closed ticket. Another account's
-ticket is 404 not_found, as one that does not exist.
+ticket is 404 not_found, as one that does not exist: this module must never tell whether another
+account's ticket exists.
 """
 
 from __future__ import annotations

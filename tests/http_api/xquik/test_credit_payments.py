@@ -4,6 +4,7 @@ when the provider says the money was paid, and `smsengine ledger check` stays cl
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -25,6 +26,9 @@ async def bad(xq: Xq, method: str, path: str, status: int, code: str, **kw: Any)
 
 
 async def test_checkout_top_up_settles_only_when_paid(xq: Xq) -> None:
+    await xq.call("PUT", "/account/x-identity", 200, json={"username": "demo"})  # a profile, no credits
+    with pytest.raises(credits.NoCredits):
+        await credits.reserve(xq.pool, xq.account_id, 1, "x.tweet", "before-any-credits")
     outcome = await xq.call("POST", "/credits/quick-topup", 200, json={"dollars": 10})
     assert outcome == {"outcome": "no_payment_method"}  # no card saved yet
     await bad(xq, "POST", "/credits/topup", 400, "invalid_input", json={"dollars": 5})  # $10 minimum
@@ -49,6 +53,16 @@ async def test_checkout_top_up_settles_only_when_paid(xq: Xq) -> None:
     assert status == {"status": "paid", "amount_dollars": 25, "credits": "166666"}
     info = await xq.call("GET", "/credits", 200)
     assert info["balance"] == "166666" and info["lifetimePurchased"] == "166666"
+
+    gone = await xq.call("POST", "/credits/topup", 200, json={"dollars": 10, "locale": "es"})
+    gone_id = httpx.URL(gone["url"]).params["session_id"]
+    async with httpx.AsyncClient() as browser:
+        expired = await browser.post(f"{xq.standin.base_url}/expire/{gone_id}")
+        assert expired.json() == {"expired": True, "webhook_status": 200}
+        assert (await browser.get(gone["url"])).status_code == 404  # no page to go to any more
+    status = await xq.call("GET", "/credits/topup/status", 200, params={"session_id": gone_id})
+    assert status == {"status": "expired"}
+    assert await balance(xq) == 166666
     await xq.ledger_ok()
 
 
@@ -85,9 +99,13 @@ async def test_auto_top_up_after_a_capture_under_the_threshold(xq: Xq) -> None:
     await bad(xq, "PUT", "/credits/auto-topup", 400, "invalid_input", json=too_small)
     await credits.charge(xq.pool, xq.account_id, 5, "x.tweet", "above-threshold")
     assert await balance(xq) == now - 5  # still above the threshold: no charge
-    hold = await credits.reserve(xq.pool, xq.account_id, 30, "x.user_tweets", "under-threshold")
-    await credits.capture(xq.pool, hold, 20)  # 20 used, 10 back: under the threshold -> $10 bought
-    assert await balance(xq) == now - 25 + 66666
+    holds = [
+        await credits.reserve(xq.pool, xq.account_id, 30, "x.user_tweets", f"under-threshold-{i}")
+        for i in range(2)
+    ]
+    # 20 used, 10 back, twice at once: under the threshold -> $10 bought, once
+    await asyncio.gather(*(credits.capture(xq.pool, hold, 20) for hold in holds))
+    assert await balance(xq) == now - 45 + 66666
     account = await xq.call("GET", "/account", 200)
     assert account["creditInfo"]["autoTopupEnabled"] is True
     assert account["creditInfo"]["autoTopupAmountDollars"] == 10

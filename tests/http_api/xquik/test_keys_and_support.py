@@ -61,6 +61,20 @@ async def test_api_keys_are_session_only_shown_once_and_revoked_at_once(xq: Xq) 
     await xq.call("POST", "/api-keys", 201, json={"name": "one more"}, headers=xq.session)
 
 
+async def test_operator_provisions_a_first_key_and_credits_from_the_command_line(xq: Xq) -> None:
+    account = str(xq.stack.account_id)  # the harness' own account: no Xquik key, no credit record yet
+    status, out = await xq.smsengine("xquik", "key", account, "--name", "first")
+    assert status == 0, out
+    full = next(line.split()[1] for line in out.splitlines() if line.startswith("full_key"))
+    r = await xq.client.get(xq.url("/credits"), headers={"x-api-key": full})
+    assert r.status_code == 200 and r.json()["balance"] == "0"
+    for _ in range(2):  # once per key
+        status, out = await xq.smsengine("xquik", "grant", account, "500", "--key", "welcome")
+        assert status == 0 and "500 credits" in out, out
+    r = await xq.client.get(xq.url("/credits"), headers={"x-api-key": full})
+    assert r.json()["balance"] == "500" and r.json()["lifetimePurchased"] == "500"
+
+
 async def test_support_tickets(xq: Xq) -> None:
     made = await xq.call("POST", "/support/tickets", 201, json={"subject": "Help", "body": "It broke"})
     assert set(made) == {"id", "subject", "status", "createdAt"} and made["status"] == "open"

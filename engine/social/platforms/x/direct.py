@@ -19,6 +19,7 @@
 | dm_history          | GET /2/dm_conversations/with/:participant_id/dm_events (1-100)              |
 | create_tweet        | POST /2/tweets {text, reply, media, community_id} (X decides long text by account) |
 | retweet             | POST /2/users/:me/retweets {tweet_id}                                        |
+| send_dm (media)     | POST /2/dm_conversations/with/:id/messages {text, attachments: [{media_id}]} |
 | follow / unfollow   | POST /2/users/:me/following {target_user_id} / DELETE .../following/:target |
 | upload_media        | POST /2/media/upload (multipart `media`, `media_category`)                   |
 | update_profile      | POST /1.1/account/update_profile.json (form: name, description, location, url) |
@@ -39,7 +40,7 @@ import msgspec
 from engine.social.connector import AccountSession
 from engine.social.errors import Permanent
 from engine.social.platforms.x.connector import PLATFORM, XConnector
-from engine.social.platforms.x.shapes import LookupError_, Meta
+from engine.social.platforms.x.shapes import CreatedDmAnswer, LookupError_, Meta
 
 TWEET_FIELDS = (
     "author_id,created_at,conversation_id,public_metrics,referenced_tweets,in_reply_to_user_id,"
@@ -431,6 +432,16 @@ class XDirect:
         me = session.account.platform_user_id
         response = await self.http.call("DELETE", f"/2/users/{me}/following/{target_id}", session.tokens)
         return not self.http.decode(response, FlagAnswer).data.following
+
+    async def send_dm(
+        self, session: AccountSession, participant_id: str, text: str, media_ids: list[str]
+    ) -> tuple[str, str]:
+        """A DM with media attached: (conversation id, event id)."""
+        body: dict[str, object] = {"text": text, "attachments": [{"media_id": m} for m in media_ids]}
+        path = f"/2/dm_conversations/with/{participant_id}/messages"
+        response = await self.http.call("POST", path, session.tokens, json=body)
+        created = self.http.decode(response, CreatedDmAnswer).data
+        return created.dm_conversation_id, created.dm_event_id
 
     async def _multipart(
         self, session: AccountSession, path: str, files: dict[str, tuple[str, bytes, str]],
