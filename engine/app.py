@@ -66,6 +66,8 @@ from engine.whatsapp.outcomes import WhatsAppOutcomes
 from engine.whatsapp.recovery import whatsapp_taker
 from engine.whatsapp.schema import WHATSAPP, PreparedWhatsApp
 from engine.whatsapp.service import WhatsApp
+from engine.xquik import autotopup as xquik_autotopup
+from engine.xquik import runtime as xquik_data
 from routing.live import LiveRoutingTable
 from routing.model import CarrierHealth, HealthSnapshot
 from routing.storage import PgRoutingStore
@@ -370,6 +372,7 @@ class Engine:
             webhooks=webhooks,
         )
         engine.campaigns.start()
+        xquik_data.start(engine)  # Xquik extraction jobs: this node polls their table (xquik/runtime.py)
         pay = settings.payments
         provider = (
             StripeProvider(
@@ -380,6 +383,8 @@ class Engine:
         )
         engine.payments = Payments(pool, provider, pay)
         engine.payments.start()
+        if provider is not None:  # Xquik credits top up from the saved card below their threshold
+            xquik_autotopup.install(pool, engine.payments)
         tls = None
         if settings.smpp.tls_cert:
             tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -508,4 +513,5 @@ class Engine:
         if self.senders is not None:
             await self.senders.close()
         if self.payments is not None:
+            xquik_autotopup.uninstall(self.pool)
             await self.payments.close()

@@ -35,6 +35,10 @@ class Charge(msgspec.Struct, frozen=True):
     ref: str  # the provider's payment id
     succeeded: bool
     error: str = ""
+    # The card's bank asks the customer to authenticate (3-D Secure): the payment waits for them, and
+    # `client_secret` lets their browser complete it (the provider's event settles it then).
+    requires_action: bool = False
+    client_secret: str = ""
 
 
 class Paid(msgspec.Struct, frozen=True):
@@ -85,6 +89,10 @@ class PaymentProvider(Protocol):
         idempotency_key: str,
         metadata: dict[str, str],
     ) -> Charge: ...
+
+    async def create_portal(self, *, customer_ref: str, return_url: str) -> str:
+        """The URL of the provider's self-service billing portal for this customer."""
+        ...
 
     async def parse_event(self, payload: bytes, signature: str | None) -> Event: ...
 

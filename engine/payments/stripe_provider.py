@@ -97,6 +97,16 @@ class StripeProvider:
             raise PaymentError(f"Stripe refused the checkout session: {exc.user_message or exc}") from None
         return Checkout(ref=str(session.id), url=str(session.url or ""), expires_at=session.expires_at)
 
+    async def create_portal(self, *, customer_ref: str, return_url: str) -> str:
+        params: dict[str, Any] = {"customer": customer_ref}
+        if return_url:
+            params["return_url"] = return_url
+        try:
+            session = await self._client.v1.billing_portal.sessions.create_async(params=params)  # type: ignore[arg-type]
+        except stripe.StripeError as exc:
+            raise PaymentError(f"Stripe refused the portal session: {exc.user_message or exc}") from None
+        return str(session.url)
+
     async def charge_saved(
         self,
         *,
@@ -123,6 +133,9 @@ class StripeProvider:
             return Charge(ref=intent_ref, succeeded=False, error=str(exc.user_message or exc))
         except stripe.StripeError as exc:
             raise PaymentError(f"Stripe could not charge the saved card: {exc.user_message or exc}") from None
+        if intent.status == "requires_action":
+            return Charge(ref=str(intent.id), succeeded=False, error="payment requires_action",
+                          requires_action=True, client_secret=str(intent.client_secret or ""))  # fmt: skip
         return Charge(ref=str(intent.id), succeeded=intent.status == "succeeded",
                       error="" if intent.status == "succeeded" else f"payment {intent.status}")  # fmt: skip
 

@@ -33,6 +33,8 @@ from starlette.routing import Route
 
 from engine.social.platforms.x.rules import ENDPOINT_WINDOWS
 from engine.social.simulation.common import FaultMiddleware, Faults, RateWindows, SimulatorServer
+from engine.social.simulation.x_api_data import XData
+from engine.social.simulation.x_api_lookups import lookup_routes
 from engine.social.simulation.x_state import Grant, SimDm, SimPost, XWorld, s256
 from engine.social.text.limits import x_post_length
 
@@ -124,6 +126,7 @@ class XSimulator(SimulatorServer):
         routes = [
             Route("/i/oauth2/authorize", self.authorize, methods=["GET"]),
             Route("/2/oauth2/token", self.token, methods=["POST"]),
+            *lookup_routes(self),  # engine/social/simulation/x_api_lookups.py: fields, graph, more endpoints
             self._route("POST", "/2/tweets", self.create_tweet),
             self._route("GET", "/2/tweets/search/recent", self.search_recent),
             self._route("GET", "/2/tweets/{id}", self.get_tweet),
@@ -143,6 +146,7 @@ class XSimulator(SimulatorServer):
                 "GET", "/2/dm_conversations/{dm_conversation_id}/dm_events", self.conversation_events
             ),
         ]
+        routes[:0] = XData(self).routes  # bulk-data reads (x_api_data.py), first: /2/users/search
         body = lambda status: msgspec.json.encode(  # noqa: E731
             {
                 "title": "Service Unavailable",
