@@ -43,6 +43,8 @@ class SimPost:
     hidden: bool = False
     deleted: bool = False
     liked_by: set[str] = field(default_factory=set)
+    quoted_post_id: str | None = None  # a quote post (x_api_monitoring.quote)
+    retweeted_post_id: str | None = None  # a repost (x_api_monitoring.repost)
 
 
 @dataclass
