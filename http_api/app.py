@@ -75,6 +75,7 @@ from http_api.social_api import routes_inbox as social_inbox
 from http_api.social_api import routes_posts as social_posts
 from http_api.social_api import routes_tools as social_tools
 from http_api.surfaces import ApiV1Dispatcher
+from http_api.xquik import mount as xquik
 
 # Order matters where paths overlap: /v1/contacts/tags before /v1/contacts/{id}.
 ROUTE_MODULES: tuple[ModuleType, ...] = (
@@ -85,6 +86,8 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     social_accounts, social_posts, social_inbox, social_tools,
     # seed 000 (BulkAPIs) at /api/v1, seed 003's bulk posts, SMS retry-failed
     bulkapis_keys, bulkapis_webhooks, bulkapis_usage, bulkapis_social, posteverywhere_posts, routes_sms_retry,
+    # seed 002 (Xquik) under its own prefix /xquik/api/v1 (http_api/xquik/mount.py)
+    *xquik.ROUTE_MODULES,
 )  # fmt: skip
 
 _HTTP_CODES = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "PAYLOAD_TOO_LARGE"}
@@ -186,6 +189,7 @@ def create_app(
     # Literal paths first, then by how many parameters: /v1/sms/bulk is never read as /v1/sms/{id}.
     ordered = sorted(by_path.items(), key=lambda item: item[0].count("{"))
     routes: list[Any] = [Route(path, PathEndpoint(methods)) for path, methods in ordered]
+    routes += xquik.routes()  # the rest of /xquik/api/v1: that document's 404
     routes += [Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False)]
     routes += docs.routes(document["info"]["title"])
     routes += health.routes(engine, redis, metrics_token=engine.settings.metrics.token)

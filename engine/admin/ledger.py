@@ -16,10 +16,13 @@ if TYPE_CHECKING:
     from billing.db import Connection
 
 # Messages reserved one by one (engine migration 0004 keeps them): their reservations stay open while they
-# are not final. Ids are written as the engine writes refs.
+# are not final. Ids are written as the engine writes refs. Xquik credit holds (engine/xquik/credits.py)
+# are reserved one by one too: open while their work runs.
 LEGACY_PENDING = """
 SELECT lpad(to_hex(id), 16, '0') FROM messages
 WHERE final_at IS NULL AND reserve_batch IS NULL AND money <> 'none'
+UNION ALL
+SELECT ledger_ref FROM xquik_credit_holds WHERE state = 'open'
 """
 
 # Every message (SMS, and WhatsApp: engine/whatsapp/) and social job (engine/social/jobs/) whose money

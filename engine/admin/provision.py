@@ -187,7 +187,8 @@ async def add_mo_number(pool: asyncpg.Pool, account_id: int, number: str) -> Non
 # Single-token keys: `Authorization: Bearer <token>` with no separate secret (the BulkAPIs document's
 # bulk_ak_ keys). The row's key is derived from the token (so a request finds its row by one index
 # lookup) and its secret_hash is the token's SHA-256, as that document says keys are stored.
-TOKEN_PREFIXES = ("bulk_ak_",)
+# The Xquik document's keys (seed 002) are the same kind of row: `xq_` and 64 hex digits.
+TOKEN_PREFIXES = ("bulk_ak_", "xq_")
 
 
 def token_hash(token: str) -> str:
@@ -211,7 +212,7 @@ async def create_token_key(
 ) -> tuple[str, str]:
     """(key id, token): the token is shown once; only its SHA-256 is stored."""
     assert prefix in TOKEN_PREFIXES, prefix
-    token = prefix + secrets.token_urlsafe(32)
+    token = prefix + (secrets.token_hex(32) if prefix == "xq_" else secrets.token_urlsafe(32))
     key = token_key_id(token)
     await pool.execute(
         "INSERT INTO api_keys (key, account_id, secret_hash, live, permissions, name, rate_limit, rate_burst)"
