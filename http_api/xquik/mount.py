@@ -15,11 +15,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from http_api.operations import request_id_of
-from http_api.xquik import routes_account
+from http_api.xquik import routes_account, routes_monitors
 from http_api.xquik.dialect import PREFIX, error_response, xquik_error
 
 ROUTE_MODULES: tuple[ModuleType, ...] = (
     routes_account,
+    routes_monitors,
 )  # fmt: skip
 
 

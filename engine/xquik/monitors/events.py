@@ -1,12 +1,11 @@
-"""The events log of Xquik's monitors: GET /events (filters, cursor pages) and GET /events/{id}.
+"""The events log of Xquik's monitors: what GET /events and GET /events/{id} read.
 
-Pages go newest first; `nextCursor` is urlsafe base64 of the last event's id ("e1:<id>"), so a page
-never shifts when new events arrive. This module only reads.
+Pages go newest first by id (`before_id`: the last id of the previous page), so a page never shifts
+when new events arrive; the HTTP surface makes the id its opaque cursor. This module only reads.
 """
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 import asyncpg
@@ -15,24 +14,6 @@ import msgspec
 from engine.xquik.monitors.service import iso
 
 _SELECT = "SELECT id, type, monitor_id, username, occurred_at, data FROM xquik_events"
-
-
-class BadCursor(ValueError):
-    pass
-
-
-def encode_cursor(event_id: int) -> str:
-    return base64.urlsafe_b64encode(f"e1:{event_id}".encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> int:
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        if not text.startswith("e1:"):
-            raise ValueError(text)
-        return int(text[3:])
-    except ValueError as exc:
-        raise BadCursor(cursor) from exc
 
 
 def event_json(row: asyncpg.Record) -> dict[str, Any]:
@@ -45,35 +26,22 @@ def event_json(row: asyncpg.Record) -> dict[str, Any]:
 
 
 async def list_events(
-    pool: asyncpg.Pool,
-    account_id: int,
-    *,
-    monitor_id: int | None = None,
-    event_type: str | None = None,
-    limit: int = 50,
-    after: str | None = None,
-) -> dict[str, Any]:
+    pool: asyncpg.Pool, account_id: int, *, monitor_id: int | None = None, event_type: str | None = None,
+    limit: int = 50, before_id: int | None = None,
+) -> list[asyncpg.Record]:  # fmt: skip
+    """Up to `limit` events, newest first (fetch limit + 1 to learn whether there are more)."""
     args: list[Any] = [account_id]
     where = ["account_id = $1"]
-    if monitor_id is not None:
-        args.append(monitor_id)
-        where.append(f"monitor_id = ${len(args)}")
-    if event_type is not None:
-        args.append(event_type)
-        where.append(f"type = ${len(args)}")
-    if after:
-        args.append(decode_cursor(after))
+    for column, value in (("monitor_id", monitor_id), ("type", event_type)):
+        if value is not None:
+            args.append(value)
+            where.append(f"{column} = ${len(args)}")
+    if before_id is not None:
+        args.append(before_id)
         where.append(f"id < ${len(args)}")
-    args.append(limit + 1)
-    rows = await pool.fetch(
-        f"{_SELECT} WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ${len(args)}", *args
-    )
-    page = rows[:limit]
-    more = len(rows) > limit
-    out: dict[str, Any] = {"events": [event_json(r) for r in page], "hasMore": more}
-    if more:
-        out["nextCursor"] = encode_cursor(page[-1]["id"])
-    return out
+    args.append(limit)
+    sql = f"{_SELECT} WHERE {' AND '.join(where)} ORDER BY id DESC LIMIT ${len(args)}"
+    return list(await pool.fetch(sql, *args))
 
 
 async def get_event(pool: asyncpg.Pool, account_id: int, event_id: int) -> dict[str, Any] | None:

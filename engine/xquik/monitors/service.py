@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -37,6 +37,7 @@ from engine.social.actions import Action
 from engine.social.connector import RateRule
 from engine.social.errors import SocialError
 from engine.social.jobs.limits import RateLimiter
+from engine.xquik.monitors.billing import MonitorBilling
 from engine.xquik.monitors.x_source import TimelinePost, XSource
 
 log = structlog.get_logger("engine.xquik.monitors")
@@ -82,7 +83,7 @@ class Monitors:
         self._wake = asyncio.Event()
         self.rounds = 0
         self.emitted = 0
-        self.on_created: list[Any] = []  # callbacks(conn, row) in the creating transaction (billing)
+        self.billing: MonitorBilling | None = None  # None: monitors cost nothing (tests of polling alone)
 
     # ------------------------------------------------------------------------------------- CRUD
 
@@ -97,18 +98,20 @@ class Monitors:
             raise MonitorExists(username)
         user = await self.source.user(username)
         cursor = await self.source.newest_cursor(user.id)
+        hold = await self.billing.hold_first_hour(account_id) if self.billing is not None else None
+        row = None
         try:
-            async with self._pool.acquire() as conn, conn.transaction():
-                row = await conn.fetchrow(
-                    f"INSERT INTO xquik_monitors (account_id, username, x_user_id, event_types, cursor) "
-                    f"VALUES ($1, $2, $3, $4, $5) RETURNING {_COLUMNS}",
-                    account_id, user.username, user.id, list(dict.fromkeys(event_types)), cursor,
-                )  # fmt: skip
-                assert row is not None
-                for hook in self.on_created:
-                    await hook(conn, row)
+            row = await self._pool.fetchrow(
+                f"INSERT INTO xquik_monitors (account_id, username, x_user_id, event_types, cursor, "
+                f"paid_until) VALUES ($1, $2, $3, $4, $5, now() + interval '1 hour') RETURNING {_COLUMNS}",
+                account_id, user.username, user.id, list(dict.fromkeys(event_types)), cursor,
+            )  # fmt: skip
         except asyncpg.UniqueViolationError:
             raise MonitorExists(username) from None
+        finally:
+            if hold is not None and self.billing is not None:
+                await self.billing.settle(hold, ok=row is not None)
+        assert row is not None
         self.wake()
         return row
 
@@ -133,24 +136,29 @@ class Monitors:
     async def update(
         self, account_id: int, monitor_id: int, *, event_types: Sequence[str] | None, active: bool | None
     ) -> asyncpg.Record | None:
-        async with self._pool.acquire() as conn, conn.transaction():
-            current = await conn.fetchrow(
-                "SELECT active FROM xquik_monitors WHERE account_id = $1 AND id = $2 FOR UPDATE",
-                account_id, monitor_id,
-            )  # fmt: skip
-            if current is None:
-                return None
-            row = await conn.fetchrow(
+        """Change event types and / or pause or resume. Resuming a monitor whose paid hour has run out
+        starts (and pays) a new hour first: 402 before anything changes."""
+        current = await self.get(account_id, monitor_id)
+        if current is None:
+            return None
+        hold = None
+        paid = current["paid_until"] is not None and current["paid_until"] > datetime.now(UTC)
+        if active and not current["active"] and not paid and self.billing is not None:
+            hold = await self.billing.hold_first_hour(account_id)
+        row = None
+        try:
+            row = await self._pool.fetchrow(
                 f"UPDATE xquik_monitors SET event_types = coalesce($3, event_types), "
-                f"active = coalesce($4, active), updated_at = now() "
+                f"active = coalesce($4, active), updated_at = now(), "
+                f"paid_until = CASE WHEN $5 THEN greatest(paid_until, now() + interval '1 hour') "
+                f"ELSE paid_until END "
                 f"WHERE account_id = $1 AND id = $2 RETURNING {_COLUMNS}",
                 account_id, monitor_id, list(dict.fromkeys(event_types)) if event_types is not None else None,
-                active,
+                active, hold is not None,
             )  # fmt: skip
-            assert row is not None
-            if active and not current["active"]:
-                for hook in self.on_created:  # reactivated: its first hour starts now
-                    await hook(conn, row)
+        finally:
+            if hold is not None and self.billing is not None:
+                await self.billing.settle(hold, ok=row is not None)
         self.wake()
         return row
 

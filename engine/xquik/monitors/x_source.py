@@ -82,12 +82,12 @@ def _metrics(tweet: shapes.XTweet) -> dict[str, int]:
 class XSource:
     def __init__(self, http: PlatformHttp, *, bearer: str) -> None:
         self._http = http
-        self._bearer = bearer
+        self.bearer = bearer  # may be replaced at run time (a rotated token)
 
     def _token(self) -> str:
-        if not self._bearer:
+        if not self.bearer:
             raise AuthExpired("no X app bearer token configured (monitors.x_bearer_token)", platform="x")
-        return self._bearer
+        return self.bearer
 
     async def _get(self, path: str, params: dict[str, str]) -> Any:
         return await self._http.call("GET", path, None, params=params, bearer=self._token())
