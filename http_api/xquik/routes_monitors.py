@@ -5,6 +5,7 @@
     POST /webhooks  GET /webhooks  PATCH|DELETE /webhooks/{id}  POST /webhooks/{id}/test
     GET /webhooks/{id}/deliveries
     GET /trends?woeid=&count=
+    GET /radar?source=&category=&limit=&hours=&region=&after=   (free; engine/xquik/monitors/radar.py)
 
 Where the document is silent: creations answer 201, deletions 200 {"success": true}; an unknown id is
 404 not_found; a webhook URL the engine's SSRF policy refuses is 400 invalid_input; a monitor's event
@@ -25,6 +26,7 @@ from engine.outbox.webhooks import WebhookSender
 from engine.social.errors import Permanent
 from engine.xquik.monitors import events as event_log
 from engine.xquik.monitors import webhooks as hooks
+from engine.xquik.monitors.radar import RadarItem
 from engine.xquik.monitors.runtime import MonitorsLayer
 from engine.xquik.monitors.service import MonitorExists, iso
 from engine.xquik.monitors.trends import WOEIDS
@@ -76,6 +78,22 @@ class UpdateWebhook(XquikIn, frozen=True):
 class TrendsQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     woeid: int = 1
     count: Annotated[int, Meta(ge=1, le=50)] = 30
+
+
+RadarSource = Literal[
+    "google_trends", "hacker_news", "polymarket", "trustmrr", "wikipedia", "github", "reddit"
+]
+RadarCategory = Literal[
+    "general", "tech", "dev", "science", "culture", "politics", "business", "entertainment"
+]
+RadarRegion = Literal["US", "GB", "TR", "ES", "DE", "FR", "JP", "IN", "BR", "CA", "MX", "global"]
+
+
+class RadarQuery(PageQuery, frozen=True):
+    source: RadarSource | None = None
+    category: RadarCategory | None = None
+    hours: Annotated[int, Meta(ge=1, le=72)] = 6
+    region: RadarRegion = "global"
 
 
 def _layer(call: Call) -> MonitorsLayer:
@@ -259,6 +277,25 @@ async def list_trends(call: Call) -> Reply:
     return Reply(200, answer)
 
 
+async def list_radar(call: Call) -> Reply:
+    q = call.query_as(RadarQuery)
+    items = await _layer(call).radar.items(
+        source=q.source, category=q.category, hours=q.hours, region=q.region
+    )
+    if q.after:
+        score, source_id = decode_cursor(q.after, 2)
+        if not isinstance(score, int) or not isinstance(source_id, str):
+            raise xquik_error(400, "invalid_input", "after is not a cursor from this API")
+        items = [i for i in items if (-i.score, i.source_id) > (-score, source_id)]
+    page = page_of(items, q.limit, key=_radar_key)
+    return Reply(200, {"items": [i.json() for i in page.items], "hasMore": page.has_more,
+                       "nextCursor": page.next_cursor})  # fmt: skip
+
+
+def _radar_key(item: RadarItem) -> tuple[int, str]:
+    return (item.score, item.source_id)
+
+
 OPERATIONS = [
     Operation("POST", f"{PREFIX}/monitors", create_monitor, "Create monitor", None, TAG, body=CreateMonitor,
               idempotent=False, dialect=DIALECT),
@@ -283,5 +320,7 @@ OPERATIONS = [
     Operation("GET", f"{PREFIX}/webhooks/{{id}}/deliveries", list_deliveries, "List deliveries", None, TAG,
               dialect=DIALECT),
     Operation("GET", f"{PREFIX}/trends", list_trends, "List trends", None, TAG, query=TrendsQuery,
+              dialect=DIALECT),
+    Operation("GET", f"{PREFIX}/radar", list_radar, "List radar items", None, TAG, query=RadarQuery,
               dialect=DIALECT),
 ]  # fmt: skip

@@ -1,5 +1,5 @@
 """Xquik's monitors layer as the engine runs it: the X source (app-only token, the X connector's HTTP
-client), the monitors and their poller, monitor billing, trends. Built by `Engine._assemble` after the
+client), the monitors and their poller, monitor billing, trends, radar. Built by `Engine._assemble` after the
 social layer (whose X client, rate limiter and clock it shares), closed before it.
 """
 
@@ -13,6 +13,7 @@ from engine.infra.settings import Settings
 from engine.outbox.webhooks import WebhookSender
 from engine.social.runtime import SocialLayer
 from engine.xquik.monitors.billing import MonitorBilling
+from engine.xquik.monitors.radar import Radar
 from engine.xquik.monitors.service import Monitors
 from engine.xquik.monitors.trends import Trends
 from engine.xquik.monitors.x_source import XSource
@@ -24,6 +25,7 @@ class MonitorsLayer:
     monitors: Monitors
     billing: MonitorBilling
     trends: Trends
+    radar: Radar
     webhooks: WebhookSender | None
 
     @classmethod
@@ -39,7 +41,7 @@ class MonitorsLayer:
         billing = MonitorBilling(pool, interval=conf.billing_interval_seconds)
         monitors.billing = billing
         trends = Trends(pool, source, ttl=conf.trends_cache_seconds)
-        return cls(source, monitors, billing, trends, webhooks)
+        return cls(source, monitors, billing, trends, Radar(settings.radar), webhooks)
 
     def start(self) -> None:
         self.monitors.start()
@@ -48,3 +50,4 @@ class MonitorsLayer:
     async def close(self) -> None:
         await self.monitors.close()
         await self.billing.close()
+        await self.radar.aclose()

@@ -1,6 +1,7 @@
-"""Seed 002 (Xquik) monitors, events, webhooks and trends through a real HTTP client against the running
-app, the X simulator (app-only token, user timeline with referenced_tweets, trends) and a webhook
-receiver whose signatures are checked with hmac, independently of engine/outbox/profiles.py."""
+"""Seed 002 (Xquik) monitors, events, webhooks, trends and radar through a real HTTP client against the
+running app, the X simulator (app-only token, user timeline with referenced_tweets, trends) and a webhook
+receiver whose signatures are checked with hmac, independently of engine/outbox/profiles.py; the
+radar's Hacker News and Wikipedia sources are engine/simulation/radar_sources.py."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import json
 
 import pytest
 
+from engine.simulation.radar_sources import RadarSources
 from engine.social.simulation.x_api_monitoring import app_bearer, quote, repost
 from tests.http_api.test_webhooks_support import Received, receiver
 from tests.http_api.xquik.conftest import Xq
@@ -162,3 +164,52 @@ async def test_monitor_events_webhooks_and_trends(xq: Xq) -> None:
     assert (await xq.call("GET", f"/monitors/{monitor['id']}", 404))["error"] == "not_found"
     assert (await xq.call("GET", "/events", 200))["events"] == []
     await xq.ledger_ok()
+
+
+async def test_radar_reads_hacker_news_and_wikipedia(xq: Xq) -> None:
+    layer = xq.engine.xquik_monitors
+    assert layer is not None
+    async with RadarSources() as src:
+        layer.radar.hacker_news_url = layer.radar.wikipedia_url = src.base_url
+        top = src.story("Claude 4.6 Released", points=450, comments=132, by="pgdev")
+        src.story("An old story", points=900, age_minutes=60 * 10)  # outside the default 6 hours
+        src.story("Small news", points=12)
+        src.most_read("en", "Ada_Lovelace", views=90_000, extract="English mathematician")
+        src.most_read("de", "Berlin", views=50_000)
+        body = await xq.call("GET", "/radar", 200)
+        assert [(i["source"], i["title"]) for i in body["items"]] == [
+            ("wikipedia", "Ada Lovelace"),
+            ("hacker_news", "Claude 4.6 Released"),
+            ("hacker_news", "Small news"),
+        ]
+        hn = body["items"][1]
+        assert hn["id"] == str(top) and hn["sourceId"] == f"hn_{top}" and hn["category"] == "tech"
+        assert (
+            hn["metadata"] == {"points": 450, "numberComments": 132, "author": "pgdev"} and hn["score"] == 450
+        )
+        assert {"publishedAt", "createdAt", "url", "region", "language"} <= set(hn)
+        wiki = body["items"][0]
+        assert wiki["description"] == "English mathematician" and wiki["imageUrl"].endswith(
+            "Ada_Lovelace.jpg"
+        )
+        page = await xq.call("GET", "/radar", 200, params={"limit": 2, "hours": 72})
+        assert page["hasMore"] is True and [i["title"] for i in page["items"]] == [
+            "Ada Lovelace",
+            "An old story",
+        ]
+        rest = await xq.call(
+            "GET", "/radar", 200, params={"limit": 2, "hours": 72, "after": page["nextCursor"]}
+        )
+        assert [i["title"] for i in rest["items"]] == ["Claude 4.6 Released", "Small news"]
+        assert rest["hasMore"] is False
+        german = await xq.call("GET", "/radar", 200, params={"region": "DE", "source": "wikipedia"})
+        assert [(i["title"], i["language"]) for i in german["items"]] == [("Berlin", "de")]
+        tech = await xq.call("GET", "/radar", 200, params={"category": "general", "source": "hacker_news"})
+        assert tech["items"] == []
+        for unsupported in ("google_trends", "reddit", "github"):
+            assert (await xq.call("GET", "/radar", 200, params={"source": unsupported}))["items"] == []
+        asked = src.requests
+        await xq.call("GET", "/radar", 200)
+        assert src.requests == asked  # served from the refresh cache
+        assert (await xq.call("GET", "/radar", 400, params={"hours": 73}))["error"] == "invalid_input"
+        assert (await xq.call("GET", "/radar", 400, params={"source": "myspace"}))["error"] == "invalid_input"
