@@ -43,8 +43,9 @@ from typing import Any
 import asyncpg
 import uvloop
 
-from benchmarks.bench_http import single_sends, with_database
+from benchmarks.bench_http import single_sends
 from benchmarks.e2e_loadgen import LoadStats, run_load
+from benchmarks.scratch import bench_services, scratch_database
 from engine.admin.provision import (
     account_id_of,
     add_carrier,
@@ -58,7 +59,6 @@ from engine.admin.provision import (
 )
 from engine.carriers.link import CarrierConnection
 from engine.infra.schema import apply_migrations
-from engine.infra.services import provide_services
 
 ROOT = Path(__file__).resolve().parents[1]
 PREFIXES = [str(d) for d in range(1, 10)]
@@ -285,16 +285,8 @@ async def bench(args: argparse.Namespace, urls: Any) -> None:
         report("ceiling", ceiling)
     results: dict[str, LoadStats] = {}
     for name, port in [("engine", sim_port)] + ([("demo", None)] if args.demo else []):
-        db = f"smsengine_bench_{uuid.uuid4().hex[:8]}"
-        admin = await asyncpg.connect(urls.database_url)
-        await admin.execute(f'CREATE DATABASE "{db}"')
-        try:
-            results[name] = await engine_phase(
-                name, args, with_database(urls.database_url, db), urls.redis_url, env, port
-            )
-        finally:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
-            await admin.close()
+        async with scratch_database(urls.database_url) as url:
+            results[name] = await engine_phase(name, args, url, urls.redis_url, env, port)
     if ceiling is not None:
         print(f"ratio engine/ceiling (end to end): {results['engine'].e2e_rate / ceiling.e2e_rate:.3f}")
     if "demo" in results:
@@ -305,9 +297,7 @@ async def bench(args: argparse.Namespace, urls: Any) -> None:
 
 
 async def main_async(args: argparse.Namespace) -> None:
-    base_db = os.environ.get("SMSENGINE_DATABASE_URL", "")
-    base_redis = os.environ.get("SMSENGINE_REDIS_URL", "")
-    with provide_services(base_db, base_redis, Path(tempfile.mkdtemp(prefix="bench-services-"))) as urls:
+    with bench_services("bench-services") as urls:
         await bench(args, urls)
 
 

@@ -22,12 +22,12 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import redis.asyncio as aioredis
 import uvloop
 
+from benchmarks.scratch import bench_services, scratch_database
 from engine.admin.provision import (
     add_carrier,
     add_funds,
@@ -40,7 +40,7 @@ from engine.admin.provision import (
 from engine.app import Engine
 from engine.carriers.link import CarrierConnection
 from engine.infra.schema import apply_migrations
-from engine.infra.services import ServiceUrls, provide_services
+from engine.infra.services import ServiceUrls
 from engine.infra.settings import load_settings
 from engine.simulation.carrier import CarrierSimulator
 from http_api.app import create_app
@@ -180,25 +180,16 @@ async def _provision(url: str, carrier_throughput: int) -> tuple[dict[str, str],
     return {"x-api-key": key, "x-api-secret": secret}, sim
 
 
-def with_database(url: str, name: str) -> str:
-    """The same server's database `name` (the query, e.g. an embedded server's socket host, kept)."""
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-
-
 async def _run(urls: ServiceUrls, args: argparse.Namespace) -> dict[str, Any]:
-    admin = await asyncpg.connect(urls.database_url)
-    name = f"bench_http_{uuid.uuid4().hex[:8]}"
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    url = with_database(urls.database_url, name)
-    try:
+    async with scratch_database(urls.database_url, "bench_http") as url:
         auth, sim = await _provision(url, args.carrier_throughput)
         settings = load_settings(None, env={}, smpp={"port": 0}, http={"port": 0}, database={"pool_max": 12})
         redis = aioredis.Redis.from_url(urls.redis_url)
+        prefix = f"bench:{uuid.uuid4().hex[:8]}:"
         try:
             async with (
                 Engine.start(settings, ServiceUrls(url, urls.redis_url)) as engine,
-                serve_http(create_app(engine, redis, prefix=f"bench:{name}:"), "127.0.0.1", 0) as server,
+                serve_http(create_app(engine, redis, prefix=prefix), "127.0.0.1", 0) as server,
             ):
                 for link in engine.links.values():
                     await link.wait_all_bound()
@@ -227,9 +218,6 @@ async def _run(urls: ServiceUrls, args: argparse.Namespace) -> dict[str, Any]:
         finally:
             await redis.aclose()
             await sim.stop()
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
     return result
 
 
@@ -248,10 +236,8 @@ def main() -> None:
         "and measures the accept path alone",
     )  # fmt: skip
     args = parser.parse_args()
-    data_dir = Path(os.environ.get("SMSENGINE_DATA_DIR") or tempfile.mkdtemp(prefix="bench-http-"))
-    with provide_services(
-        os.environ.get("SMSENGINE_DATABASE_URL", ""), os.environ.get("SMSENGINE_REDIS_URL", ""), data_dir
-    ) as urls:
+    given = os.environ.get("SMSENGINE_DATA_DIR")
+    with bench_services("bench-http", Path(given) if given else None) as urls:
         result = uvloop.run(_run(urls, args))
     print(json.dumps(result, indent=2))
     singles = result.get("single_sends", {}).get("statuses", {})

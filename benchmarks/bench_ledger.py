@@ -14,13 +14,12 @@ import asyncio
 import os
 import sys
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
+from benchmarks.scratch import scratch_database
 from billing import Capture, Reservation, capture_batch, open_account, reserve_batch, top_up
 from billing.model import ReserveOutcome, SettleOutcome
 from engine.infra.schema import apply_migrations
@@ -31,11 +30,6 @@ TARGET = 50_000
 
 T = TypeVar("T")
 Conn = Any  # asyncpg.Connection
-
-
-def _with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
 
 
 async def _run_batches(
@@ -64,12 +58,14 @@ async def _capture(conn: Conn, items: list[Capture]) -> None:
 
 
 async def bench(url: str, messages: int, batch: int, accounts: int, connections: int) -> dict[str, float]:
-    name = f"smsengine_bench_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
+    async with scratch_database(url) as scratch:
+        return await _bench(scratch, messages, batch, accounts, connections)
+
+
+async def _bench(url: str, messages: int, batch: int, accounts: int, connections: int) -> dict[str, float]:
     conns: list[Conn] = []
     try:
-        conns = [await asyncpg.connect(_with_database(url, name)) for _ in range(connections)]
+        conns = [await asyncpg.connect(url) for _ in range(connections)]
         await apply_migrations(conns[0])
         for account in range(accounts):
             await open_account(conns[0], account, "EUR")
@@ -104,8 +100,6 @@ async def bench(url: str, messages: int, batch: int, accounts: int, connections:
     finally:
         for conn in conns:
             await conn.close()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
     return rates
 
 

@@ -12,11 +12,10 @@ import io
 import os
 import random
 import time
-import uuid
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
+from benchmarks.scratch import scratch_database
 from engine.infra.schema import apply_migrations
 from routing.model import (
     Carrier,
@@ -128,25 +127,17 @@ def bench_select(seconds: float) -> None:
     )
 
 
-def _with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
-
-
 async def bench_import(url: str, rows: int) -> None:
     rng = random.Random(7)
     buffer = io.StringIO()
     buffer.write("prefix,cost,currency,effective_from\n")
     for prefix in make_prefixes(rows, rng):
         buffer.write(f"{prefix},{format_micro(rng.randint(1, 90_000))},EUR,2026-01-01\n")
-    name = f"smsengine_bench_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        conn = await asyncpg.connect(_with_database(url, name))
+    async with scratch_database(url) as scratch:
+        conn = await asyncpg.connect(scratch)
         await apply_migrations(conn)
         await conn.close()
-        async with asyncpg.create_pool(_with_database(url, name), min_size=1, max_size=2) as pool:
+        async with asyncpg.create_pool(scratch, min_size=1, max_size=2) as pool:
             store = PgRoutingStore(pool)
             await store.upsert_carrier(Carrier(id="alpha", currency="EUR"))
             for attempt in ("first import", "re-import (upsert)"):
@@ -161,9 +152,6 @@ async def bench_import(url: str, rows: int) -> None:
             started = time.perf_counter()
             table = await store.load_table()
             print(f"load_table: {table.rate_count:,} rates in {time.perf_counter() - started:.2f}s")
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 def main() -> None:

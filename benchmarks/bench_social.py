@@ -17,18 +17,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
-import tempfile
 import time
-import uuid
-from pathlib import Path
 
 import asyncpg
 import msgspec
 import uvloop
 
-from benchmarks.bench_e2e import with_database
+from benchmarks.scratch import bench_services, scratch_database
 from engine.admin.provision import (
     add_carrier,
     add_funds,
@@ -41,7 +37,7 @@ from engine.admin.provision import (
 from engine.app import Engine
 from engine.carriers.link import CarrierConnection
 from engine.infra.schema import apply_migrations
-from engine.infra.services import ServiceUrls, provide_services
+from engine.infra.services import ServiceUrls
 from engine.infra.settings import load_settings
 from engine.simulation.carrier import CarrierSimulator
 from engine.simulation.config import SimulatorConfig
@@ -173,19 +169,9 @@ async def bench(args: argparse.Namespace, database_url: str, redis_url: str) -> 
 
 
 async def main_async(args: argparse.Namespace) -> None:
-    with provide_services(
-        os.environ.get("SMSENGINE_DATABASE_URL", ""),
-        os.environ.get("SMSENGINE_REDIS_URL", ""),
-        Path(tempfile.mkdtemp(prefix="bench-social-")),
-    ) as urls:
-        name = f"smsengine_bench_{uuid.uuid4().hex[:8]}"
-        admin = await asyncpg.connect(urls.database_url)
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            await bench(args, with_database(urls.database_url, name), urls.redis_url)
-        finally:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await admin.close()
+    with bench_services("bench-social") as urls:
+        async with scratch_database(urls.database_url) as url:
+            await bench(args, url, urls.redis_url)
 
 
 def main() -> None:

@@ -15,17 +15,14 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import os
 import pstats
-import tempfile
 import time
-import uuid
-from pathlib import Path
 
 import asyncpg
 import uvloop
 
-from benchmarks.bench_e2e import PREFIXES, cpu_seconds, with_database
+from benchmarks.bench_e2e import PREFIXES, cpu_seconds
+from benchmarks.scratch import bench_services, scratch_database
 from engine.admin.provision import (
     add_carrier,
     add_funds,
@@ -44,7 +41,7 @@ from engine.core.lifecycle import Submitted
 from engine.core.status import Status
 from engine.dispatch.sms import PartSubmitted
 from engine.infra.schema import apply_migrations
-from engine.infra.services import ServiceUrls, provide_services
+from engine.infra.services import ServiceUrls
 from engine.infra.settings import load_settings
 from engine.outbox.deliveries import Delivery, DeliveryOutbox
 from engine.outbox.forwarder import delivery_pdu
@@ -193,19 +190,9 @@ def report(stage: str, seconds: float, count: int, server: float | None = None) 
 
 
 async def main_async(args: argparse.Namespace) -> None:
-    with provide_services(
-        os.environ.get("SMSENGINE_DATABASE_URL", ""),
-        os.environ.get("SMSENGINE_REDIS_URL", ""),
-        Path(tempfile.mkdtemp(prefix="bench-stages-")),
-    ) as urls:
-        name = f"smsengine_bench_{uuid.uuid4().hex[:8]}"
-        admin = await asyncpg.connect(urls.database_url)
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            await stages(args, with_database(urls.database_url, name), urls.redis_url)
-        finally:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await admin.close()
+    with bench_services("bench-stages") as urls:
+        async with scratch_database(urls.database_url) as url:
+            await stages(args, url, urls.redis_url)
 
 
 def main() -> None:

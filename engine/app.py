@@ -66,6 +66,7 @@ from engine.whatsapp.outcomes import WhatsAppOutcomes
 from engine.whatsapp.recovery import recover_whatsapp
 from engine.whatsapp.schema import WHATSAPP, PreparedWhatsApp
 from engine.whatsapp.service import WhatsApp
+from engine.xquik import autotopup as xquik_autotopup
 from engine.xquik.monitors.runtime import MonitorsLayer
 from routing.live import LiveRoutingTable
 from routing.model import CarrierHealth, HealthSnapshot
@@ -366,6 +367,8 @@ class Engine:
         )
         engine.payments = Payments(pool, provider, pay)
         engine.payments.start()
+        if provider is not None:  # Xquik credits top up from the saved card below their threshold
+            xquik_autotopup.install(pool, engine.payments)
         tls = None
         if settings.smpp.tls_cert:
             tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -510,4 +513,5 @@ class Engine:
         if self.senders is not None:
             await self.senders.close()
         if self.payments is not None:
+            xquik_autotopup.uninstall(self.pool)
             await self.payments.close()

@@ -21,6 +21,8 @@
     smsengine operators create NAME [--password-stdin]            (dashboard login, at /dashboard)
     smsengine binds log [--peer IP] [--system-id S] [--failed]    (the audit trail of SMPP binds)
     smsengine whatsapp connect ACCOUNT --waba-id ID --phone-number-id ID --number DIGITS [--name NAME]
+    smsengine xquik key ACCOUNT [--name NAME]                     (an xq_ key of the Xquik surface)
+    smsengine xquik grant ACCOUNT CREDITS --key KEY               (Xquik credits, once per key)
     smsengine ledger check
 
 Every command works against the configured database, or the embedded one in the data directory.
@@ -143,6 +145,7 @@ async def _run(settings: Settings, urls: ServiceUrls, demo: bool, *, reuse_port:
             if demo_info is not None:
                 demo_info["smpp"]["port"] = engine.smpp_port
                 demo_info["http"]["base_url"] = base_url
+                demo_info["xquik"]["base_url"] = base_url + "/xquik/api/v1"
                 if standin is not None:
                     demo_info["stripe"] = {"base_url": standin.base_url}
                 if meta is not None:
@@ -412,6 +415,31 @@ async def _apikeys_create(pool: asyncpg.Pool, args: argparse.Namespace) -> int:
         permissions=args.permission or ("*",),
     )
     print(f"api_key    {key}\napi_secret {secret}   (shown once: store it now)")
+    return 0
+
+
+async def _xquik_key(pool: asyncpg.Pool, args: argparse.Namespace) -> int:
+    from engine.admin.provision import account_id_of
+    from engine.xquik.keys import KeyLimit, create_key
+
+    try:
+        key = await create_key(pool, await account_id_of(pool, args.account), args.name)
+    except KeyLimit as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"id       {key.id}\nfull_key {key.full_key}   (shown once: store it now; send it as x-api-key)")
+    return 0
+
+
+async def _xquik_grant(pool: asyncpg.Pool, args: argparse.Namespace) -> int:
+    from engine.admin.provision import account_id_of
+    from engine.xquik.credits import grant
+
+    if args.credits <= 0:
+        print("error: CREDITS must be positive", file=sys.stderr)
+        return 1
+    info = await grant(pool, await account_id_of(pool, args.account), args.credits, args.key)
+    print(f"account {args.account}: {info.balance} credits")
     return 0
 
 
@@ -696,6 +724,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--failed", action="store_true", help="only refused binds")
     p.add_argument("--limit", type=int, default=50)
     p.set_defaults(func=_with_pool(_binds_log))
+
+    xquik = sub.nested("xquik", help="the Xquik surface (seed 002): keys and credits")
+    p = xquik.add_parser("key", help="create an xq_ API key for an account (shown once)")
+    p.add_argument("account")
+    p.add_argument("--name", default="Default")
+    p.set_defaults(func=_with_pool(_xquik_key))
+    p = xquik.add_parser("grant", help="grant Xquik credits to an account, once per --key")
+    p.add_argument("account")
+    p.add_argument("credits", type=int)
+    p.add_argument("--key", required=True, help="idempotency key: the same key never grants twice")
+    p.set_defaults(func=_with_pool(_xquik_grant))
 
     ledger = sub.nested("ledger", help="the money")
     p = ledger.add_parser("check", help="reconcile balances, postings and reservations; non-zero on mismatch")

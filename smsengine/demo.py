@@ -4,7 +4,11 @@ and a demo account with a balance, SMPP credentials and an API key, written to D
     {"smpp": {"host", "port", "system_id", "password"}, "http": {"base_url", "api_key", "api_secret"},
      "stripe": {"base_url"}, "mail": {"host", "port", "directory"}, "google": {"issuer", "client_id"},
      "whatsapp": {"api_base", "waba_id", "phone_number_id", "display_phone_number", "customer_message_url"},
-     "social": {"platform", "account_id", "platform_user_id", "peer_user_ids", "simulator"}}
+     "social": {"platform", "account_id", "platform_user_id", "peer_user_ids", "simulator"},
+     "xquik": {"base_url", "api_key"}}
+
+The Xquik surface (seed 002) gets an `xq_` key of the demo account (`x-api-key`, base URL
+`.../xquik/api/v1`) and DEMO_CREDITS credits, granted once.
 
 Social platforms stand in too (`x_stand_in`): an X API simulator on loopback with the users demo, alice
 and bob, the engine's X settings pointed at it, and the demo account's X account ("demo") connected
@@ -45,6 +49,7 @@ from engine.admin.provision import (
     set_prices,
     set_rates,
     set_smpp_credentials,
+    token_key_id,
 )
 from engine.app import Engine
 from engine.carriers.link import CarrierConnection
@@ -54,11 +59,14 @@ from engine.simulation.oidc_issuer import OidcIssuer
 from engine.social.simulation.connect import connect_x_account
 from engine.social.simulation.x_api import XSimulator
 from engine.whatsapp.service import connect_number
+from engine.xquik import credits as xquik_credits
+from engine.xquik.keys import create_key as create_xquik_key
 from http_api.server import serve_http
 
 DEMO_CARRIER = "demo-carrier"
 DEMO_ACCOUNT = "demo"
 ALL_PREFIXES = [str(d) for d in range(1, 10)]
+DEMO_CREDITS = 100_000
 
 
 async def provision_demo(
@@ -86,13 +94,17 @@ async def provision_demo(
     key, secret = http.get("api_key"), http.get("api_secret")
     if not key or await pool.fetchval("SELECT count(*) FROM api_keys WHERE key = $1", key) == 0:
         key, secret = await create_api_key(pool, account_id, name="demo")
+    xquik = previous.get("xquik", {}).get("api_key")
+    if not xquik or not await pool.fetchval(
+        "SELECT count(*) FROM api_keys WHERE key = $1 AND revoked_at IS NULL", token_key_id(xquik)
+    ):
+        xquik = (await create_xquik_key(pool, account_id, "demo")).full_key
+    await xquik_credits.grant(pool, account_id, DEMO_CREDITS, "demo-initial-credits")
+    base_url = f"http://{settings.http.host}:{http_port}"
     demo = {
         "smpp": {"host": settings.smpp.host, "port": 0, "system_id": "demo", "password": password},
-        "http": {
-            "base_url": f"http://{settings.http.host}:{http_port}",
-            "api_key": key,
-            "api_secret": secret,
-        },
+        "http": {"base_url": base_url, "api_key": key, "api_secret": secret},
+        "xquik": {"base_url": base_url + "/xquik/api/v1", "api_key": xquik},
     }
     return demo
 

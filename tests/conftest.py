@@ -18,26 +18,19 @@ import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 import redis
 
 from engine.infra.schema import apply_migrations
-from engine.infra.services import ServiceUrls, provide_services
+from engine.infra.services import ServiceUrls, provide_services, with_database
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Long tests (marked slow) first: `make test` spreads the suite over processes (pytest-xdist) in
     this order, so the long ones overlap the many short ones instead of running alone at the end."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
-
-
-def with_database(url: str, name: str) -> str:
-    """The same server URL pointing at another database (works for TCP and unix-socket URLs)."""
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
 
 
 async def _admin(url: str, *statements: str) -> None:

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import psutil
 
@@ -26,6 +27,13 @@ import psutil
 class ServiceUrls:
     database_url: str
     redis_url: str
+
+
+def with_database(url: str, name: str) -> str:
+    """The same server's database `name`: TCP and unix-socket URLs alike (an embedded server's socket
+    host rides in the query, which is kept)."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
 
 
 def _prepare_runtime_dir(data_dir: Path) -> None:

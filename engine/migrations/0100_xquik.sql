@@ -50,3 +50,22 @@ ALTER TABLE payments DROP CONSTRAINT payments_kind_check;
 ALTER TABLE payments ADD CONSTRAINT payments_kind_check CHECK (kind IN (
     'checkout', 'auto_topup', 'xquik_credits', 'xquik_quick_topup', 'xquik_auto_topup', 'xquik_subscription'
 ));
+
+-- Support tickets (POST/GET /support/tickets, .../{id}/messages): a subject, a status, the messages.
+CREATE TABLE xquik_support_tickets (
+    id          bigserial PRIMARY KEY,
+    account_id  bigint NOT NULL REFERENCES accounts ON DELETE CASCADE,
+    subject     text NOT NULL,
+    status      text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'pending', 'resolved', 'closed')),
+    created_at  timestamptz NOT NULL DEFAULT now(),
+    updated_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX xquik_support_tickets_account ON xquik_support_tickets (account_id, id);
+CREATE TABLE xquik_support_messages (
+    id          bigserial PRIMARY KEY,
+    ticket_id   bigint NOT NULL REFERENCES xquik_support_tickets ON DELETE CASCADE,
+    author      text NOT NULL CHECK (author IN ('user', 'support')),
+    body        text NOT NULL,
+    created_at  timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX xquik_support_messages_ticket ON xquik_support_messages (ticket_id, id);

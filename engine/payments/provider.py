@@ -35,6 +35,10 @@ class Charge(msgspec.Struct, frozen=True):
     ref: str  # the provider's payment id
     succeeded: bool
     error: str = ""
+    # The card's bank asks the customer to authenticate (3-D Secure): the payment waits for them, and
+    # `client_secret` lets their browser complete it (the provider's event settles it then).
+    requires_action: bool = False
+    client_secret: str = ""
 
 
 class Paid(msgspec.Struct, frozen=True):

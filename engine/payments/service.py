@@ -29,7 +29,8 @@ import structlog
 from billing import balance, top_up
 from billing.money import from_minor, to_minor
 from engine.infra.settings import PaymentsSettings
-from engine.payments.provider import Failed, Ignored, Paid, PaymentError, PaymentProvider
+from engine.payments.provider import Charge, Failed, Ignored, Paid, PaymentError, PaymentProvider
+from engine.xquik import credits as xquik_credits
 
 log = structlog.get_logger("engine.payments")
 
@@ -115,32 +116,85 @@ class Payments:
     # ------------------------------------------------------------------------------------ checkout
 
     async def create_checkout(
-        self, account_id: int, amount_minor: int, *, success_url: str = "", cancel_url: str = ""
+        self,
+        account_id: int,
+        amount_minor: int,
+        *,
+        success_url: str = "",
+        cancel_url: str = "",
+        kind: str = "checkout",
+        currency: str | None = None,
+        description: str = "Prepaid messaging credit",
     ) -> PaymentRow:
+        """A hosted checkout; `kind` says what settling it buys (the ledger wallet, or Xquik's credits
+        and subscription, in `currency`: their price is in US dollars)."""
         provider = self._require()
         s = self.settings
         if not MIN_TOPUP_MINOR <= amount_minor <= MAX_TOPUP_MINOR:
             raise InvalidAmount(f"a top-up is between {MIN_TOPUP_MINOR} and {MAX_TOPUP_MINOR} minor units")
         async with self._pool.acquire() as conn:
-            currency = (await balance(conn, account_id)).currency
+            currency = currency or (await balance(conn, account_id)).currency
             customer = await conn.fetchval(
                 "SELECT customer_ref FROM payment_customers WHERE account_id = $1 AND provider = $2",
                 account_id, provider.name,
             )  # fmt: skip
         reference = f"acct{account_id}-{uuid.uuid4().hex[:16]}"
         checkout = await provider.create_checkout(
-            amount_minor=amount_minor, currency=currency, description="Prepaid messaging credit",
+            amount_minor=amount_minor, currency=currency, description=description,
             reference=reference, customer_ref=customer, success_url=success_url or s.checkout_success_url,
             cancel_url=cancel_url or s.checkout_cancel_url,
             metadata={"account_id": str(account_id), "reference": reference},
         )  # fmt: skip
         row = await self._pool.fetchrow(
             """INSERT INTO payments (account_id, provider, kind, provider_ref, amount_minor, currency, url)
-            VALUES ($1, $2, 'checkout', $3, $4, $5, $6) RETURNING id, account_id, kind, provider_ref,
+            VALUES ($1, $2, $7, $3, $4, $5, $6) RETURNING id, account_id, kind, provider_ref,
             amount_minor, currency, status, url, error, created_at, paid_at""",
-            account_id, provider.name, checkout.ref, amount_minor, currency, checkout.url,
+            account_id, provider.name, checkout.ref, amount_minor, currency, checkout.url, kind,
         )  # fmt: skip
         return _row(row)
+
+    async def charge_now(
+        self, account_id: int, amount_minor: int, *, kind: str, currency: str
+    ) -> tuple[str, PaymentRow | None, Charge | None]:
+        """Charge the saved card now (the customer asked): ("no_payment_method" | "charged" |
+        "requires_action" | "declined", the payment, the charge). A charge is settled here when it
+        succeeds; one waiting for the customer settles when the provider says it was paid."""
+        provider = self._require()
+        saved = await self._pool.fetchrow(
+            "SELECT customer_ref, payment_method FROM payment_customers"
+            " WHERE account_id = $1 AND provider = $2 AND payment_method <> ''",
+            account_id, provider.name,
+        )  # fmt: skip
+        if saved is None:
+            return "no_payment_method", None, None
+        placeholder = f"pending:{uuid.uuid4().hex}"
+        payment_id = await self._pool.fetchval(
+            """INSERT INTO payments (account_id, provider, kind, provider_ref, amount_minor, currency)
+            VALUES ($1, $2, $3, $4, $5, $6) RETURNING id""",
+            account_id, provider.name, kind, placeholder, amount_minor, currency,
+        )  # fmt: skip
+        charge = await provider.charge_saved(
+            amount_minor=amount_minor, currency=currency, customer_ref=saved["customer_ref"],
+            payment_method=saved["payment_method"], idempotency_key=f"{kind}-{payment_id}",
+            metadata={"account_id": str(account_id), "payment_id": str(payment_id)},
+        )  # fmt: skip
+        ref = charge.ref or placeholder
+        await self._pool.execute("UPDATE payments SET provider_ref = $2 WHERE id = $1", payment_id, ref)
+        if charge.succeeded:
+            await self.settle(Paid(ref, saved["customer_ref"], saved["payment_method"]))
+            outcome = "charged"
+        elif charge.requires_action:
+            outcome = "requires_action"
+        else:
+            await self.fail(ref, charge.error or "declined")
+            outcome = "declined"
+        return outcome, await self.payment(account_id, int(payment_id)), charge
+
+    async def payment_by_ref(self, account_id: int, provider_ref: str) -> PaymentRow | None:
+        r = await self._pool.fetchrow(
+            f"{_PAYMENT} WHERE provider_ref = $1 AND account_id = $2", provider_ref, account_id
+        )
+        return None if r is None else _row(r)
 
     async def payment(self, account_id: int, payment_id: int) -> PaymentRow | None:
         r = await self._pool.fetchrow(f"{_PAYMENT} WHERE id = $1 AND account_id = $2", payment_id, account_id)
@@ -174,13 +228,16 @@ class Payments:
             if p.status == "paid":
                 return False
             key = f"payment:{provider.name}:{p.provider_ref}"
-            await top_up(conn, p.account_id, from_minor(p.amount_minor, p.currency), key)
+            if p.kind in xquik_credits.PAYMENT_KINDS:  # Xquik's credits / subscription (engine/xquik)
+                what = await xquik_credits.settle_payment(conn, p.account_id, p.kind, p.amount_minor, key)
+            else:
+                await top_up(conn, p.account_id, from_minor(p.amount_minor, p.currency), key)
+                what = "Prepaid messaging credit" + (" (auto top-up)" if p.kind == "auto_topup" else "")
             await conn.execute(
                 "UPDATE payments SET status = 'paid', paid_at = now(), error = '' WHERE id = $1", p.id
             )
             year = datetime.now(UTC).year
             number = f"INV-{year}-{int(await conn.fetchval(_NEXT_NUMBER, year)):06d}"
-            what = "Prepaid messaging credit" + (" (auto top-up)" if p.kind == "auto_topup" else "")
             lines = [{"description": what, "quantity": 1, "unit_amount": p.amount_minor,
                       "amount": p.amount_minor}]  # fmt: skip
             await conn.fetchval(_INVOICE, number, p.account_id, p.id, p.currency, p.amount_minor,

@@ -123,6 +123,9 @@ class StripeProvider:
             return Charge(ref=intent_ref, succeeded=False, error=str(exc.user_message or exc))
         except stripe.StripeError as exc:
             raise PaymentError(f"Stripe could not charge the saved card: {exc.user_message or exc}") from None
+        if intent.status == "requires_action":
+            return Charge(ref=str(intent.id), succeeded=False, error="payment requires_action",
+                          requires_action=True, client_secret=str(intent.client_secret or ""))  # fmt: skip
         return Charge(ref=str(intent.id), succeeded=intent.status == "succeeded",
                       error="" if intent.status == "succeeded" else f"payment {intent.status}")  # fmt: skip
 

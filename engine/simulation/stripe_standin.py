@@ -13,6 +13,8 @@ envelope, Idempotency-Key replays):
                                         Stripe signs it (Stripe-Signature: t=...,v1=HMAC-SHA256), to
                                         `webhook_url`; answered once that POST is answered
     POST /expire/{id}                   the session expires (checkout.session.expired)
+    POST /confirm/{id}                  the customer authenticates a payment intent that required it
+                                        (`require_action_next`): it succeeds, payment_intent.succeeded
 
 Every request must carry `Authorization: Bearer <api_key>`. State lives in memory. This is a test
 peer: it must never be wired into production settings.
@@ -58,6 +60,7 @@ class StripeStandIn:
     webhook_url: str = ""  # where events go; set once the engine's HTTP port is known
     base_url: str = ""  # this stand-in's own address (session urls point at it)
     decline_next: int = 0  # this many off-session charges are declined
+    require_action_next: int = 0  # this many off-session charges wait for the customer (3-D Secure)
     sessions: dict[str, dict[str, Any]] = field(default_factory=dict)
     intents: dict[str, dict[str, Any]] = field(default_factory=dict)
     methods: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -74,6 +77,7 @@ class StripeStandIn:
                 Route("/v1/payment_methods/{id}", self._get_method, methods=["GET"]),
                 Route("/pay/{id}", self._pay, methods=["POST"]),
                 Route("/expire/{id}", self._expire, methods=["POST"]),
+                Route("/confirm/{id}", self._confirm, methods=["POST"]),
             ]
         )
 
@@ -162,6 +166,10 @@ class StripeStandIn:
                 self.intents[pid] = intent
                 return _error(402, "card_error", "Your card was declined.", code="card_declined",
                               decline_code="generic_decline", payment_intent=intent)  # fmt: skip
+            if self.require_action_next > 0:
+                self.require_action_next -= 1
+                intent["status"] = "requires_action"
+                intent["client_secret"] = f"{pid}_secret_{secrets.token_hex(8)}"
             self.intents[pid] = intent
             return JSONResponse(intent)
 
@@ -200,3 +208,11 @@ class StripeStandIn:
         session["status"] = "expired"
         status = await self.send_event("checkout.session.expired", session)
         return JSONResponse({"expired": True, "webhook_status": status})
+
+    async def _confirm(self, request: Request) -> Response:
+        intent = self.intents.get(request.path_params["id"])
+        if intent is None or intent["status"] != "requires_action":
+            return _error(404, "invalid_request_error", "No payment intent awaiting action")
+        intent["status"] = "succeeded"
+        status = await self.send_event("payment_intent.succeeded", intent)
+        return JSONResponse({"confirmed": True, "webhook_status": status})

@@ -86,23 +86,36 @@ def ledger_id_of(account_id: int) -> int:
     return LEDGER_OFFSET + account_id
 
 
-# Called after a capture leaves the balance under the account's auto top-up threshold (rule on):
-# set by whoever has a payment provider (http_api/xquik at app start); None: no auto top-up.
+# Called after a capture leaves the balance under the account's auto top-up threshold (rule on), per
+# pool (one engine's database): installed by the engine when it has a payment provider (autotopup.py).
 AutoTopup = Callable[[int], Awaitable[None]]
-auto_topup_hook: AutoTopup | None = None
+_auto_topup: dict[int, tuple[asyncpg.Pool, AutoTopup]] = {}  # id(pool) -> (that pool, its hook)
+
+
+def set_auto_topup(pool: asyncpg.Pool, hook: AutoTopup | None) -> None:
+    """Install (or, with None, remove) the auto top-up of the engine whose pool this is."""
+    if hook is None:
+        _auto_topup.pop(id(pool), None)
+    else:
+        _auto_topup[id(pool)] = (pool, hook)
+
+
+def _hook_of(pool: asyncpg.Pool) -> AutoTopup | None:
+    found = _auto_topup.get(id(pool))
+    return found[1] if found is not None and found[0] is pool else None
 
 
 _INFO = """
 SELECT x.auto_topup_enabled, x.auto_topup_amount_dollars, x.auto_topup_threshold,
-       a.balance AS available, r.balance AS reserved,
+       c.account_id IS NOT NULL AS has_ledger, a.balance AS available, r.balance AS reserved,
        (SELECT coalesce(sum(amount), 0) FROM billing_postings
          WHERE account_id = x.ledger_id AND kind = 'topup') AS purchased,
        (SELECT coalesce(sum(amount), 0) FROM billing_postings
          WHERE account_id = x.ledger_id AND kind = 'capture') AS used
 FROM xquik_accounts x
-JOIN billing_customers c ON c.account_id = x.ledger_id
-JOIN billing_ledger_accounts a ON a.id = c.available_id
-JOIN billing_ledger_accounts r ON r.id = c.reserved_id
+LEFT JOIN billing_customers c ON c.account_id = x.ledger_id
+LEFT JOIN billing_ledger_accounts a ON a.id = c.available_id
+LEFT JOIN billing_ledger_accounts r ON r.id = c.reserved_id
 WHERE x.account_id = $1
 """
 
@@ -114,24 +127,31 @@ async def balance(pool: asyncpg.Pool, account_id: int) -> CreditInfo:
     if row is None:
         return _EMPTY
     return CreditInfo(
-        balance=int(row["available"]) // UNIT,
-        reserved=int(row["reserved"]) // UNIT,
+        balance=int(row["available"] or 0) // UNIT,
+        reserved=int(row["reserved"] or 0) // UNIT,
         lifetime_purchased=int(row["purchased"]) // UNIT,
         lifetime_used=int(row["used"]) // UNIT,
         auto_topup_enabled=row["auto_topup_enabled"],
         auto_topup_amount_dollars=row["auto_topup_amount_dollars"],
         auto_topup_threshold=int(row["auto_topup_threshold"]),
+        exists=bool(row["has_ledger"]),
+    )
+
+
+async def open_profile(conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy, account_id: int) -> None:
+    """The account's Xquik row (locale, X identity, auto top-up rule), without a credit record."""
+    await conn.execute(
+        "INSERT INTO xquik_accounts (account_id, ledger_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+        account_id,
+        ledger_id_of(account_id),
     )
 
 
 async def open_credits(conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy, account_id: int) -> int:
-    """The account's credit record and ledger customer (idempotent); its ledger id."""
+    """The account's credit record: its ledger customer in XQC (idempotent); its ledger id. Opened by
+    the first credits that come in (a settled payment, a grant): before that, reserve says NoCredits."""
+    await open_profile(conn, account_id)
     ledger_id = ledger_id_of(account_id)
-    await conn.execute(
-        "INSERT INTO xquik_accounts (account_id, ledger_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
-        account_id,
-        ledger_id,
-    )
     await open_account(conn, ledger_id, CURRENCY)
     return ledger_id
 
@@ -146,18 +166,31 @@ async def grant(pool: asyncpg.Pool, account_id: int, credits: int, key: str) -> 
     return await balance(pool, account_id)
 
 
+# Payment kinds (engine/payments) that buy Xquik credits, and the subscription's.
+CREDIT_PAYMENTS = frozenset({"xquik_credits", "xquik_quick_topup", "xquik_auto_topup"})
+SUBSCRIPTION_PAYMENT = "xquik_subscription"
+PAYMENT_KINDS = CREDIT_PAYMENTS | {SUBSCRIPTION_PAYMENT}
+
+
 async def settle_payment(
     conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy,
     account_id: int,
+    kind: str,
     amount_minor: int,
     key: str,
-) -> int:
-    """A paid credits payment (USD cents) as credits, in the payment's settling transaction; credits added."""
+) -> str:
+    """A paid Xquik payment (USD cents), in the payment's settling transaction (engine/payments
+    `Payments.settle`): credits topped up under the payment's key, or the plan made active. Returns
+    the invoice line's description."""
+    if kind == SUBSCRIPTION_PAYMENT:
+        await open_profile(conn, account_id)
+        await conn.execute("UPDATE xquik_accounts SET plan = 'active' WHERE account_id = $1", account_id)
+        return "Xquik subscription"
+    await open_credits(conn, account_id)
     credits = credits_for_cents(amount_minor)
-    ledger_id = await open_credits(conn, account_id)
     if credits > 0:
-        await top_up(conn, ledger_id, credits * UNIT, key)
-    return credits
+        await top_up(conn, ledger_id_of(account_id), credits * UNIT, key)
+    return f"Xquik credits ({credits})" + (" (auto top-up)" if kind == "xquik_auto_topup" else "")
 
 
 def _ledger_ref(account_id: int, ref: str) -> str:
@@ -234,8 +267,9 @@ async def capture(pool: asyncpg.Pool, hold: Hold, credits_used: int) -> None:
             " JOIN billing_ledger_accounts a ON a.id = c.available_id WHERE x.account_id = $1",
             hold.account_id, UNIT,
         )  # fmt: skip
-    if low and credits_used > 0 and auto_topup_hook is not None:
-        await auto_topup_hook(hold.account_id)
+    hook = _hook_of(pool)
+    if low and credits_used > 0 and hook is not None:
+        await hook(hold.account_id)
 
 
 async def release(pool: asyncpg.Pool, hold: Hold) -> None:

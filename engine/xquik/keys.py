@@ -3,6 +3,7 @@
 The token is shown once (`fullKey`); api_keys keeps its SHA-256 (engine/admin/provision.py
 `token_hash`), xquik_api_keys the document's numeric id, the visible prefix and lastUsedAt. At most
 MAX_KEYS active keys per account (KeyLimit). Used by the HTTP surface, the demo and provisioning alike.
+This module must never store or log a token: only its SHA-256 and its first characters.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import msgspec
 from engine.admin.provision import token_hash, token_key_id
 
 MAX_KEYS = 100
-PREFIX_SHOWN = 11  # 'xq_' and 8 hex digits
+PREFIX_SHOWN = 8  # the document's prefix: the key's first 8 characters, 'xq_' included
 
 
 class KeyLimit(Exception):

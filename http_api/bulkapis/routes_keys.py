@@ -25,6 +25,10 @@ from http_api.schemas import Request
 
 PERMISSION = "keys.manage"
 _COLUMNS = "key, name, created_at, revoked_at"
+# bulk_ak_ keys: single-token rows that are not the Xquik surface's xq_ keys (xquik_api_keys)
+_BULK = (
+    "secret_hash LIKE 'sha256:%' AND NOT EXISTS (SELECT 1 FROM xquik_api_keys x WHERE x.key = api_keys.key)"
+)
 
 
 class BulkApisCreateKey(Request, frozen=True):
@@ -70,8 +74,7 @@ def _info(row: asyncpg.Record) -> BulkApisKeyInfo:
 
 async def bulkapis_list_keys(call: Call) -> Reply:
     rows = await call.ctx.pool.fetch(
-        f"SELECT {_COLUMNS} FROM api_keys WHERE account_id = $1 AND secret_hash LIKE 'sha256:%'"
-        " ORDER BY created_at DESC, key",
+        f"SELECT {_COLUMNS} FROM api_keys WHERE account_id = $1 AND {_BULK} ORDER BY created_at DESC, key",
         call.account_id,
     )
     return ok([_info(r) for r in rows])
@@ -90,7 +93,7 @@ async def bulkapis_revoke_key(call: Call) -> Reply:
     key = call.query_as(BulkApisKeyQuery).id
     revoked = await call.ctx.pool.fetchval(
         "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE key = $1 AND account_id = $2"
-        " AND secret_hash LIKE 'sha256:%' RETURNING key",
+        f" AND {_BULK} RETURNING key",
         key,
         call.account_id,
     )

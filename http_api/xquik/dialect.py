@@ -55,6 +55,15 @@ class XquikError(msgspec.Struct, frozen=True, omit_defaults=True):
     error: str
     message: str
     retryAfter: int | None = None
+    limit: int | None = None  # 403 api_key_limit_reached: the limit reached
+
+
+class XquikErrorBody(msgspec.Struct, frozen=True):
+    """The envelope every error carries, as documented (a 429 adds `retryAfter`, a 403
+    api_key_limit_reached `limit`)."""
+
+    error: str
+    message: str
 
 
 class XquikOut(msgspec.Struct, frozen=True, rename="camel"):
@@ -65,9 +74,11 @@ class XquikIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=T
     """Base of request bodies: camelCase on the wire, unknown fields refused (400 invalid_input)."""
 
 
-def xquik_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> ApiError:
-    """An answer in the document's error envelope: raise it from a handler."""
-    return ApiError(status, code, message, headers=headers)
+def xquik_error(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None, **extra: Any
+) -> ApiError:
+    """An answer in the document's error envelope: raise it from a handler (`limit=` rides along)."""
+    return ApiError(status, code, message, extra or None, headers=headers)
 
 
 def stamp(at: datetime | None) -> str | None:
@@ -161,7 +172,9 @@ def error_response(exc: BaseException, request_id: str) -> Response:
         headers = dict(exc.headers)
         if retry is not None:
             headers.setdefault("Retry-After", str(retry))
-        return _encode(exc.status, XquikError(code, exc.message, retry), headers)
+        limit = exc.details.get("limit")
+        body = XquikError(code, exc.message, retry, limit if isinstance(limit, int) else None)
+        return _encode(exc.status, body, headers)
     if isinstance(exc, msgspec.ValidationError):
         return _encode(400, XquikError("invalid_input", str(exc)))
     if isinstance(exc, msgspec.DecodeError):
@@ -279,7 +292,7 @@ DIALECT = Dialect(
     name="xquik",
     authenticate=authenticate,
     error_response=error_response,
-    error_schema=XquikError,
+    error_schema=XquikErrorBody,
     error_codes=_ERROR_CODES,
 )
 
@@ -287,7 +300,7 @@ SESSION_DIALECT = Dialect(
     name="xquik-session",
     authenticate=authenticate_session,
     error_response=error_response,
-    error_schema=XquikError,
+    error_schema=XquikErrorBody,
     error_codes=_ERROR_CODES,
 )
 

@@ -6,7 +6,8 @@
     # success: `used` captured, the rest released; an exception: everything released, then re-raised
 
 `charge_call(call, credits, kind)` charges a fixed price at once. Refs are random unless given: pass a
-stable `ref` (an extraction's id) where a retry must not hold twice.
+stable `ref` (an extraction's id) where a retry must not hold twice. Metering must never do the
+work before the credits are held, nor leave a hold open when the call ends.
 """
 
 from __future__ import annotations

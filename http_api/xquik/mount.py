@@ -2,7 +2,8 @@
 
 Add a module: write `http_api/xquik/routes_<thing>.py` with OPERATIONS (paths f"{PREFIX}/...",
 dialect=DIALECT or SESSION_DIALECT) and append it to ROUTE_MODULES below (one line). Any other path
-under the prefix answers 404 not_found in the document's envelope (`routes()`).
+under the prefix answers 404 not_found in the document's envelope (`routes()`). This module must
+never hold a route's business.
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from http_api.operations import request_id_of
-from http_api.xquik import routes_account, routes_monitors
+from http_api.xquik import routes_account, routes_credits, routes_keys, routes_monitors, routes_support
 from http_api.xquik.dialect import PREFIX, error_response, xquik_error
 
 ROUTE_MODULES: tuple[ModuleType, ...] = (
     routes_account,
+    routes_keys,
+    routes_credits,
+    routes_support,
     routes_monitors,
 )  # fmt: skip
 

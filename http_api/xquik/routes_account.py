@@ -1,7 +1,9 @@
 """Xquik account: GET /account, PATCH /account (session only), PUT /account/x-identity; GET /credits.
 
 GET /account answers plan, monitor billing, creditInfo (figures as strings) and xUsername. Monitors are
-counted from the monitors table when it exists (another module's), else 0.
+counted from the monitors module's table xquik_monitors when it exists (its active ones, `is_active`,
+make the daily and hourly estimates), else 0. PATCH /account is session auth only, as the document
+says. This module must never move credits.
 """
 
 from __future__ import annotations
@@ -56,14 +58,22 @@ def credit_info_out(info: credits.CreditInfo) -> CreditInfoOut:
     )  # fmt: skip
 
 
-async def _monitors_used(call: Call) -> int:
-    exists = await call.ctx.pool.fetchval("SELECT to_regclass('xquik_monitors') IS NOT NULL")
-    if not exists:
-        return 0
-    count = await call.ctx.pool.fetchval(
-        "SELECT count(*) FROM xquik_monitors WHERE account_id = $1", call.account_id
+async def _monitors(call: Call) -> tuple[int, int]:
+    """(monitors, active monitors) of the account, from the monitors module's table when it exists."""
+    pool = call.ctx.pool
+    columns = await pool.fetchval(
+        "SELECT array_agg(attname::text) FROM pg_attribute"
+        " WHERE attrelid = to_regclass('xquik_monitors') AND attnum > 0 AND NOT attisdropped"
     )
-    return int(count or 0)
+    if not columns:
+        return 0, 0
+    active = "count(*) FILTER (WHERE is_active)" if "is_active" in columns else "count(*)"
+    row = await pool.fetchrow(
+        f"SELECT count(*) AS n, {active} AS active FROM xquik_monitors WHERE account_id = $1",
+        call.account_id,
+    )
+    assert row is not None
+    return int(row["n"]), int(row["active"])
 
 
 async def xquik_get_account(call: Call) -> Reply:
@@ -72,9 +82,9 @@ async def xquik_get_account(call: Call) -> Reply:
         "SELECT plan, x_username FROM xquik_accounts WHERE account_id = $1", call.account_id
     )
     info = await credits.balance(pool, call.account_id)
-    used = await _monitors_used(call)
+    used, active = await _monitors(call)
     billing = MonitorBilling(
-        figure(used * CREDITS_PER_MONITOR_DAY), figure(used * CREDITS_PER_MONITOR_HOUR),
+        figure(active * CREDITS_PER_MONITOR_DAY), figure(active * CREDITS_PER_MONITOR_HOUR),
         figure(CREDITS_PER_MONITOR_DAY), figure(CREDITS_PER_MONITOR_HOUR), True, 1, True,
     )  # fmt: skip
     return Reply(200, AccountOut(
@@ -96,7 +106,7 @@ class UpdatedAccount(XquikOut, frozen=True):
 async def xquik_update_account(call: Call) -> Reply:
     body = call.body_as(UpdateAccount)
     async with call.ctx.pool.acquire() as conn, conn.transaction():
-        await credits.open_credits(conn, call.account_id)
+        await credits.open_profile(conn, call.account_id)
         await conn.execute(
             "UPDATE xquik_accounts SET locale = $2 WHERE account_id = $1", call.account_id, body.locale
         )
@@ -122,7 +132,7 @@ async def xquik_set_x_identity(call: Call) -> Reply:
     except msgspec.ValidationError:
         raise xquik_error(400, "invalid_input", "username is 1-15 letters, digits or _ (without @)") from None
     async with call.ctx.pool.acquire() as conn, conn.transaction():
-        await credits.open_credits(conn, call.account_id)
+        await credits.open_profile(conn, call.account_id)
         await conn.execute(
             "UPDATE xquik_accounts SET x_username = $2 WHERE account_id = $1", call.account_id, username
         )

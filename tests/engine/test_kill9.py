@@ -35,9 +35,9 @@ from smpp.constants import CommandStatus
 from smpp.errors import SmppError
 from smpp.pdu import SubmitSm, SubmitSmResp
 from tests.engine.harness import ALL_PREFIXES, Receiver
+from tests.processes import started
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parents[2]
 
 
 async def final_count(pool: asyncpg.Pool, ids: list[int]) -> int:
@@ -61,20 +61,9 @@ async def engine_process(
                SMSENGINE_HTTP_PORT="0",  # the default 8080 collides with any other engine on the machine
                SMSENGINE_LOG_LEVEL="warning")  # fmt: skip
     env.update(more_env)
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "smsengine.cli", "--config", str(data_dir / "none.toml"), "run", *args,
-        env=env, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        assert process.stdout is not None
-        async with asyncio.timeout(60):
-            while b"smsengine running" not in (line := await process.stdout.readline()):
-                assert line, "engine exited before it was ready"
+    command = ("--config", str(data_dir / "none.toml"), "run", *args)
+    async with started(sys.executable, "-m", "smsengine.cli", *command, env=env) as process:
         yield process
-    finally:
-        if process.returncode is None:
-            process.kill()
-        await process.wait()
 
 
 async def test_kill_9_during_load_then_restart_finishes_every_accepted_message(

@@ -28,7 +28,8 @@ def sign_in(driver: webdriver.Chrome, base_url: str) -> int:
     driver.find_element(By.NAME, "name").send_keys("alice")
     driver.find_element(By.NAME, "password").send_keys("wrong password")
     driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
-    assert "Wrong name or password" in driver.page_source
+    # the click only starts the POST: wait for the answer's page, not the form still on screen
+    wait.until(lambda d: "Wrong name or password" in d.page_source)
     driver.find_element(By.NAME, "name").send_keys("alice")
     driver.find_element(By.NAME, "password").send_keys(PASSWORD)
     driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()

@@ -45,7 +45,7 @@ async def test_run_demo_serves_http_on_the_port_it_writes_to_demo_json(
             while b"smsengine running" not in (line := await proc.stdout.readline()):
                 assert line, "the engine exited before it was running"
         demo = json.loads((tmp_path / "demo.json").read_text())
-        assert set(demo) == {"smpp", "http", "stripe", "mail", "google", "whatsapp", "social"}
+        assert set(demo) == {"smpp", "http", "stripe", "mail", "google", "whatsapp", "social", "xquik"}
         social = demo["social"]
         assert social["platform"] == "x" and isinstance(social["account_id"], int)
         assert social["platform_user_id"].isdigit() and len(social["peer_user_ids"]) == 2
@@ -60,6 +60,10 @@ async def test_run_demo_serves_http_on_the_port_it_writes_to_demo_json(
                 headers={"Authorization": f"Bearer {http['api_key']}:{http['api_secret']}"},
             )
             assert r.status_code == 202, r.text
+            # the Xquik surface (seed 002): its own key and base URL, credits granted
+            xquik = demo["xquik"]
+            r = await client.get(xquik["base_url"] + "/account", headers={"x-api-key": xquik["api_key"]})
+            assert r.status_code == 200 and r.json()["creditInfo"]["balance"] == "100000", r.text
             # the demo's payments go to its Stripe stand-in: a checkout paid tops the wallet up
             auth = {"Authorization": f"Bearer {http['api_key']}:{http['api_secret']}"}
             before = (await client.get("/v1/billing/balance", headers=auth)).json()["data"]["balance"]

@@ -75,16 +75,3 @@ class Shell:
             if str(self.data_dir) in cmdline and ("postgres" in name or "valkey" in name):
                 found.append(process)
         return found
-
-
-async def wait_for_line(process: asyncio.subprocess.Process, marker: bytes, within: float = 90.0) -> bytes:
-    """Read the process' output until a line holds `marker`; return all read so far."""
-    assert process.stdout is not None
-    seen = b""
-    async with asyncio.timeout(within):
-        while marker not in seen:
-            line = await process.stdout.readline()
-            if not line:
-                raise AssertionError(f"exited before printing {marker!r}:\n{seen.decode(errors='replace')}")
-            seen += line
-    return seen

@@ -11,7 +11,8 @@ import socket
 
 import pytest
 
-from tests.smsengine.operator_shell import Shell, readme_commands, wait_for_line
+from tests.processes import wait_for_line
+from tests.smsengine.operator_shell import Shell, readme_commands
 
 RATES = "prefix,cost,currency,effective_from\n44,0.0030,EUR,2025-01-01\n1,0.0040,EUR,2025-01-01\n"
 pytestmark = pytest.mark.slow  # whole engines from a shell: scheduled first (tests/conftest.py)

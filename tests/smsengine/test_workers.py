@@ -33,7 +33,8 @@ from smsengine.workers import Supervisor
 from tests.engine.harness import WAIT
 from tests.engine.test_kill9 import free_port
 from tests.engine.test_nodes import NODE_ENV, Load, provision_carrier, provision_customer, wait_final
-from tests.smsengine.operator_shell import ROOT, Shell, wait_for_line
+from tests.processes import wait_for_line
+from tests.smsengine.operator_shell import ROOT, Shell
 from tests.smsengine.test_operating import stop
 
 pytestmark = pytest.mark.slow

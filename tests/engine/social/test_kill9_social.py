@@ -27,28 +27,16 @@ from engine.social.simulation.common import Faults
 from engine.social.simulation.x_api import XSimulator
 from tests.engine.social.jobs_harness import x_world
 from tests.engine.test_kill9 import free_port
+from tests.processes import started
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parents[3]
 COUNT = 25
 
 
 @contextlib.asynccontextmanager
 async def child(env: dict[str, str], *args: str) -> AsyncIterator[asyncio.subprocess.Process]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tests.engine.social.kill9_child", *args,
-        env=env, cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        assert process.stdout is not None
-        async with asyncio.timeout(60):
-            while b"smsengine running" not in (line := await process.stdout.readline()):
-                assert line, "engine exited before it was ready"
+    async with started(sys.executable, "-m", "tests.engine.social.kill9_child", *args, env=env) as process:
         yield process
-    finally:
-        if process.returncode is None:
-            process.kill()
-        await process.wait()
 
 
 async def test_kill_9_mid_call_publishes_each_post_once(

@@ -12,11 +12,15 @@ with the user "demo" connected to the Xquik account (`xq.social_account_id`, `xq
 "alice" as a peer (`xq.peer_id`), a Stripe stand-in wired to engine/payments (`xq.standin`; its
 webhooks reach the app), a signed-in owner (`xq.session`: Authorization: Bearer <JWT>) and one
 `xq_` key (`xq.key`, `xq.auth`: x-api-key). `await xq.new_key()` mints another; `await
-xq.ledger_ok()` runs `smsengine ledger check`'s checks. The account starts with no credit record.
+xq.ledger_ok()` runs `smsengine ledger check`'s checks (`await xq.smsengine("ledger", "check")` the
+command itself). The account starts with no credit record.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -58,6 +62,7 @@ class Xq:
     social_account_id: int
     x_user_id: str
     peer_id: str
+    database_url: str  # this module's own database (for `smsengine ... ` commands run against it)
 
     @property
     def auth(self) -> dict[str, str]:
@@ -65,7 +70,8 @@ class Xq:
 
     @property
     def pool(self) -> asyncpg.Pool:
-        return self.stack.pool
+        """The engine's own pool (the one the app's handlers use, and auto top-up is installed on)."""
+        return self.stack.engine.pool
 
     @property
     def engine(self) -> Engine:
@@ -92,6 +98,16 @@ class Xq:
         async with self.pool.acquire() as conn:
             report = await check_engine_ledger(conn)
         assert report.ok, report
+
+    async def smsengine(self, *args: str) -> tuple[int, str]:
+        """Run the `smsengine` command against this module's database: (exit status, its output)."""
+        env = dict(os.environ, SMSENGINE_DATABASE_URL=self.database_url)
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "smsengine.cli", *args, env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        out, _ = await proc.communicate()
+        return int(proc.returncode or 0), out.decode()
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
@@ -128,7 +144,7 @@ async def xq(service_urls: ServiceUrls, database_factory: DatabaseFactory) -> As
                         session = {"Authorization": f"Bearer {signed.tokens.access.token}"}
                         yield Xq(
                             stack, sim, standin, client, base, account_id, key, session,
-                            record.account.id, me, peer,
+                            record.account.id, me, peer, database_url,
                         )  # fmt: skip
             finally:
                 await redis.aclose()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from engine.admin.provision import token_key_id
 from engine.xquik import credits
 from tests.http_api.xquik.conftest import Xq
 
@@ -53,3 +54,17 @@ async def test_unauthenticated_and_malformed(xq: Xq) -> None:
     assert r.status_code == 401 and r.json()["error"] == "unauthenticated"  # session auth only
     body = await xq.call("PATCH", "/account", 200, json={"locale": "tr"}, headers=xq.session)
     assert body["locale"] == "tr"
+    r = await xq.client.patch(xq.url("/account"), json={"locale": "fr"}, headers=xq.session)
+    assert r.status_code == 400 and r.json()["error"] == "invalid_input"
+
+
+async def test_rate_limited_answers_the_document_s_429(xq: Xq) -> None:
+    key = await xq.new_key("slow")
+    await xq.pool.execute(
+        "UPDATE api_keys SET rate_limit = 0.001, rate_burst = 1 WHERE key = $1", token_key_id(key)
+    )
+    assert (await xq.client.get(xq.url("/credits"), headers={"x-api-key": key})).status_code == 200
+    r = await xq.client.get(xq.url("/credits"), headers={"x-api-key": key})
+    body = r.json()
+    assert r.status_code == 429 and body["error"] == "rate_limit_exceeded", r.text
+    assert body["retryAfter"] >= 1 and r.headers["retry-after"] == str(body["retryAfter"])
