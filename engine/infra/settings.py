@@ -443,7 +443,7 @@ class MonitorSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     x_bearer_token: str = ""
     """App-only bearer token of the deployment's X app (OAuth 2.0 client credentials). Empty: monitors
-    cannot resolve users or poll, and trends answer x_api_unauthorized."""
+    cannot resolve users or poll, and creating one or reading trends answers 502 x_api_unauthorized."""
     poll_interval_seconds: float = 15.0
     """Seconds between two polls of every active monitor's timeline; 0: no polling."""
     page_size: int = 100

@@ -23,7 +23,7 @@ from msgspec import Meta
 
 from engine.outbox.url_guard import UnsafeTarget
 from engine.outbox.webhooks import WebhookSender
-from engine.social.errors import Permanent
+from engine.social.errors import AuthExpired, Permanent
 from engine.xquik.monitors import events as event_log
 from engine.xquik.monitors import webhooks as hooks
 from engine.xquik.monitors.radar import RadarItem
@@ -115,6 +115,10 @@ def _monitor(row: Any) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _unauthorized() -> Exception:
+    return xquik_error(502, "x_api_unauthorized", "X data source authentication failed. Retry")
+
+
 def _not_found(what: str) -> Exception:
     return xquik_error(404, "not_found", f"{what} not found")
 
@@ -135,6 +139,8 @@ async def create_monitor(call: Call) -> Reply:
         if exc.code == "not_found":
             raise xquik_error(404, "user_not_found", f"X user @{username} not found") from None
         raise
+    except AuthExpired:
+        raise _unauthorized() from None
     return Reply(201, _monitor(row))
 
 
@@ -271,9 +277,12 @@ async def list_trends(call: Call) -> Reply:
     if plan != "active":
         code = "no_subscription" if plan is None else "subscription_inactive"
         raise xquik_error(402, code, "trends need an active subscription")
-    async with metered(call, q.count, "trends") as meter:
-        answer = await _layer(call).trends.get(q.woeid, q.count)
-        meter.use(len(answer["trends"]))
+    try:
+        async with metered(call, q.count, "trends") as meter:
+            answer = await _layer(call).trends.get(q.woeid, q.count)
+            meter.use(len(answer["trends"]))
+    except AuthExpired:
+        raise _unauthorized() from None
     return Reply(200, answer)
 
 

@@ -36,10 +36,12 @@ async def test_monitor_events_webhooks_and_trends(xq: Xq) -> None:
     layer = xq.engine.xquik_monitors
     sender = xq.engine.webhooks
     assert layer is not None and sender is not None
+    await xq.grant(1000)
+    unauthorized = await xq.call("POST", "/monitors", 502, json={"username": "alice", "eventTypes": ALL})
+    assert unauthorized["error"] == "x_api_unauthorized"  # no app-only token configured yet
     layer.source.bearer = app_bearer(xq.sim.world)
     sender.schedules["xquik"] = (0.05,)  # two attempts in all, quickly
     world = xq.sim.world
-    await xq.grant(1000)
 
     # monitors: create (resolves xUserId, pays its first hour), duplicates, unknown users, bad names
     monitor = await xq.call("POST", "/monitors", 201, json={"username": "@alice", "eventTypes": ALL})
@@ -163,6 +165,7 @@ async def test_monitor_events_webhooks_and_trends(xq: Xq) -> None:
     await xq.call("DELETE", f"/monitors/{monitor['id']}", 200)
     assert (await xq.call("GET", f"/monitors/{monitor['id']}", 404))["error"] == "not_found"
     assert (await xq.call("GET", "/events", 200))["events"] == []
+    assert xq.sim.rate_limited == 0  # every call kept within the windows the loop's limiter counts
     await xq.ledger_ok()
 
 
