@@ -36,6 +36,7 @@ from http_api.xquik.dialect import (
     PREFIX,
     PageQuery,
     XquikIn,
+    XquikOut,
     decode_cursor,
     id_param,
     page_of,
@@ -94,6 +95,114 @@ class RadarQuery(PageQuery, frozen=True):
     category: RadarCategory | None = None
     hours: Annotated[int, Meta(ge=1, le=72)] = 6
     region: RadarRegion = "global"
+
+
+# Answers, for the OpenAPI document (the handlers build the same shapes as dicts).
+class MonitorOut(XquikOut, frozen=True):
+    id: str
+    username: str
+    x_user_id: str
+    event_types: list[str]
+    is_active: bool
+    created_at: str
+
+
+class MonitorsOut(XquikOut, frozen=True):
+    monitors: list[MonitorOut]
+    total: int
+
+
+class EventOut(XquikOut, frozen=True):
+    id: str
+    type: str
+    monitor_id: str
+    username: str
+    occurred_at: str
+    data: dict[str, Any]
+
+
+class EventsOut(XquikOut, frozen=True):
+    events: list[EventOut]
+    has_more: bool
+    next_cursor: str | None = None
+
+
+class WebhookOut(XquikOut, frozen=True):
+    id: str
+    url: str
+    event_types: list[str]
+    is_active: bool
+    created_at: str
+    updated_at: str
+    secret: str | None = None  # in the creation's answer only
+
+
+class WebhooksOut(XquikOut, frozen=True):
+    webhooks: list[WebhookOut]
+
+
+class TestResultOut(XquikOut, frozen=True):
+    success: bool
+    status_code: int | None
+    error: str | None
+    duration_ms: int | None
+    delivery_id: str | None = None
+
+
+class DeliveryOut(XquikOut, frozen=True):
+    id: str
+    event_type: str
+    status: Literal["pending", "delivered", "failed", "exhausted"]
+    attempts: int
+    last_status_code: int | None
+    last_error: str | None
+    created_at: str
+    delivered_at: str | None
+    next_attempt_at: str | None
+
+
+class DeliveriesOut(XquikOut, frozen=True):
+    deliveries: list[DeliveryOut]
+
+
+class TrendOut(XquikOut, frozen=True):
+    name: str
+    description: str
+    rank: int
+    query: str
+
+
+class TrendsOut(XquikOut, frozen=True):
+    trends: list[TrendOut]
+    total: int
+    woeid: int
+
+
+class RadarItemOut(XquikOut, frozen=True):
+    id: str
+    title: str
+    source: str
+    source_id: str
+    category: str
+    region: str
+    language: str
+    score: int
+    metadata: dict[str, Any]
+    published_at: str
+    created_at: str
+    description: str | None = None
+    url: str | None = None
+    image_url: str | None = None
+
+
+class RadarOut(XquikOut, frozen=True):
+    items: list[RadarItemOut]
+    has_more: bool
+    next_cursor: str | None = None
+
+
+class SuccessOut(XquikOut, frozen=True):
+    success: bool
 
 
 def _layer(call: Call) -> MonitorsLayer:
@@ -307,29 +416,33 @@ def _radar_key(item: RadarItem) -> tuple[int, str]:
 
 OPERATIONS = [
     Operation("POST", f"{PREFIX}/monitors", create_monitor, "Create monitor", None, TAG, body=CreateMonitor,
-              idempotent=False, dialect=DIALECT),
-    Operation("GET", f"{PREFIX}/monitors", list_monitors, "List monitors", None, TAG, dialect=DIALECT),
-    Operation("GET", f"{PREFIX}/monitors/{{id}}", get_monitor, "Get monitor", None, TAG, dialect=DIALECT),
+              responses={201: MonitorOut}, idempotent=False, dialect=DIALECT),
+    Operation("GET", f"{PREFIX}/monitors", list_monitors, "List monitors", None, TAG,
+              responses={200: MonitorsOut}, dialect=DIALECT),
+    Operation("GET", f"{PREFIX}/monitors/{{id}}", get_monitor, "Get monitor", None, TAG,
+              responses={200: MonitorOut}, dialect=DIALECT),
     Operation("PATCH", f"{PREFIX}/monitors/{{id}}", update_monitor, "Update monitor", None, TAG,
-              body=UpdateMonitor, dialect=DIALECT),
+              body=UpdateMonitor, responses={200: MonitorOut}, dialect=DIALECT),
     Operation("DELETE", f"{PREFIX}/monitors/{{id}}", delete_monitor, "Delete monitor", None, TAG,
-              dialect=DIALECT),
+              responses={200: SuccessOut}, dialect=DIALECT),
     Operation("GET", f"{PREFIX}/events", list_events, "List events", None, TAG, query=EventsQuery,
-              dialect=DIALECT),
-    Operation("GET", f"{PREFIX}/events/{{id}}", get_event, "Get event", None, TAG, dialect=DIALECT),
+              responses={200: EventsOut}, dialect=DIALECT),
+    Operation("GET", f"{PREFIX}/events/{{id}}", get_event, "Get event", None, TAG,
+              responses={200: EventOut}, dialect=DIALECT),
     Operation("POST", f"{PREFIX}/webhooks", create_webhook, "Create webhook", None, TAG, body=CreateWebhook,
-              idempotent=False, dialect=DIALECT),
-    Operation("GET", f"{PREFIX}/webhooks", list_webhooks, "List webhooks", None, TAG, dialect=DIALECT),
+              responses={201: WebhookOut}, idempotent=False, dialect=DIALECT),
+    Operation("GET", f"{PREFIX}/webhooks", list_webhooks, "List webhooks", None, TAG,
+              responses={200: WebhooksOut}, dialect=DIALECT),
     Operation("PATCH", f"{PREFIX}/webhooks/{{id}}", update_webhook, "Update webhook", None, TAG,
-              body=UpdateWebhook, dialect=DIALECT),
+              body=UpdateWebhook, responses={200: WebhookOut}, dialect=DIALECT),
     Operation("DELETE", f"{PREFIX}/webhooks/{{id}}", delete_webhook, "Delete webhook", None, TAG,
-              dialect=DIALECT),
+              responses={200: SuccessOut}, dialect=DIALECT),
     Operation("POST", f"{PREFIX}/webhooks/{{id}}/test", test_webhook, "Test webhook", None, TAG,
-              idempotent=False, body_required=False, dialect=DIALECT),
+              responses={200: TestResultOut}, idempotent=False, body_required=False, dialect=DIALECT),
     Operation("GET", f"{PREFIX}/webhooks/{{id}}/deliveries", list_deliveries, "List deliveries", None, TAG,
-              dialect=DIALECT),
+              responses={200: DeliveriesOut}, dialect=DIALECT),
     Operation("GET", f"{PREFIX}/trends", list_trends, "List trends", None, TAG, query=TrendsQuery,
-              dialect=DIALECT),
+              responses={200: TrendsOut}, dialect=DIALECT),
     Operation("GET", f"{PREFIX}/radar", list_radar, "List radar items", None, TAG, query=RadarQuery,
-              dialect=DIALECT),
+              responses={200: RadarOut}, dialect=DIALECT),
 ]  # fmt: skip

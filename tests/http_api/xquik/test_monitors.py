@@ -9,10 +9,12 @@ import hashlib
 import hmac
 import json
 
+import msgspec
 import pytest
 
 from engine.simulation.radar_sources import RadarSources
 from engine.social.simulation.x_api_monitoring import app_bearer, quote, repost
+from http_api.xquik import routes_monitors as out
 from tests.http_api.test_webhooks_support import Received, receiver
 from tests.http_api.xquik.conftest import Xq
 
@@ -89,6 +91,7 @@ async def test_monitor_events_webhooks_and_trends(xq: Xq) -> None:
             ("tweet.retweet", reposted.id), ("tweet.quote", quoted.id), ("tweet.reply", reply.id),
             ("tweet.new", new.id),
         ]  # fmt: skip
+        msgspec.convert(log, out.EventsOut)
         assert log["hasMore"] is False and log["events"][3]["data"]["text"] == "hello from alice"
         assert set(log["events"][3]["data"]["metrics"]) >= {"likes", "retweets", "replies"}
         page = await xq.call("GET", "/events", 200, params={"limit": 3})
@@ -116,6 +119,8 @@ async def test_monitor_events_webhooks_and_trends(xq: Xq) -> None:
         await bad_receiver.next()
         await sender.wait_attempts(4)
         statuses = await xq.call("GET", f"/webhooks/{flaky['id']}/deliveries", 200)
+        msgspec.convert(statuses, out.DeliveriesOut)
+        msgspec.convert(await xq.call("GET", "/webhooks", 200), out.WebhooksOut)
         assert [d["status"] for d in statuses["deliveries"]] == ["exhausted"]
         delivered = await xq.call("GET", f"/webhooks/{hook['id']}/deliveries", 200)
         assert {d["status"] for d in delivered["deliveries"]} == {"delivered"}
@@ -151,6 +156,7 @@ async def test_monitor_events_webhooks_and_trends(xq: Xq) -> None:
     assert (await xq.call("GET", "/trends", 402, params={"woeid": 1}))["error"] == "subscription_inactive"
     await xq.pool.execute("UPDATE xquik_accounts SET plan = 'active' WHERE account_id = $1", xq.account_id)
     trends = await xq.call("GET", "/trends", 200, params={"woeid": 1, "count": 2})
+    msgspec.convert(trends, out.TrendsOut)
     assert trends["woeid"] == 1 and trends["total"] == 2
     assert [(t["name"], t["rank"], t["query"]) for t in trends["trends"]] == [
         ("#AI", 1, "#AI"),
@@ -185,6 +191,7 @@ async def test_radar_reads_hacker_news_and_wikipedia(xq: Xq) -> None:
             ("hacker_news", "Claude 4.6 Released"),
             ("hacker_news", "Small news"),
         ]
+        msgspec.convert(body, out.RadarOut)
         hn = body["items"][1]
         assert hn["id"] == str(top) and hn["sourceId"] == f"hn_{top}" and hn["category"] == "tech"
         assert (
