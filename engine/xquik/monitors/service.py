@@ -35,7 +35,7 @@ from engine.dispatch.clock import Clock
 from engine.outbox.webhooks import WebhookEvent, WebhookSender
 from engine.social.actions import Action
 from engine.social.connector import RateRule
-from engine.social.errors import SocialError
+from engine.social.errors import RateLimited, SocialError
 from engine.social.jobs.limits import RateLimiter
 from engine.xquik.monitors.billing import MonitorBilling
 from engine.xquik.monitors.x_source import TimelinePost, XSource
@@ -83,6 +83,7 @@ class Monitors:
         self._wake = asyncio.Event()
         self.rounds = 0
         self.emitted = 0
+        self._resume_at = 0.0  # X answered 429 (a window this process did not count): no call before this
         self.billing: MonitorBilling | None = None  # None: monitors cost nothing (tests of polling alone)
 
     # ------------------------------------------------------------------------------------- CRUD
@@ -197,11 +198,18 @@ class Monitors:
             self._wake.clear()
 
     async def poll_all(self) -> int:
+        if self._clock.now() < self._resume_at:
+            return 0
         rows = await self._pool.fetch("SELECT id FROM xquik_monitors WHERE active ORDER BY id")
         emitted = 0
         for row in rows:
             try:
                 emitted += await self.poll(row["id"])
+            except RateLimited as exc:  # another client of the same app spent the window: wait for its reset
+                wait = max(0.0, (exc.reset_at - datetime.now(UTC)).total_seconds())
+                self._resume_at = self._clock.now() + wait
+                log.info("monitors paused: X rate limit", seconds=round(wait, 1))
+                break
             except SocialError as exc:
                 log.info("monitor not polled", monitor=row["id"], error=exc.message)
         self.rounds += 1
