@@ -6,7 +6,7 @@ each hour starts, on the one ledger through engine/xquik/credits.py.
     await billing.settle(hold, ok=True)                # captured once it is, released when it is not
 
 `paid_until` on the monitor row says how far its active time is paid. The sweep charges every active
-monitor whose hour has run out, with the ref "monitor:<id>:<paid_until unix>", so a charge that is
+monitor whose hour has run out, with the ref "monitor:<id>:<paid_until>", so a charge that is
 retried after a crash (charged, not yet recorded) finds its own hold and charges nothing twice; then it
 moves paid_until on by an hour from max(paid_until, now) — hours while the engine was down are not
 billed. A monitor whose account cannot pay its next hour is paused (isActive false), not deleted.
@@ -72,7 +72,7 @@ class MonitorBilling:
         )
         charged = 0
         for row in rows:
-            since = int(row["paid_until"].timestamp()) if row["paid_until"] is not None else 0
+            since = row["paid_until"].isoformat() if row["paid_until"] is not None else "start"
             try:
                 await credits.charge(
                     self._pool, row["account_id"], CREDITS_PER_HOUR, KIND, f"monitor:{row['id']}:{since}"

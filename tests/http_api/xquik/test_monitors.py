@@ -14,6 +14,7 @@ import pytest
 
 from engine.simulation.radar_sources import RadarSources
 from engine.social.simulation.x_api_monitoring import app_bearer, quote, repost
+from engine.xquik import credits
 from http_api.xquik import routes_monitors as out
 from tests.http_api.test_webhooks_support import Received, receiver
 from tests.http_api.xquik.conftest import Xq
@@ -166,6 +167,17 @@ async def test_monitor_events_webhooks_and_trends(xq: Xq) -> None:
     assert again["total"] == 3 and layer.trends.fetched == 1  # served from the cache
     assert await balance(xq) == 1000 - 42 - 5
     assert (await xq.call("GET", "/trends", 400, params={"woeid": 12345}))["error"] == "invalid_input"
+
+    # an hour that cannot be paid: resuming is refused (402), an active monitor is paused by the sweep
+    await credits.charge(xq.pool, xq.account_id, await balance(xq), "test.drain", "drain")
+    mid = int(monitor["id"])
+    await xq.pool.execute("UPDATE xquik_monitors SET paid_until = now() WHERE id = $1", mid)
+    refused = await xq.call("PATCH", f"/monitors/{mid}", 402, json={"isActive": True})
+    assert refused["error"] == "insufficient_credits"
+    assert (await xq.call("GET", f"/monitors/{mid}", 200))["isActive"] is False
+    await xq.pool.execute("UPDATE xquik_monitors SET active = true WHERE id = $1", mid)
+    assert await layer.billing.sweep() == 0 and layer.billing.paused == 1
+    assert (await xq.call("GET", f"/monitors/{mid}", 200))["isActive"] is False
 
     # delete: the monitor and its events are gone
     await xq.call("DELETE", f"/monitors/{monitor['id']}", 200)
