@@ -32,7 +32,7 @@ from engine.core.intake import Intake, PreparedMessage
 from engine.core.lifecycle import Lifecycle
 from engine.core.messages import SMS
 from engine.core.nodes import NodeLease, claim_number, default_name
-from engine.core.recovery import adopt, recover
+from engine.core.recovery import Taker, adopt, recover, sms_taker
 from engine.customers.bind_budget import BindBudget
 from engine.customers.bind_guard import BindGuard
 from engine.customers.smpp_front import CustomerSmpp
@@ -57,13 +57,12 @@ from engine.senders.directory import SenderDirectory
 from engine.social.jobs.model import KIND as SOCIAL_KIND
 from engine.social.jobs.model import TABLE as SOCIAL_TABLE
 from engine.social.jobs.model import PreparedSocialJob
-from engine.social.jobs.recovery import resume as resume_social
-from engine.social.jobs.recovery import take_jobs as take_social_jobs
+from engine.social.jobs.recovery import social_taker
 from engine.social.jobs.schema import SOCIAL
 from engine.social.runtime import SocialLayer
 from engine.whatsapp.inbound import WhatsAppInbound
 from engine.whatsapp.outcomes import WhatsAppOutcomes
-from engine.whatsapp.recovery import recover_whatsapp
+from engine.whatsapp.recovery import whatsapp_taker
 from engine.whatsapp.schema import WHATSAPP, PreparedWhatsApp
 from engine.whatsapp.service import WhatsApp
 from engine.xquik import autotopup as xquik_autotopup
@@ -117,6 +116,7 @@ class Engine:
     whatsapp_target: CloudApiTarget | None = None
     node: int = 0
     recovered: int = 0
+    takers: Sequence[Taker] = ()  # each job kind's part of recovery and take-over (engine/core/recovery.py)
     lease: NodeLease | None = None
     notifications: Notifications | None = None
     taken_over: asyncio.Event = field(default_factory=asyncio.Event)  # another node has our messages
@@ -330,10 +330,12 @@ class Engine:
         notifications.start()
         engine.refresh_health()
         engine._tasks.append(asyncio.get_running_loop().create_task(routing.run()))
-        engine.recovered = await recover(pool, dispatcher.enqueue, node, inbound.restore)
-        if whatsapp is not None:
-            engine.recovered += await recover_whatsapp(pool, dispatcher.enqueue, node)
-        engine.recovered += await engine._recover_social(node)
+        engine.takers = (
+            sms_taker(dispatcher.enqueue, inbound.restore),
+            *([whatsapp_taker(dispatcher.enqueue)] if whatsapp is not None else []),
+            social_taker(social.jobs.admit),
+        )
+        engine.recovered = await recover(pool, node, engine.takers)
         if engine.recovered:
             log.info("recovered messages", count=engine.recovered)
         engine.lease = NodeLease(
@@ -388,14 +390,8 @@ class Engine:
         return engine
 
     async def _adopt(self, dead: int) -> int | None:
-        """Take over a dead node: its SMS (and MO parts) in one transaction, then its WhatsApp rows and
-        its social jobs."""
-        taken = await adopt(self.pool, self.dispatcher.enqueue, self.node, dead, self.inbound.restore)
-        if taken is not None and self.whatsapp is not None:
-            taken += await recover_whatsapp(self.pool, self.dispatcher.enqueue, self.node, of=dead)
-        if taken is not None:
-            taken += await self._recover_social(dead)
-        return taken
+        """Take over a dead node: its open jobs of every kind, with the claim, in one transaction."""
+        return await adopt(self.pool, self.node, dead, self.takers)
 
     def commit_stats(self) -> dict[str, dict[str, float]]:
         """Per committer: batches, items, items per batch (what the group commits did since start)."""
@@ -417,14 +413,6 @@ class Engine:
                 "isolated": c.isolated,
             }
         return out
-
-    async def _recover_social(self, old: int) -> int:
-        """Open social jobs of node `old` (its previous run, or a dead node taken over): back at work."""
-        if self.social is None:
-            return 0
-        async with self.pool.acquire() as conn, conn.transaction():
-            rows = await take_social_jobs(conn, old, self.node)
-        return resume_social(rows, self.social.jobs.admit)
 
     # ------------------------------------------------------------------------------ what other nodes change
 

@@ -17,13 +17,20 @@ before it goes out (its id is under another run's watermark), which also records
 over is one transaction: claiming the dead node and becoming the owner of its messages and MO parts
 commit together, so a crash in between leaves nothing without an owner. Pending receipts and MO owed to
 customers need nothing here: they are rows of `deliveries`, claimed by lease.
+
+Every job kind recovers the same way, through a `Taker`: in the one transaction that claims the node,
+each kind becomes the owner of the node's open rows and hands back what resumes them once the transaction
+has committed (SMS here, WhatsApp in engine/whatsapp/recovery.py, social jobs in
+engine/social/jobs/recovery.py). A crash part-way through taking a dead node over leaves the node
+unclaimed and every kind's rows where they were, for the next node to take whole.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import asyncpg
+import asyncpg.pool
 
 from engine.core.ids import NODE_BITS, SEQUENCE_BITS
 from engine.core.parts import decode_parts
@@ -52,28 +59,39 @@ RETURNING node
 _MO_PARTS = "UPDATE mo_parts SET node = $2 WHERE node = $1 OR (node IS NULL AND $1 = $2) RETURNING *"
 
 MoRestore = Callable[[list[asyncpg.Record]], object]
+Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
+Resume = Callable[[], int]  # puts the taken jobs back to work; how many they were
+# A job kind's part of recovery: (conn, old node, me) -> own the old node's open rows in the caller's
+# transaction, and say how to resume them after it commits.
+Taker = Callable[[Conn, int, int], Awaitable[Resume]]
 
 
-async def recover(
-    pool: asyncpg.Pool, enqueue: Callable[[SmsJob], None], me: int, restore_mo: MoRestore
-) -> int:
-    """This node's own messages (and MO parts) from its previous run: back at work; how many messages."""
+async def recover(pool: asyncpg.Pool, me: int, takers: Sequence[Taker]) -> int:
+    """This node's own open jobs of every kind from its previous run: back at work; how many."""
     async with pool.acquire() as conn, conn.transaction():
-        rows = await conn.fetch(_TAKE, me, me)
-        parts = await conn.fetch(_MO_PARTS, me, me)
-    return _resume(rows, parts, enqueue, restore_mo)
+        resumes = [await take(conn, me, me) for take in takers]
+    return sum(resume() for resume in resumes)
 
 
-async def adopt(
-    pool: asyncpg.Pool, enqueue: Callable[[SmsJob], None], me: int, dead: int, restore_mo: MoRestore
-) -> int | None:
-    """Take over a dead node: claim it and own its messages, in one transaction. None: not ours to take."""
+async def adopt(pool: asyncpg.Pool, me: int, dead: int, takers: Sequence[Taker]) -> int | None:
+    """Take over a dead node: claim it and own its open jobs of every kind, in one transaction. None: not
+    ours to take (another node claimed it first, or it is alive again)."""
     async with pool.acquire() as conn, conn.transaction():
         if await conn.fetchval(_CLAIM_DEAD, dead, me) is None:
-            return None  # another node claimed it first, or it is alive again
-        rows = await conn.fetch(_TAKE, dead, me)
-        parts = await conn.fetch(_MO_PARTS, dead, me)
-    return _resume(rows, parts, enqueue, restore_mo)
+            return None
+        resumes = [await take(conn, dead, me) for take in takers]
+    return sum(resume() for resume in resumes)
+
+
+def sms_taker(enqueue: Callable[[SmsJob], None], restore_mo: MoRestore) -> Taker:
+    """SMS: the node's messages not yet with a carrier, and its MO parts still being reassembled."""
+
+    async def take(conn: Conn, old: int, me: int) -> Resume:
+        rows = await conn.fetch(_TAKE, old, me)
+        parts = await conn.fetch(_MO_PARTS, old, me)
+        return lambda: _resume(rows, parts, enqueue, restore_mo)
+
+    return take
 
 
 def _resume(

@@ -322,7 +322,7 @@ class SocialSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """The callback URL registered with the X app, to which X sends users back with a code."""
     x_scopes: str = (
         "tweet.read tweet.write tweet.moderate.write users.read like.read like.write dm.read dm.write "
-        "offline.access"
+        "offline.access follows.read follows.write bookmark.read media.write"
     )
     """Space-separated OAuth 2.0 scopes requested when connecting an X account (offline.access: refresh)."""
     bluesky_service_url: str = "https://bsky.social"

@@ -3,9 +3,8 @@
 A queued or sending row of this node (its `owner`, else the node its id names) goes back to dispatch,
 flagged possible_duplicate when it was explicitly marked 'sending' or its id is at or below the node's
 dispatch watermark (it may have reached Meta before the stop). Submitted rows wait for Meta's statuses.
-A node taking over a dead one (engine/core/nodes.py) takes its WhatsApp rows the same way, right after
-the SMS path's claim of the dead node has committed (not in that transaction: a crash in between leaves
-the dead node's WhatsApp rows to the next start under its name).
+A node taking over a dead one (engine/core/nodes.py) takes its WhatsApp rows the same way, in the
+transaction that claims the dead node (engine/core/recovery.py `Taker`).
 """
 
 from __future__ import annotations
@@ -15,6 +14,7 @@ from collections.abc import Callable
 import asyncpg
 
 from engine.core.ids import NODE_BITS, SEQUENCE_BITS
+from engine.core.recovery import Conn, Resume, Taker
 from engine.dispatch.whatsapp import KIND, TARGET, WhatsAppJob
 
 _NODE_MASK = (1 << NODE_BITS) - 1
@@ -30,12 +30,18 @@ RETURNING m.id, m.account_id, m.phone_number_id, m.destination, m.payload::text 
 """
 
 
-async def recover_whatsapp(
-    pool: asyncpg.Pool, enqueue: Callable[[WhatsAppJob], None], me: int, *, of: int | None = None
-) -> int:
-    """This node's own rows from its previous run (or, with `of`, a dead node's it has just claimed)."""
-    rows = await pool.fetch(_TAKE, me if of is None else of, me)
-    for r in sorted(rows, key=lambda r: r["id"]):
+def whatsapp_taker(enqueue: Callable[[WhatsAppJob], None]) -> Taker:
+    """The node's WhatsApp rows not yet handed to Meta (in the caller's transaction), resumed after it."""
+
+    async def take(conn: Conn, old: int, me: int) -> Resume:
+        rows = sorted(await conn.fetch(_TAKE, old, me), key=lambda r: r["id"])
+        return lambda: _resume(rows, enqueue)
+
+    return take
+
+
+def _resume(rows: list[asyncpg.Record], enqueue: Callable[[WhatsAppJob], None]) -> int:
+    for r in rows:
         enqueue(WhatsAppJob(
             id=r["id"], kind=KIND, account_id=r["account_id"],
             lane=f"{r['phone_number_id']}:{r['destination']}", route=(TARGET,),

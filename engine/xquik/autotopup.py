@@ -18,17 +18,18 @@ from engine.xquik import credits
 
 log = structlog.get_logger("engine.xquik")
 
-_DUE = """
-SELECT x.auto_topup_amount_dollars FROM xquik_accounts x
-WHERE x.account_id = $1 AND x.auto_topup_enabled
-  AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.account_id = x.account_id AND p.kind = 'xquik_auto_topup'
-                  AND p.created_at > now() - interval '10 minutes')
+# Claim the charge: one conditional UPDATE, so captures crossing the threshold at once charge once.
+_CLAIM = """
+UPDATE xquik_accounts SET auto_topup_claimed_at = now()
+WHERE account_id = $1 AND auto_topup_enabled
+  AND (auto_topup_claimed_at IS NULL OR auto_topup_claimed_at < now() - interval '10 minutes')
+RETURNING auto_topup_amount_dollars
 """
 
 
 def install(pool: asyncpg.Pool, payments: Payments) -> None:
     async def top_up(account_id: int) -> None:
-        dollars = await pool.fetchval(_DUE, account_id)
+        dollars = await pool.fetchval(_CLAIM, account_id)
         if dollars is None:
             return
         try:

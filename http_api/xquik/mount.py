@@ -16,7 +16,18 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from http_api.operations import request_id_of
-from http_api.xquik import routes_account, routes_credits, routes_keys, routes_monitors, routes_support
+from http_api.xquik import (
+    routes_account,
+    routes_credits,
+    routes_drafts,
+    routes_keys,
+    routes_monitors,
+    routes_styles,
+    routes_support,
+    routes_x_accounts,
+    routes_x_lookups,
+    routes_x_write,
+)
 from http_api.xquik.dialect import PREFIX, error_response, xquik_error
 
 ROUTE_MODULES: tuple[ModuleType, ...] = (
@@ -24,6 +35,11 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     routes_keys,
     routes_credits,
     routes_support,
+    routes_x_lookups,  # before routes_x_write: GET /x/tweets/search ahead of /x/tweets/{id}
+    routes_x_write,
+    routes_x_accounts,
+    routes_drafts,
+    routes_styles,
     routes_monitors,
 )  # fmt: skip
 

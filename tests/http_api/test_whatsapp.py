@@ -25,10 +25,11 @@ import redis.asyncio as aioredis
 from engine.admin.ledger import check_engine_ledger
 from engine.admin.provision import create_api_key
 from engine.core.ids import NODE_BITS, SEQUENCE_BITS
+from engine.core.recovery import recover
 from engine.infra.services import ServiceUrls
 from engine.infra.settings import HttpSettings
 from engine.simulation.meta_cloud import MetaCloudSimulator, MetaWorld
-from engine.whatsapp.recovery import recover_whatsapp
+from engine.whatsapp.recovery import whatsapp_taker
 from engine.whatsapp.service import connect_number
 from http_api.app import create_app
 from http_api.server import serve_http
@@ -392,7 +393,7 @@ async def test_a_queued_message_of_a_previous_run_is_sent_at_recovery_flagged_po
         " now(), now(), 'EUR')",
         message_id, wa.stack.account_id, wa.world.phone_number_id, json.dumps(payload),
     )  # fmt: skip
-    assert await recover_whatsapp(wa.pool, engine.dispatcher.enqueue, engine.node) == 1
+    assert await recover(wa.pool, engine.node, [whatsapp_taker(engine.dispatcher.enqueue)]) == 1
     row = await final_row(wa, f"{message_id:016x}")
     assert row["status"] == "delivered" and row["possible_duplicate"] and row["owner"] == engine.node
     assert len([s for s in wa.world.sent if s["to"] == "447700900888"]) == 1

@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import asyncpg
-import asyncpg.pool
 
 from engine.core.ids import NODE_BITS, SEQUENCE_BITS
+from engine.core.recovery import Conn, Resume, Taker
 from engine.social.actions import Action
 from engine.social.jobs.model import KIND, SocialJob, target_name
 
@@ -30,11 +30,14 @@ RETURNING j.id, j.account_id, j.social_account_id, j.platform, j.action, j.lane,
 """
 
 
-async def take_jobs(
-    conn: asyncpg.Connection | asyncpg.pool.PoolConnectionProxy, old: int, me: int
-) -> list[asyncpg.Record]:
-    """Become the owner of node `old`'s open social jobs (in the caller's transaction)."""
-    return list(await conn.fetch(_TAKE, old, me))
+def social_taker(admit: Callable[[Sequence[SocialJob]], None]) -> Taker:
+    """The node's open social jobs (in the caller's transaction), admitted to the loop after it."""
+
+    async def take(conn: Conn, old: int, me: int) -> Resume:
+        rows = await conn.fetch(_TAKE, old, me)
+        return lambda: resume(rows, admit)
+
+    return take
 
 
 def resume(rows: Sequence[asyncpg.Record], enqueue: Callable[[Sequence[SocialJob]], None]) -> int:

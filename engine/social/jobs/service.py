@@ -242,8 +242,11 @@ class SocialJobs:
         client_ref: str | None = None,
         tag: str | None = None,
         retry_of: int | None = None,
+        amount: int | None = None,
     ) -> Submitted:
-        """Accept one job durably (row and reservation committed) and hand it to the dispatch loop."""
+        """Accept one job durably (row and reservation committed) and hand it to the dispatch loop.
+        `amount`: its price in micro-units (None: the price list's; a surface that meters in its own
+        credits passes 0)."""
         try:
             action = Action(action)
         except ValueError:
@@ -275,7 +278,8 @@ class SocialJobs:
             id=job_id, account_id=account_id, social_account_id=social_account_id, platform=platform,
             action=action, params=msgspec.json.encode(struct).decode(),
             lane=lane_of(social_account_id, action, struct, job_id),
-            amount=await self.price_of(account_id, action), scheduled_at=scheduled_for,
+            amount=await self.price_of(account_id, action) if amount is None else amount,
+            scheduled_at=scheduled_for,
             idempotency_key=idempotency_key, client_ref=client_ref, tag=tag, retry_of=retry_of,
         )  # fmt: skip
         assert self.acceptor is not None, "the engine sets the acceptor"

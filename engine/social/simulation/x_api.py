@@ -33,6 +33,7 @@ from starlette.routing import Route
 
 from engine.social.platforms.x.rules import ENDPOINT_WINDOWS
 from engine.social.simulation.common import FaultMiddleware, Faults, RateWindows, SimulatorServer
+from engine.social.simulation.x_api_lookups import lookup_routes
 from engine.social.simulation.x_api_monitoring import MonitoringWorld, references
 from engine.social.simulation.x_api_monitoring import routes as monitoring_routes
 from engine.social.simulation.x_state import Grant, SimDm, SimPost, XWorld, s256
@@ -127,6 +128,7 @@ class XSimulator(SimulatorServer):
         routes = [
             Route("/i/oauth2/authorize", self.authorize, methods=["GET"]),
             Route("/2/oauth2/token", self.token, methods=["POST"]),
+            *lookup_routes(self),  # engine/social/simulation/x_api_lookups.py: fields, graph, more endpoints
             self._route("POST", "/2/tweets", self.create_tweet),
             self._route("GET", "/2/tweets/search/recent", self.search_recent),
             self._route("GET", "/2/tweets/{id}", self.get_tweet),

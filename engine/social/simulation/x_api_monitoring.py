@@ -62,11 +62,17 @@ def repost(world: XWorld, *, by: str, of: str) -> SimPost:
     original_author = world.users[original.author_id]
     post = world.create_post(author.id, f"RT @{original_author.username}: {original.text}"[:280])
     post.retweeted_post_id = of
+    original.retweeted_by.add(author.id)  # as POST /2/users/:id/retweets records it (x_api_lookups)
     return post
 
 
-def references(sim: XSimulator, post: SimPost, out: dict[str, Any]) -> dict[str, Any]:
-    """`out` (x_api's rendering of `post`) with its quoted / retweeted references and their counts."""
+def references(
+    sim: XSimulator, post: SimPost, out: dict[str, Any], fields: set[str] | None = None
+) -> dict[str, Any]:
+    """`out` (a rendering of `post`: x_api's, or x_api_lookups' with the `fields` asked for) with its
+    quoted / retweeted references and its quote and repost counts."""
+    if fields is not None and "referenced_tweets" not in fields:
+        return _counts(sim, post, out)
     refs = list(out.get("referenced_tweets") or [])
     if post.quoted_post_id:
         refs.append({"type": "quoted", "id": post.quoted_post_id})
@@ -74,10 +80,14 @@ def references(sim: XSimulator, post: SimPost, out: dict[str, Any]) -> dict[str,
         refs.append({"type": "retweeted", "id": post.retweeted_post_id})
     if refs:
         out["referenced_tweets"] = refs
+    return _counts(sim, post, out)
+
+
+def _counts(sim: XSimulator, post: SimPost, out: dict[str, Any]) -> dict[str, Any]:
     metrics = out.get("public_metrics")
     if isinstance(metrics, dict):
         live = [p for p in sim.world.posts.values() if not p.deleted]
-        metrics["retweet_count"] = sum(1 for p in live if p.retweeted_post_id == post.id)
+        metrics["retweet_count"] = len(post.retweeted_by)
         metrics["quote_count"] = sum(1 for p in live if p.quoted_post_id == post.id)
     return out
 

@@ -29,6 +29,12 @@ class SimUser:
     username: str
     name: str
     accepts_dms: bool = True
+    # Profile data and the follow graph, read by the data endpoints (engine/social/simulation/x_api_data.py)
+    verified: bool = False
+    created_at: float = 0.0
+    description: str = ""
+    location: str = ""
+    followers: set[str] = field(default_factory=set)  # ids of the users who follow this one
 
 
 @dataclass
@@ -43,8 +49,12 @@ class SimPost:
     hidden: bool = False
     deleted: bool = False
     liked_by: set[str] = field(default_factory=set)
-    quoted_post_id: str | None = None  # a quote post (x_api_monitoring.quote)
-    retweeted_post_id: str | None = None  # a repost (x_api_monitoring.repost)
+    # Read by the data endpoints (engine/social/simulation/x_api_data.py)
+    lang: str = "en"
+    retweeted_by: set[str] = field(default_factory=set)
+    media: list[dict[str, str]] = field(default_factory=list)  # {media_key, type, url}
+    quoted_post_id: str | None = None
+    retweeted_post_id: str | None = None  # a repost in its author's timeline (x_api_monitoring.repost)
 
 
 @dataclass

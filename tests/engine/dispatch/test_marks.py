@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 
 from engine.core.ids import MessageIdGenerator
-from engine.core.recovery import recover
+from engine.core.recovery import Resume, adopt, recover, sms_taker
 from engine.dispatch.job import Job
 from engine.dispatch.marks import DispatchMarks
 from engine.dispatch.sms import SmsJob
@@ -86,7 +86,30 @@ async def test_after_a_crash_only_what_may_have_gone_out_is_flagged_a_possible_d
     await _message(pool, marked, "sending")  # explicitly marked before it went
     await _message(pool, never, "queued")  # above the watermark: it never left
     jobs: list[SmsJob] = []
-    assert await recover(pool, jobs.append, 5, lambda parts: None) == 3
+    assert await recover(pool, 5, [sms_taker(jobs.append, lambda parts: None)]) == 3
     flagged = {j.id: j.possible_duplicate for j in jobs}
     assert flagged == {sent_maybe: True, marked: True, never: False}
     assert all(j.needs_mark for j in jobs)  # they belong to a dead node's watermark: marked row by row
+
+
+async def test_a_take_over_cut_short_leaves_the_dead_node_whole_for_the_next_one(pool: asyncpg.Pool) -> None:
+    """Claiming a dead node and owning its open jobs of every kind commit together: when one kind fails
+    part-way (the taking node crashes, the database goes away), nothing is claimed and nothing moves."""
+    ids = MessageIdGenerator(4)
+    message_id = ids.next_id()
+    dead = "INSERT INTO engine_nodes (node, heartbeat_at, lease_seconds) VALUES (4, now() - interval '1h', 5)"
+    await pool.execute(dead)
+    await _message(pool, message_id, "queued")
+
+    async def crashes(conn: object, old: int, me: int) -> Resume:
+        raise ConnectionError("the taking node went away")
+
+    jobs: list[SmsJob] = []
+    with pytest.raises(ConnectionError):
+        await adopt(pool, 9, 4, [sms_taker(jobs.append, lambda parts: None), crashes])
+    assert await pool.fetchval("SELECT adopted_by FROM engine_nodes WHERE node = 4") is None
+    assert await pool.fetchval("SELECT owner FROM messages WHERE id = $1", message_id) is None
+    assert jobs == []  # nothing resumed from a transaction that did not commit
+    assert await adopt(pool, 8, 4, [sms_taker(jobs.append, lambda parts: None)]) == 1  # the next node
+    assert await pool.fetchval("SELECT owner FROM messages WHERE id = $1", message_id) == 8
+    assert [j.id for j in jobs] == [message_id]

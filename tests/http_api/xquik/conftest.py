@@ -63,6 +63,8 @@ class Xq:
     x_user_id: str
     peer_id: str
     database_url: str  # this module's own database (for `smsengine ... ` commands run against it)
+    redis_url: str
+    redis_prefix: str
 
     @property
     def auth(self) -> dict[str, str]:
@@ -144,7 +146,7 @@ async def xq(service_urls: ServiceUrls, database_factory: DatabaseFactory) -> As
                         session = {"Authorization": f"Bearer {signed.tokens.access.token}"}
                         yield Xq(
                             stack, sim, standin, client, base, account_id, key, session,
-                            record.account.id, me, peer, database_url,
+                            record.account.id, me, peer, database_url, service_urls.redis_url, prefix,
                         )  # fmt: skip
             finally:
                 await redis.aclose()

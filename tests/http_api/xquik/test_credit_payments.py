@@ -4,6 +4,7 @@ when the provider says the money was paid, and `smsengine ledger check` stays cl
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import httpx
@@ -98,9 +99,13 @@ async def test_auto_top_up_after_a_capture_under_the_threshold(xq: Xq) -> None:
     await bad(xq, "PUT", "/credits/auto-topup", 400, "invalid_input", json=too_small)
     await credits.charge(xq.pool, xq.account_id, 5, "x.tweet", "above-threshold")
     assert await balance(xq) == now - 5  # still above the threshold: no charge
-    hold = await credits.reserve(xq.pool, xq.account_id, 30, "x.user_tweets", "under-threshold")
-    await credits.capture(xq.pool, hold, 20)  # 20 used, 10 back: under the threshold -> $10 bought
-    assert await balance(xq) == now - 25 + 66666
+    holds = [
+        await credits.reserve(xq.pool, xq.account_id, 30, "x.user_tweets", f"under-threshold-{i}")
+        for i in range(2)
+    ]
+    # 20 used, 10 back, twice at once: under the threshold -> $10 bought, once
+    await asyncio.gather(*(credits.capture(xq.pool, hold, 20) for hold in holds))
+    assert await balance(xq) == now - 45 + 66666
     account = await xq.call("GET", "/account", 200)
     assert account["creditInfo"]["autoTopupEnabled"] is True
     assert account["creditInfo"]["autoTopupAmountDollars"] == 10
