@@ -66,6 +66,7 @@ from engine.whatsapp.recovery import whatsapp_taker
 from engine.whatsapp.schema import WHATSAPP, PreparedWhatsApp
 from engine.whatsapp.service import WhatsApp
 from engine.xquik import autotopup as xquik_autotopup
+from engine.xquik import runtime as xquik_data
 from engine.xquik.monitors.runtime import MonitorsLayer
 from routing.live import LiveRoutingTable
 from routing.model import CarrierHealth, HealthSnapshot
@@ -359,6 +360,7 @@ class Engine:
             webhooks=webhooks,
         )
         engine.campaigns.start()
+        xquik_data.start(engine)  # Xquik extraction jobs: this node polls their table (xquik/runtime.py)
         pay = settings.payments
         provider = (
             StripeProvider(

@@ -71,9 +71,14 @@ from http_api.operations import (
 from http_api.posteverywhere import routes_posts as posteverywhere_posts
 from http_api.ratelimit import RateLimiter
 from http_api.social_api import routes_accounts as social_accounts
+from http_api.social_api import routes_billing as social_billing
+from http_api.social_api import routes_brands as social_brands
+from http_api.social_api import routes_exports as social_exports
 from http_api.social_api import routes_inbox as social_inbox
+from http_api.social_api import routes_media as social_media
 from http_api.social_api import routes_posts as social_posts
 from http_api.social_api import routes_tools as social_tools
+from http_api.social_api import routes_whatsapp as social_whatsapp
 from http_api.surfaces import ApiV1Dispatcher
 from http_api.xquik import mount as xquik
 
@@ -84,6 +89,7 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     routes_auth, routes_whatsapp,
     # seed 004 (social-api) under /v1: its paths are its own (none is seed 001's), its errors its envelope
     social_accounts, social_posts, social_inbox, social_tools,
+    social_brands, social_media, social_exports, social_billing, social_whatsapp,
     # seed 000 (BulkAPIs) at /api/v1, seed 003's bulk posts, SMS retry-failed
     bulkapis_keys, bulkapis_webhooks, bulkapis_usage, bulkapis_social, posteverywhere_posts, routes_sms_retry,
     # seed 002 (Xquik) under its own prefix /xquik/api/v1 (http_api/xquik/mount.py)

@@ -55,6 +55,17 @@ class Surface:
 
 SEED001 = Surface("bulksmsrates", seed001_credentials, "/v1/")
 
+# /v1 paths that both seed 001 and seed 004 name, with other bodies: a request carrying a seed-004 key
+# (`Authorization: Bearer sapi_key_...`) is served by seed 004's operation, mounted at its own path.
+SEED004_SHARED = {"/v1/billing/checkout": "/v1/social-api/billing/checkout"}
+
+
+def seed004_credentials(scope: Scope) -> bool:
+    authorization = _header(scope, b"authorization") or ""
+    scheme, _, token = authorization.partition(" ")
+    return scheme.lower() == "bearer" and token.strip().startswith("sapi_key_")
+
+
 _SEED003_PATHS = frozenset({PREFIX + "posts/bulk", PREFIX + "posts/retry-failed"})
 
 
@@ -85,6 +96,9 @@ class ApiV1Dispatcher:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        shared = SEED004_SHARED.get(scope["path"]) if scope["type"] == "http" else None
+        if shared is not None and seed004_credentials(scope):
+            scope = {**scope, "path": shared, "raw_path": shared.encode()}
         if scope["type"] == "http" and scope["path"].startswith(PREFIX):
             native = self._native.fullmatch(scope["path"]) is not None
             for surface in self.surfaces:

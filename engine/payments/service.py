@@ -190,6 +190,19 @@ class Payments:
             outcome = "declined"
         return outcome, await self.payment(account_id, int(payment_id)), charge
 
+    async def portal(self, account_id: int, return_url: str = "") -> str | None:
+        """The provider's billing portal for the account's saved customer (None: it never paid)."""
+        provider = self._require()
+        customer = await self._pool.fetchval(
+            "SELECT customer_ref FROM payment_customers WHERE account_id = $1 AND provider = $2",
+            account_id, provider.name,
+        )  # fmt: skip
+        if not customer:
+            return None
+        return await provider.create_portal(
+            customer_ref=customer, return_url=return_url or self.settings.checkout_success_url
+        )
+
     async def payment_by_ref(self, account_id: int, provider_ref: str) -> PaymentRow | None:
         r = await self._pool.fetchrow(
             f"{_PAYMENT} WHERE provider_ref = $1 AND account_id = $2", provider_ref, account_id

@@ -97,6 +97,16 @@ class StripeProvider:
             raise PaymentError(f"Stripe refused the checkout session: {exc.user_message or exc}") from None
         return Checkout(ref=str(session.id), url=str(session.url or ""), expires_at=session.expires_at)
 
+    async def create_portal(self, *, customer_ref: str, return_url: str) -> str:
+        params: dict[str, Any] = {"customer": customer_ref}
+        if return_url:
+            params["return_url"] = return_url
+        try:
+            session = await self._client.v1.billing_portal.sessions.create_async(params=params)  # type: ignore[arg-type]
+        except stripe.StripeError as exc:
+            raise PaymentError(f"Stripe refused the portal session: {exc.user_message or exc}") from None
+        return str(session.url)
+
     async def charge_saved(
         self,
         *,

@@ -109,6 +109,7 @@ class MetaWorld:
     templates: dict[tuple[str, str], SimTemplate] = field(default_factory=dict)  # (name, language)
     sent: list[dict[str, Any]] = field(default_factory=list)  # accepted request bodies, with their wamid
     deliveries: list[tuple[dict[str, Any], int | None]] = field(default_factory=list)  # webhooks, answer
+    code_requests: list[dict[str, Any]] = field(default_factory=list)  # request_code bodies
 
 
 class MetaCloudSimulator(SimulatorServer):
@@ -122,7 +123,9 @@ class MetaCloudSimulator(SimulatorServer):
         app = Starlette(routes=[
             Route("/{version}/{node}/messages", self._messages, methods=["POST"]),
             Route("/{version}/{node}/message_templates", self._templates, methods=["GET", "POST", "DELETE"]),
+            Route("/{version}/{node}/request_code", self._request_code, methods=["POST"]),
             Route("/_simulator/customer_message", self._customer_message_route, methods=["POST"]),
+            Route("/{version}/{node}", self._edit_template, methods=["POST"]),
         ])  # fmt: skip
         super().__init__(FaultMiddleware(app, self.faults, _fault_body))
 
@@ -211,6 +214,36 @@ class MetaCloudSimulator(SimulatorServer):
             rejected = name in w.rejected_names or name.startswith("reject")
             self._spawn(self._review_later(template, "REJECTED" if rejected else "APPROVED"))
         return JSONResponse({"id": template.id, "status": "PENDING", "category": category})
+
+    async def _edit_template(self, request: Request) -> Response:
+        """POST /{template_id}: new components (and category); the template is reviewed again."""
+        w = self.world
+        if not self._authorised(request):
+            return meta_error(401, 190, "Error validating access token: Session has expired")
+        found = next((t for t in w.templates.values() if t.id == request.path_params["node"]), None)
+        if found is None:
+            return meta_error(400, 100, "Unsupported post request. Object with ID does not exist")
+        body = json.loads(await request.body())
+        if not isinstance(body.get("components"), list):
+            return meta_error(400, 100, "Invalid parameter", "components is required")
+        found.components = list(body["components"])
+        found.category = str(body.get("category") or found.category)
+        found.status = "PENDING"
+        if w.auto_review:
+            self._spawn(self._review_later(found, "APPROVED"))
+        return JSONResponse({"success": True})
+
+    async def _request_code(self, request: Request) -> Response:
+        w = self.world
+        if not self._authorised(request):
+            return meta_error(401, 190, "Error validating access token: Session has expired")
+        if request.path_params["node"] != w.phone_number_id:
+            return meta_error(400, 100, "Unsupported post request. Object with ID does not exist")
+        body = json.loads(await request.body())
+        if body.get("code_method") not in ("SMS", "VOICE") or not body.get("language"):
+            return meta_error(400, 100, "Invalid parameter", "code_method (SMS or VOICE) and language")
+        w.code_requests.append({"phone_number_id": w.phone_number_id, **body})
+        return JSONResponse({"success": True})
 
     # ------------------------------------------------------------------------------ webhooks
 

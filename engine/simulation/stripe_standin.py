@@ -75,6 +75,7 @@ class StripeStandIn:
                 Route("/v1/payment_intents", self._create_intent, methods=["POST"]),
                 Route("/v1/payment_intents/{id}", self._get_intent, methods=["GET"]),
                 Route("/v1/payment_methods/{id}", self._get_method, methods=["GET"]),
+                Route("/v1/billing_portal/sessions", self._create_portal, methods=["POST"]),
                 Route("/pay/{id}", self._pay, methods=["POST"]),
                 Route("/expire/{id}", self._expire, methods=["POST"]),
                 Route("/confirm/{id}", self._confirm, methods=["POST"]),
@@ -186,6 +187,18 @@ class StripeStandIn:
             return _error(401, "invalid_request_error", "Invalid API Key provided")
         method = self.methods.get(request.path_params["id"])
         return JSONResponse(method) if method else _error(404, "invalid_request_error", "No such method")
+
+    async def _create_portal(self, request: Request) -> Response:
+        async def make(form: dict[str, str]) -> Response:
+            customer = form.get("customer", "")
+            if not any(i["customer"] == customer for i in self.intents.values()):
+                return _error(400, "invalid_request_error", f"No such customer: '{customer}'")
+            sid = "bps_" + secrets.token_hex(12)
+            return JSONResponse({"id": sid, "object": "billing_portal.session", "customer": customer,
+                                 "return_url": form.get("return_url"),
+                                 "url": f"{self.base_url}/portal/{sid}"})  # fmt: skip
+
+        return await self._idempotent(request, make)
 
     async def _pay(self, request: Request) -> Response:
         session = self.sessions.get(request.path_params["id"])

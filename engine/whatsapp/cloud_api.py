@@ -157,3 +157,18 @@ class CloudApi:
 
     async def delete_template(self, waba_id: str, name: str) -> None:
         await self._request("DELETE", f"{waba_id}/message_templates", params={"name": name})
+
+    async def edit_template(
+        self, template_id: str, components: list[dict[str, Any]], category: str | None = None
+    ) -> None:
+        """Edit a template at Meta (POST /{template_id}): it goes back to review."""
+        body: dict[str, Any] = {"components": components}
+        if category is not None:
+            body["category"] = category
+        await self._request("POST", template_id, json=body)
+
+    async def request_code(self, phone_number_id: str, code_method: str, language: str) -> None:
+        """Ask Meta to send the number's verification code by SMS or voice call."""
+        await self._request(
+            "POST", f"{phone_number_id}/request_code", json={"code_method": code_method, "language": language}
+        )

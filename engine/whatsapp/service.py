@@ -219,6 +219,52 @@ class WhatsApp:
             assert updated is not None
             return updated
 
+    async def edit_template(
+        self, account_id: int, template_id: int, components: list[dict[str, Any]], category: str | None
+    ) -> asyncpg.Record | None:
+        """Edit one template (its components, its category) at Meta and here; it is PENDING again until
+        Meta's review webhook says otherwise. None: no such template of the account."""
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT * FROM whatsapp_templates WHERE id = $1 AND account_id = $2", template_id, account_id
+            )
+            if row is None:
+                return None
+            if not row["meta_id"]:
+                raise WhatsAppRefused(409, "CONFLICT", "the template is not at Meta yet")
+            try:
+                await self.api.edit_template(row["meta_id"], components, category)
+            except CloudApiError as exc:
+                if exc.transient or exc.rate_limited or exc.auth:
+                    raise WhatsAppRefused(503, "SERVICE_UNAVAILABLE", f"Meta: {exc.message}") from None
+                raise WhatsAppRefused(400, "VALIDATION_ERROR", f"Meta refused the edit: {exc.message}",
+                                      {"meta_code": exc.code}) from None  # fmt: skip
+            updated: asyncpg.Record | None = await conn.fetchrow(
+                "UPDATE whatsapp_templates SET components = $2, category = coalesce($3, category),"
+                " status = 'PENDING', reason = '', updated_at = now() WHERE id = $1 RETURNING *",
+                template_id, json.dumps(components), category,
+            )  # fmt: skip
+            return updated
+
+    async def request_code(self, account_id: int, number: str, code_method: str, language: str) -> bool:
+        """Ask Meta for the verification code of a connected number (by phone_number_id or our row id);
+        False: no such number of the account."""
+        phone_number_id = await self._pool.fetchval(
+            "SELECT phone_number_id FROM whatsapp_accounts WHERE account_id = $1"
+            " AND (phone_number_id = $2 OR id::text = $2) ORDER BY phone_number_id = $2 DESC LIMIT 1",
+            account_id, number,
+        )  # fmt: skip
+        if phone_number_id is None:
+            return False
+        try:
+            await self.api.request_code(phone_number_id, code_method, language)
+        except CloudApiError as exc:
+            if exc.transient or exc.rate_limited or exc.auth:
+                raise WhatsAppRefused(503, "SERVICE_UNAVAILABLE", f"Meta: {exc.message}") from None
+            raise WhatsAppRefused(400, "VALIDATION_ERROR", f"Meta refused: {exc.message}",
+                                  {"meta_code": exc.code}) from None  # fmt: skip
+        return True
+
     async def delete_template(self, account_id: int, name: str) -> int:
         async with self._pool.acquire() as conn:
             waba = await conn.fetchval(

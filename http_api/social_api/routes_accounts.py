@@ -20,6 +20,7 @@ from http_api.operations import Call, Operation, Reply
 from http_api.schemas import Request
 from http_api.social_api.common import (
     Cursor,
+    Id,
     Limit,
     decode_cursor,
     engine_platform,
@@ -31,6 +32,12 @@ from http_api.social_api.common import (
     rfc3339,
     social,
 )
+from http_api.social_api.routes_brands import (
+    account_brands,
+    connect_app,
+    finish_connect,
+    remember_brand,
+)
 
 
 class AccountConnect(Request, frozen=True):
@@ -38,11 +45,16 @@ class AccountConnect(Request, frozen=True):
     redirect_uri: str | None = None
     state: str | None = None
     code: str | None = None
+    brand_id: Id | None = None  # connect for this brand (its own BYOK app when it has one)
 
 
 class AccountListing(msgspec.Struct, frozen=True, kw_only=True):
     limit: Limit = 20
     cursor: Cursor | None = None
+
+
+class AccountFilter(msgspec.Struct, frozen=True, kw_only=True):
+    brand_id: Id | None = None
 
 
 def account_view(record: Any) -> dict[str, Any]:
@@ -70,7 +82,18 @@ def _id(call: Call) -> int:
 
 async def list_accounts(call: Call) -> Reply:
     records = await social(call).store.list(call.account_id)
-    return Reply(200, {"data": [account_view(r) for r in records if r.state != "disconnected"]})
+    brand = call.query_as(AccountFilter).brand_id
+    brands = await account_brands(call.ctx.pool, call.account_id)
+    return Reply(
+        200,
+        {
+            "data": [
+                account_view(r) | {"brand_id": brands.get(r.account.id)}
+                for r in records
+                if r.state != "disconnected" and (brand is None or brands.get(r.account.id) == brand)
+            ]
+        },
+    )
 
 
 async def connect(call: Call) -> Reply:
@@ -80,11 +103,12 @@ async def connect(call: Call) -> Reply:
         raise fail(
             501, "platform.unsupported", f"connecting {body.platform} through the API is not supported"
         )
-    app = await layer.store.find_app_credentials(call.account_id, "x")
     try:
         if body.code is not None and body.state is not None:
-            record = await layer.x_oauth.complete(layer.store, layer.x, state=body.state, code=body.code)
-            return Reply(201, account_view(record))
+            try:
+                return Reply(201, await finish_connect(call, body.state, body.code))
+            except Permanent as exc:  # an unknown, used or expired state: refused by state, not shape
+                raise fail(422, "oauth.invalid_request", exc.message) from None
         if not body.redirect_uri:
             raise fail(
                 422,
@@ -92,9 +116,11 @@ async def connect(call: Call) -> Reply:
                 "redirect_uri (or state and code) is required",
                 field="redirect_uri",
             )
+        app = await connect_app(call, body.brand_id, body.redirect_uri)
         start = await layer.x_oauth.begin(
             layer.store, account_id=call.account_id, redirect_uri=body.redirect_uri, app=app
         )
+        await remember_brand(call, start.state, body.brand_id)
     except Permanent as exc:
         if "no X app configured" in exc.message:
             raise fail(412, "byok.credentials_missing", exc.message) from None
@@ -178,7 +204,7 @@ def _op(
 
 
 OPERATIONS = [
-    _op("GET", "/v1/accounts", list_accounts, "List connected accounts", "social.read"),
+    _op("GET", "/v1/accounts", list_accounts, "List connected accounts", "social.read", query=AccountFilter),
     _op(
         "POST",
         "/v1/accounts/connect",

@@ -191,6 +191,9 @@ async def put_credentials(call: Call) -> Reply:
 
 
 async def put_brand_credentials(call: Call) -> Reply:
+    from http_api.social_api.routes_brands import owned_brand_ref  # a brand of routes_brands' table
+
+    await owned_brand_ref(call, call.path("brand_id"))
     return await _put(call, call.path("brand_id"))
 
 

@@ -19,6 +19,7 @@ from http_api.operations import request_id_of
 from http_api.xquik import (
     routes_account,
     routes_credits,
+    routes_data,
     routes_drafts,
     routes_keys,
     routes_monitors,
@@ -40,6 +41,7 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     routes_x_accounts,
     routes_drafts,
     routes_styles,
+    routes_data,  # draws, extractions, media downloads
     routes_monitors,
 )  # fmt: skip
 

@@ -268,13 +268,14 @@ async def test_keys_byok_webhooks_events_and_usage(social: Social, sim: XSimulat
     assert b"their-secret" not in sealed  # sealed at rest
     assert (await social.call("GET", "/v1/platforms/twitter/credentials", 200))["client_id"] == "their-app"
     assert (await social.call("POST", "/v1/platforms/twitter/credentials/test", 200))["valid"] is True
+    b1 = (await social.call("POST", "/v1/brands", 201, json={"name": "b1"}))["id"]
     await social.call(
         "PUT",
-        "/v1/platforms/twitter/credentials/brand/b1",
+        f"/v1/platforms/twitter/credentials/brand/{b1}",
         200,
         json={"client_id": "brand-app", "client_secret": "s"},
     )
-    await social.call("DELETE", "/v1/platforms/twitter/credentials/brand/b1", 204)
+    await social.call("DELETE", f"/v1/platforms/twitter/credentials/brand/{b1}", 204)
     await social.call("DELETE", "/v1/platforms/twitter/credentials", 204)
     catalog = await social.call("GET", "/v1/webhooks/events", 200)
     assert {"post.published", "dm.received", "comment.received"} <= {e["type"] for e in catalog["data"]}

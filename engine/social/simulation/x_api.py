@@ -33,6 +33,7 @@ from starlette.routing import Route
 
 from engine.social.platforms.x.rules import ENDPOINT_WINDOWS
 from engine.social.simulation.common import FaultMiddleware, Faults, RateWindows, SimulatorServer
+from engine.social.simulation.x_api_data import XData
 from engine.social.simulation.x_api_lookups import lookup_routes
 from engine.social.simulation.x_api_monitoring import MonitoringWorld, references
 from engine.social.simulation.x_api_monitoring import routes as monitoring_routes
@@ -149,6 +150,7 @@ class XSimulator(SimulatorServer):
             ),
             *monitoring_routes(self),
         ]
+        routes[:0] = XData(self).routes  # bulk-data reads (x_api_data.py), first: /2/users/search
         body = lambda status: msgspec.json.encode(  # noqa: E731
             {
                 "title": "Service Unavailable",
