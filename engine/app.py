@@ -68,6 +68,7 @@ from engine.whatsapp.schema import WHATSAPP, PreparedWhatsApp
 from engine.whatsapp.service import WhatsApp
 from engine.xquik import autotopup as xquik_autotopup
 from engine.xquik import runtime as xquik_data
+from engine.xquik.monitors.runtime import MonitorsLayer
 from routing.live import LiveRoutingTable
 from routing.model import CarrierHealth, HealthSnapshot
 from routing.storage import PgRoutingStore
@@ -109,6 +110,7 @@ class Engine:
     url_policy: TargetPolicy = field(default_factory=TargetPolicy)  # where deliveries may go (SSRF guard)
     identity: Identity | None = None  # people who sign in: users, tokens, mail (engine/identity/service.py)
     social: SocialLayer | None = None  # accounts, connectors, social jobs (engine/social/runtime.py)
+    xquik_monitors: MonitorsLayer | None = None  # Xquik monitors, events, trends (engine/xquik/monitors/)
     # WhatsApp Business (engine/whatsapp/): None when no Cloud API access token is configured
     whatsapp: WhatsApp | None = None
     whatsapp_inbound: WhatsAppInbound | None = None  # Meta's signed webhook events in
@@ -315,6 +317,7 @@ class Engine:
                      whatsapp_outcomes=whatsapp_outcomes, whatsapp_target=whatsapp_target,
                      social=social)  # fmt: skip
         social.jobs.acceptor = acceptor
+        engine.xquik_monitors = MonitorsLayer.build(settings, pool, social, webhooks)
         engine_ref.append(engine)
         fleet.on_deliver = inbound.on_deliver
         fleet.on_health_change = engine.refresh_health
@@ -334,6 +337,7 @@ class Engine:
         lifecycle.start()
         marks.start()
         social.start()
+        engine.xquik_monitors.start()
         if whatsapp_outcomes is not None:
             whatsapp_outcomes.start()
         acceptor.start()
@@ -498,6 +502,8 @@ class Engine:
         if self.lease is not None:
             await self.lease.close()
         await self.marks.close()
+        if self.xquik_monitors is not None:
+            await self.xquik_monitors.close()  # before the social layer's X client closes
         if self.social is not None:
             await self.social.close()
         await self.lifecycle.close()

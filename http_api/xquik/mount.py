@@ -22,6 +22,7 @@ from http_api.xquik import (
     routes_data,
     routes_drafts,
     routes_keys,
+    routes_monitors,
     routes_styles,
     routes_support,
     routes_x_accounts,
@@ -41,6 +42,7 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     routes_drafts,
     routes_styles,
     routes_data,  # draws, extractions, media downloads
+    routes_monitors,
 )  # fmt: skip
 
 
