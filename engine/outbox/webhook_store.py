@@ -19,11 +19,13 @@ Refusals are exceptions each surface words in its own document: `WebhookNotFound
 `InvalidWebhookUrl` (not an absolute http(s) URL), `url_guard.UnsafeTarget` (the engine's one SSRF policy
 refuses it), `DeliveryNotFound`, `DeliveryPending` (a retry of a delivery still being attempted).
 Every query is scoped by (account, profile): another account's or another profile's (engine/outbox/
-profiles.py) webhook is not found, exactly like a missing one. Profiles in use: "bulksmsrates" (seed 001,
-and seed 004 whose deliveries are signed the same way) and "bulkapis" (seed 000). A surface with its own
-signing adds a WebhookProfile to profiles.py and its name to the CHECK on webhooks.profile (a migration
-of its own), then calls this store with that name; it keeps only its request parsing, its ids and its
-envelope (see http_api/social_api/routes_tools.py `_worded` for the smallest example of wording).
+profiles.py) webhook is not found, exactly like a missing one. Profiles through this store: "bulksmsrates"
+(seed 001, and seed 004 whose deliveries are signed the same way) and "bulkapis" (seed 000); "xquik"
+(seed 002, engine/xquik/monitors/webhooks.py) has its profile and still its own SQL, to move here.
+A surface with its own signing adds a WebhookProfile to profiles.py and its name to the CHECK on
+webhooks.profile (a migration of its own, as 0110 does), then calls this store with that name; it keeps
+only its request parsing, its ids and its envelope (http_api/social_api/routes_tools.py `_worded` is
+the smallest example of wording the store's refusals).
 
 The emitting and delivering side is engine/outbox/webhooks.py; this module never sends anything itself
 (test and retry only store a delivery and wake the sender), and never returns a secret after creation.

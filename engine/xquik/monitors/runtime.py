@@ -35,8 +35,8 @@ class MonitorsLayer:
         conf = settings.monitors
         source = XSource(social.x.http, bearer=conf.x_bearer_token)
         monitors = Monitors(
-            pool, source, limiter=social.jobs.limiter, clock=social.jobs.clock, webhooks=webhooks,
-            interval=conf.poll_interval_seconds, page_size=conf.page_size,
+            pool, source, limiter=social.jobs.limiter, shared=social.jobs.shared, clock=social.jobs.clock,
+            webhooks=webhooks, interval=conf.poll_interval_seconds, page_size=conf.page_size,
         )  # fmt: skip
         billing = MonitorBilling(pool, interval=conf.billing_interval_seconds)
         monitors.billing = billing

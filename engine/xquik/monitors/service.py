@@ -8,7 +8,8 @@
 Shape: the inbox poller's (engine/social/inbox/poller.py), not a job kind of the dispatch loop. A poll
 has nothing a loop job has: no price held and settled per attempt, no outcome, no lane, and it repeats
 for ever; what it must share with the loop is the rate budget, so each page first takes its unit from
-the loop's `RateLimiter` (the one the social targets' `throttle` uses) under the app-scope rule
+the loop's windows (the social targets' `throttle`'s: Redis' SharedWindows across nodes, else the
+process' `RateLimiter`) under the app-scope rule
 `TIMELINE_APP`; a spent window ends the round for that monitor (the next round resumes).
 
 Once each: a page is one transaction — the monitor's row is locked (FOR UPDATE SKIP LOCKED: one node
@@ -37,6 +38,7 @@ from engine.social.actions import Action
 from engine.social.connector import RateRule
 from engine.social.errors import RateLimited, SocialError
 from engine.social.jobs.limits import RateLimiter
+from engine.social.jobs.shared_limits import SharedWindows
 from engine.xquik.monitors.billing import MonitorBilling
 from engine.xquik.monitors.x_source import TimelinePost, XSource
 
@@ -67,6 +69,7 @@ class Monitors:
         source: XSource,
         *,
         limiter: RateLimiter,
+        shared: SharedWindows | None = None,
         clock: Clock,
         webhooks: WebhookSender | None,
         interval: float = 15.0,
@@ -75,6 +78,7 @@ class Monitors:
         self._pool = pool
         self.source = source
         self._limiter = limiter
+        self._shared = shared  # the windows every node shares (Redis), when the social targets use them
         self._clock = clock
         self._webhooks = webhooks
         self.interval = interval
@@ -219,7 +223,11 @@ class Monitors:
         """One round of the monitor's timeline: how many new events were stored."""
         stored = 0
         for _ in range(_MAX_PAGES):
-            if self._limiter.wait(_SCOPE, RULES, Action.LIST_POSTS, self._clock.now()) > 0:
+            if self._shared is not None:
+                wait = await self._shared.reserve(_SCOPE, RULES, Action.LIST_POSTS)
+            else:
+                wait = self._limiter.wait(_SCOPE, RULES, Action.LIST_POSTS, self._clock.now())
+            if wait > 0:
                 return stored  # the app's window is spent: next round
             emitted = 0
             async with self._pool.acquire() as conn, conn.transaction():
