@@ -80,8 +80,9 @@ def _json(schema: Any) -> dict[str, Any]:
 
 
 def _parameters(op: Operation, components: dict[str, Any]) -> list[dict[str, Any]]:
+    shape = op.dialect.path_schema
     parameters: list[dict[str, Any]] = [
-        {"name": name, "in": "path", "required": True, "schema": _PATH_ID}
+        {"name": name, "in": "path", "required": True, "schema": (shape and shape(op.path, name)) or _PATH_ID}
         for name in _PATH_PARAM.findall(op.path)
     ]
     if op.query is not None:

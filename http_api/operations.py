@@ -129,6 +129,9 @@ class Dialect:
     error_codes: Mapping[str, str] | None = None
     # None: the one key store's credentials (auth.Authenticator.authenticate)
     authenticate: Callable[[ApiContext, Request], Awaitable[Principal]] | None = None
+    # (path template, parameter name) -> the JSON schema of that path parameter, for the OpenAPI
+    # document, where the document's ids have a shape of their own (None: the shared one)
+    path_schema: Callable[[str, str], Mapping[str, Any] | None] | None = None
 
     @classmethod
     def reshaping(

@@ -416,7 +416,7 @@ def _radar_key(item: RadarItem) -> tuple[int, str]:
 
 OPERATIONS = [
     Operation("POST", f"{PREFIX}/monitors", create_monitor, "Create monitor", None, TAG, body=CreateMonitor,
-              responses={201: MonitorOut}, idempotent=False, dialect=DIALECT),
+              responses={201: MonitorOut}, dialect=DIALECT),
     Operation("GET", f"{PREFIX}/monitors", list_monitors, "List monitors", None, TAG,
               responses={200: MonitorsOut}, dialect=DIALECT),
     Operation("GET", f"{PREFIX}/monitors/{{id}}", get_monitor, "Get monitor", None, TAG,
@@ -430,7 +430,7 @@ OPERATIONS = [
     Operation("GET", f"{PREFIX}/events/{{id}}", get_event, "Get event", None, TAG,
               responses={200: EventOut}, dialect=DIALECT),
     Operation("POST", f"{PREFIX}/webhooks", create_webhook, "Create webhook", None, TAG, body=CreateWebhook,
-              responses={201: WebhookOut}, idempotent=False, dialect=DIALECT),
+              responses={201: WebhookOut}, dialect=DIALECT),
     Operation("GET", f"{PREFIX}/webhooks", list_webhooks, "List webhooks", None, TAG,
               responses={200: WebhooksOut}, dialect=DIALECT),
     Operation("PATCH", f"{PREFIX}/webhooks/{{id}}", update_webhook, "Update webhook", None, TAG,
