@@ -124,6 +124,17 @@ def _responses(op: Operation, ref_of: dict[Any, Any]) -> dict[str, Any]:
     return responses
 
 
+_SHARED_SECURITY: list[Any] = [{"ApiKey": [], "ApiSecret": []}, {"Bearer": []}]
+
+
+def _security(op: Operation) -> list[Any]:
+    if op.public:
+        return op.security
+    if op.dialect.security is not None:  # a document with credentials of its own
+        return [{name: list(scopes) for name, scopes in req.items()} for req in op.dialect.security]
+    return _SHARED_SECURITY
+
+
 def openapi_document(operations: Sequence[Operation], *, title: str = "smsengine HTTP API") -> dict[str, Any]:
     types: list[Any] = [ErrorEnvelope]
     types.extend(dict.fromkeys(op.dialect.error_schema for op in operations))
@@ -146,7 +157,7 @@ def openapi_document(operations: Sequence[Operation], *, title: str = "smsengine
             "operationId": op.operation_id,
             "summary": op.summary,
             "tags": [op.tag],
-            "security": op.security if op.public else [{"ApiKey": [], "ApiSecret": []}, {"Bearer": []}],
+            "security": _security(op),
             "parameters": _parameters(op, components),
             "responses": _responses(op, ref_of),
             "x-permission": op.permission,
@@ -169,6 +180,9 @@ def openapi_document(operations: Sequence[Operation], *, title: str = "smsengine
         item = paths.setdefault(op.path, {"servers": _SERVERS} if op.path.startswith("/v1/") else {})
         item[op.method.lower()] = entry
 
+    schemes = {
+        name: dict(scheme) for op in operations for name, scheme in op.dialect.security_schemes.items()
+    }
     return {
         "openapi": "3.1.0",
         "info": {"title": title, "version": "1", "description": AUTH_DESCRIPTION},
@@ -191,6 +205,7 @@ def openapi_document(operations: Sequence[Operation], *, title: str = "smsengine
                     "name": "X-Hub-Signature-256",
                     "description": "sha256=<hex HMAC-SHA256(app secret, raw body)>, as Meta signs webhooks",
                 },
+                **schemes,
             },
         },
     }

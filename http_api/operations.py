@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
@@ -132,6 +132,10 @@ class Dialect:
     # (path template, parameter name) -> the JSON schema of that path parameter, for the OpenAPI
     # document, where the document's ids have a shape of their own (None: the shared one)
     path_schema: Callable[[str, str], Mapping[str, Any] | None] | None = None
+    # the OpenAPI security requirements of its operations, where it takes credentials of its own (None:
+    # the shared ones), and the schemes they name (merged into components.securitySchemes)
+    security: Sequence[Mapping[str, Sequence[str]]] | None = None
+    security_schemes: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def reshaping(

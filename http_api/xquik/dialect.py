@@ -41,6 +41,7 @@ from engine.identity.tokens import looks_like_jwt
 from engine.social.errors import NeedsReauth, Permanent, RateLimited, SocialError
 from engine.xquik.credits import CreditError, InsufficientCredits, NoCredits
 from http_api.auth import ROLE_PERMISSIONS, Principal
+from http_api.envelopes import CURSOR_PATTERN
 from http_api.errors import ApiError, identity_error
 from http_api.operations import ApiContext, Call, Dialect
 
@@ -81,6 +82,17 @@ def xquik_error(
     return ApiError(status, code, message, extra or None, headers=headers)
 
 
+NONBLANK = r"^[^\x00]*\S[^\x00]*$"  # some text besides white space (and no U+0000)
+USERNAME_PATTERN = r"^@?[A-Za-z0-9_]{1,15}$"  # an X username as the handlers read it (@ optional)
+
+
+def shown(**schema: Any) -> Meta:
+    """What a handler requires beyond a field's type, for the OpenAPI document only: the handler refuses
+    the rest itself, with the document's own code (missing_query, invalid_username, invalid_tool_type
+    ...), where msgspec would answer invalid_input. Keys are JSON Schema's (minLength, pattern, enum)."""
+    return Meta(extra_json_schema=schema)
+
+
 def stamp(at: datetime | None) -> str | None:
     """2026-02-24T10:30:00.000Z, as the document writes times."""
     if at is None:
@@ -107,8 +119,30 @@ def id_param(call: Call, name: str = "id") -> int:
 class PageQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     """`?after=&limit=` (limit 1..100, default 50); extend it with an operation's own filters."""
 
-    after: Annotated[str, Meta(max_length=512)] | None = None
+    after: Annotated[str, Meta(min_length=1, max_length=512)] | None = None
     limit: Annotated[int, Meta(ge=1, le=100)] = 50
+
+
+# Keyset cursors over this surface's own ids (drafts, events, draws, extraction results): the last id in
+# hexadecimal, as the other surfaces' (http_api/pagination.py), so every string of the pattern is a valid
+# position and the schema states the whole format.
+IdCursor = Annotated[str, Meta(pattern=CURSOR_PATTERN, description="nextCursor of the previous page")]
+
+
+def id_cursor(value: int) -> str:
+    return f"{value:x}"
+
+
+def id_after(cursor: str | None) -> int | None:
+    """The id an IdCursor stands for (its pattern checked by the query's decoding)."""
+    return None if cursor is None else int(cursor, 16)
+
+
+def id_page(rows: Sequence[T], limit: int, key: Callable[[T], int]) -> Page:
+    """page_of with an IdCursor after the last row."""
+    items = list(rows[:limit])
+    more = len(rows) > limit
+    return Page(items, more, id_cursor(key(items[-1])) if more and items else None)
 
 
 def encode_cursor(*parts: str | int) -> str:
@@ -296,7 +330,7 @@ _OWN_ID = {"type": "string", "pattern": "^[0-9]{1,18}$"}
 _X_ID = {"type": "string", "pattern": "^[0-9]{1,19}$"}
 _USERNAME = {"type": "string", "pattern": "^@?[A-Za-z0-9_]{1,15}$"}
 _X_PATHS = ("/x/tweets/", "/x/users/", "/x/articles/", "/x/dm/", "/x/communities/")
-_OPAQUE_PATHS = ("/draws/", "/extractions/", "/gallery/")
+_OPAQUE_PATHS = ("/extractions/", "/gallery/")  # draws: numeric ids as this surface's own
 
 
 def path_schema(path: str, name: str) -> dict[str, Any] | None:
@@ -307,6 +341,17 @@ def path_schema(path: str, name: str) -> dict[str, Any] | None:
     return _X_ID if any(part in path for part in _X_PATHS) else _OWN_ID
 
 
+# The document's credentials, for the OpenAPI document: an `x-api-key: xq_...` header (or the same key
+# as a bearer token) for API-key operations, the signed-in session for the "session auth only" ones.
+_SCHEMES = {
+    "XquikApiKey": {"type": "apiKey", "in": "header", "name": "x-api-key",
+                    "description": "an Xquik API key: xq_ and 64 hex digits"},
+    "XquikBearer": {"type": "http", "scheme": "bearer", "bearerFormat": "xq_ API key, or a session JWT"},
+    "XquikSession": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT (a signed-in session)"},
+    "XquikSessionCookie": {"type": "apiKey", "in": "cookie", "name": "session_token",
+                           "description": "the dashboard's session cookie (a JWT)"},
+}  # fmt: skip
+
 DIALECT = Dialect(
     name="xquik",
     authenticate=authenticate,
@@ -314,6 +359,8 @@ DIALECT = Dialect(
     error_schema=XquikErrorBody,
     error_codes=_ERROR_CODES,
     path_schema=path_schema,
+    security=[{"XquikApiKey": []}, {"XquikBearer": []}, {"XquikSessionCookie": []}],
+    security_schemes=_SCHEMES,
 )
 
 SESSION_DIALECT = Dialect(
@@ -323,10 +370,33 @@ SESSION_DIALECT = Dialect(
     error_schema=XquikErrorBody,
     error_codes=_ERROR_CODES,
     path_schema=path_schema,
+    security=[{"XquikSession": []}, {"XquikSessionCookie": []}],
+    security_schemes=_SCHEMES,
 )
 
 __all__ = [
-    "DIALECT", "KEY_PREFIX", "PREFIX", "SESSION_DIALECT", "NoCredits", "Page", "PageQuery", "XquikError",
-    "XquikIn", "XquikOut", "decode_cursor", "encode_cursor", "figure", "id_param", "page_of", "stamp",
+    "DIALECT",
+    "KEY_PREFIX",
+    "NONBLANK",
+    "PREFIX",
+    "SESSION_DIALECT",
+    "USERNAME_PATTERN",
+    "IdCursor",
+    "NoCredits",
+    "Page",
+    "PageQuery",
+    "XquikError",
+    "XquikIn",
+    "XquikOut",
+    "decode_cursor",
+    "encode_cursor",
+    "figure",
+    "id_after",
+    "id_cursor",
+    "id_page",
+    "id_param",
+    "page_of",
+    "shown",
+    "stamp",
     "xquik_error",
 ]  # fmt: skip

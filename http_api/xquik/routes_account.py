@@ -15,7 +15,16 @@ from msgspec import Meta
 
 from engine.xquik import credits
 from http_api.operations import Call, Operation, Reply
-from http_api.xquik.dialect import DIALECT, PREFIX, SESSION_DIALECT, XquikIn, XquikOut, figure, xquik_error
+from http_api.xquik.dialect import (
+    DIALECT,
+    PREFIX,
+    SESSION_DIALECT,
+    XquikIn,
+    XquikOut,
+    figure,
+    shown,
+    xquik_error,
+)
 
 TAG = "Xquik account"
 UNLIMITED = 9007199254740991  # the document's monitorsAllowed: JavaScript's MAX_SAFE_INTEGER
@@ -117,7 +126,7 @@ Username = Annotated[str, Meta(min_length=1, max_length=15, pattern=r"^[A-Za-z0-
 
 
 class XIdentity(XquikIn, frozen=True):
-    username: str
+    username: Annotated[str, shown(pattern=r"^[A-Za-z0-9_]{1,15}$")]
 
 
 class XIdentityOut(XquikOut, frozen=True):

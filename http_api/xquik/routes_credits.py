@@ -28,7 +28,7 @@ from engine.payments.provider import PaymentError
 from engine.payments.service import InvalidAmount, NotConfigured, Payments
 from engine.xquik import credits
 from http_api.operations import Call, Operation, Reply
-from http_api.xquik.dialect import DIALECT, PREFIX, XquikIn, XquikOut, figure, xquik_error
+from http_api.xquik.dialect import DIALECT, PREFIX, XquikIn, XquikOut, figure, shown, xquik_error
 from http_api.xquik.routes_account import CreditInfoOut, credit_info_out
 
 TAG = "Xquik credits"
@@ -53,7 +53,7 @@ def _cents(dollars: float) -> int:
 
 
 class TopUp(XquikIn, frozen=True):
-    dollars: Annotated[float, Meta(ge=TOPUP_MIN_DOLLARS, le=10_000)]
+    dollars: Annotated[float, Meta(ge=TOPUP_MIN_DOLLARS, le=10_000), shown(multipleOf=0.01)]
     locale: str = "en"
 
 
@@ -119,7 +119,7 @@ async def xquik_topup_status(call: Call) -> Reply:
 
 
 class QuickTopUp(XquikIn, frozen=True):
-    dollars: Annotated[float, Meta(ge=TOPUP_MIN_DOLLARS, le=QUICK_MAX_DOLLARS)]
+    dollars: Annotated[float, Meta(ge=TOPUP_MIN_DOLLARS, le=QUICK_MAX_DOLLARS), shown(multipleOf=0.01)]
 
 
 class QuickTopUpOut(XquikOut, frozen=True, omit_defaults=True):

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import html
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 from msgspec import Meta
@@ -27,10 +27,27 @@ from msgspec import Meta
 from engine.xquik import exports, media, runtime
 from engine.xquik.draws import service as draws
 from engine.xquik.extractions import jobs
-from engine.xquik.extractions.tools import ExtractionError
+from engine.xquik.extractions.tools import (
+    LIST_TOOLS,
+    MAX_LIMIT,
+    SERVED,
+    TWEET_TOOLS,
+    USER_TOOLS,
+    ExtractionError,
+)
 from engine.xquik.xread import XReader, XReadError
 from http_api.operations import Call, Operation, Reply
-from http_api.xquik.dialect import DIALECT, PREFIX, XquikIn, xquik_error
+from http_api.xquik.dialect import (
+    DIALECT,
+    NONBLANK,
+    PREFIX,
+    USERNAME_PATTERN,
+    IdCursor,
+    XquikIn,
+    XquikOut,
+    shown,
+    xquik_error,
+)
 
 TAG = "Xquik data"
 
@@ -57,61 +74,94 @@ async def _reader(call: Call) -> XReader:
 
 # ------------------------------------------------------------------------------------------- bodies
 
-Words = Annotated[list[str], Meta(max_length=50)]
+Words = Annotated[list[Annotated[str, shown(pattern=NONBLANK)]], Meta(max_length=50)]
+# a subset of what xread.tweet_id_of reads (x.com / twitter.com status URLs, or the numeric id)
+TWEET_REF = r"^(?:https://x\.com/[A-Za-z0-9_]{1,15}/status/[0-9]{1,19}|[0-9]{1,19})$"
+Count = Annotated[int, Meta(ge=0, le=1000)]
 
 
 class DrawIn(XquikIn, frozen=True):
-    tweet_url: str
-    winner_count: int | None = None
-    backup_count: int | None = None
+    tweet_url: Annotated[str, shown(pattern=TWEET_REF)]
+    winner_count: Annotated[int, Meta(ge=1, le=draws.MAX_WINNERS)] | None = None
+    backup_count: Annotated[int, Meta(ge=0, le=draws.MAX_WINNERS)] | None = None
     unique_authors_only: bool | None = None
     must_retweet: bool | None = None
-    must_follow_username: str | None = None
-    filter_min_followers: int | None = None
-    filter_account_age_days: int | None = None
-    filter_language: str | None = None
+    must_follow_username: Annotated[str, shown(pattern=USERNAME_PATTERN)] | None = None
+    filter_min_followers: Annotated[int, Meta(ge=0, le=1 << 31)] | None = None
+    filter_account_age_days: Annotated[int, Meta(ge=0, le=100_000)] | None = None
+    filter_language: Annotated[str, Meta(min_length=2, max_length=8)] | None = None
     required_keywords: Words | None = None
     required_hashtags: Words | None = None
     required_mentions: Words | None = None
 
 
+Text = Annotated[str, Meta(pattern=NONBLANK)]  # tools._str: a string with text, when given
+AtLeast0 = Annotated[int, Meta(ge=0)]
+Choice = Literal["include", "exclude", "only"]
+Day = Annotated[str, Meta(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+
+
+def _needs(tools: set[str], name: str, pattern: str) -> dict[str, object]:
+    """toolType in `tools` -> `name` is required, in `pattern` (tools.plan's checks)."""
+    then = {"required": [name], "properties": {name: {"type": "string", "pattern": pattern}}}
+    return {"if": {"properties": {"toolType": {"enum": sorted(tools)}}}, "then": then}
+
+
 class ExtractionIn(XquikIn, frozen=True):
-    tool_type: str
+    """Each tool's target, as engine/xquik/extractions/tools.plan requires it."""
+
+    json_schema_extra: ClassVar[dict[str, object]] = {"allOf": [
+        _needs(TWEET_TOOLS, "targetTweetId", TWEET_REF),
+        _needs(USER_TOOLS, "targetUsername", USERNAME_PATTERN),
+        _needs(LIST_TOOLS, "targetListId", r"^[0-9]+$"),
+        _needs({"people_search", "tweet_search_extractor"}, "searchQuery", NONBLANK),
+    ]}  # fmt: skip
+    tool_type: Annotated[str, shown(enum=sorted(SERVED))]
     target_tweet_id: str | None = None
     target_username: str | None = None
-    target_list_id: str | None = None
-    target_community_id: str | None = None
-    target_space_id: str | None = None
-    search_query: str | None = None
-    results_limit: int | None = None
-    from_user: str | None = None
-    to_user: str | None = None
-    mentioning: str | None = None
-    language: str | None = None
-    since_date: str | None = None
-    until_date: str | None = None
-    media_type: str | None = None
-    min_faves: int | None = None
-    min_retweets: int | None = None
-    min_replies: int | None = None
-    min_quotes: int | None = None
+    target_list_id: Text | None = None
+    target_community_id: Text | None = None
+    target_space_id: Text | None = None
+    search_query: Text | None = None
+    results_limit: Annotated[int, Meta(ge=1, le=MAX_LIMIT)] | None = None
+    from_user: Text | None = None
+    to_user: Text | None = None
+    mentioning: Text | None = None
+    language: Text | None = None
+    since_date: Day | None = None
+    until_date: Day | None = None
+    media_type: Literal["images", "videos", "gifs", "media"] | None = None
+    min_faves: AtLeast0 | None = None
+    min_retweets: AtLeast0 | None = None
+    min_replies: AtLeast0 | None = None
+    min_quotes: AtLeast0 | None = None
     verified_only: bool | None = None
-    replies: str | None = None
-    retweets: str | None = None
-    quotes: str | None = None
-    exact_phrase: str | None = None
-    exclude_words: str | None = None
-    advanced_query: str | None = None
-    min_followers: int | None = None
-    max_followers: int | None = None
-    bio_contains: str | None = None
-    location_contains: str | None = None
-    min_account_age_days: int | None = None
+    replies: Choice | None = None
+    retweets: Choice | None = None
+    quotes: Choice | None = None
+    exact_phrase: Text | None = None
+    exclude_words: Text | None = None
+    advanced_query: Text | None = None
+    min_followers: AtLeast0 | None = None
+    max_followers: AtLeast0 | None = None
+    bio_contains: Text | None = None
+    location_contains: Text | None = None
+    min_account_age_days: AtLeast0 | None = None
 
 
 class MediaIn(XquikIn, frozen=True):
-    tweet_input: str | None = None
-    tweet_ids: list[str] | None = None
+    """Exactly one of tweetInput (one tweet) and tweetIds (1-50 of them)."""
+
+    json_schema_extra: ClassVar[dict[str, object]] = {"oneOf": [
+        {"required": ["tweetInput"],
+         "properties": {"tweetInput": {"type": "string"}, "tweetIds": {"type": "null"}}},
+        {"required": ["tweetIds"],
+         "properties": {"tweetIds": {"type": "array"}, "tweetInput": {"type": "null"}}},
+    ]}  # fmt: skip
+    tweet_input: Annotated[str, shown(pattern=TWEET_REF)] | None = None
+    tweet_ids: (
+        Annotated[list[Annotated[str, shown(pattern=TWEET_REF)]], shown(minItems=1, maxItems=50)] | None
+    ) = None
 
 
 def _plain(body: msgspec.Struct) -> dict[str, Any]:
@@ -124,24 +174,77 @@ def _plain(body: msgspec.Struct) -> dict[str, Any]:
 class DrawListQuery(msgspec.Struct, frozen=True, kw_only=True):
     """?after=&limit= (names unique across the API: the OpenAPI document keys schemas by name)."""
 
-    after: Annotated[str, Meta(max_length=512)] | None = None
+    after: IdCursor | None = None
     limit: Annotated[int, Meta(ge=1, le=100)] = 50
 
 
-class ExtractionListQuery(DrawListQuery, frozen=True, kw_only=True, rename={"tool_type": "toolType"}):
+class ExtractionListQuery(msgspec.Struct, frozen=True, kw_only=True, rename={"tool_type": "toolType"}):
+    after: Annotated[str, Meta(pattern=jobs.LIST_CURSOR_PATTERN)] | None = None
+    limit: Annotated[int, Meta(ge=1, le=100)] = 50
     status: str | None = None
     tool_type: str | None = None
 
 
 class ExtractionResultsQuery(msgspec.Struct, frozen=True, kw_only=True):
-    cursor: Annotated[str, Meta(max_length=512)] | None = None
-    after: Annotated[str, Meta(max_length=512)] | None = None
+    cursor: IdCursor | None = None
+    after: IdCursor | None = None
     limit: Annotated[int, Meta(ge=1, le=1000)] = 100
 
 
 class DataExportQuery(msgspec.Struct, frozen=True, kw_only=True):
-    format: str = "csv"
-    type: str = "winners"
+    format: Annotated[str, shown(enum=list(exports.FORMATS))] = "csv"
+    type: Annotated[str, shown(enum=["winners", "entries"])] = "winners"
+
+
+class DrawPage(XquikOut, frozen=True):
+    draws: list[dict[str, Any]]
+    has_more: bool
+    next_cursor: str | None
+
+
+class ExtractionPage(XquikOut, frozen=True):
+    extractions: list[dict[str, Any]]
+    has_more: bool
+    next_cursor: str | None
+
+
+class DrawOut(XquikOut, frozen=True):
+    id: str
+    tweet_id: str
+    tweet_url: str
+    status: str
+
+
+class Estimate(XquikOut, frozen=True):
+    allowed: bool
+    credits_available: str
+    credits_required: str
+    source: str | None
+    estimated_results: int
+
+
+class ExtractionStarted(XquikOut, frozen=True):
+    id: str
+    tool_type: str
+    status: str
+    status_url: str
+
+
+class ExtractionOut(XquikOut, frozen=True):
+    job: dict[str, Any]
+    results: list[Any]
+    has_more: bool
+    next_cursor: str | None
+
+
+class Downloaded(XquikOut, frozen=True, omit_defaults=True):
+    """One tweet: tweetId, galleryUrl, cacheHit; several: galleryUrl, totalTweets, totalMedia."""
+
+    gallery_url: str
+    tweet_id: str | None = None
+    cache_hit: bool | None = None
+    total_tweets: int | None = None
+    total_media: int | None = None
 
 
 # -------------------------------------------------------------------------------------------- draws
@@ -306,26 +409,28 @@ async def gallery(call: Call) -> Reply:
     return Reply(200, page.encode(), {"content-type": "text/html; charset=utf-8"})
 
 
-FILES = {f: exports.MEDIA_TYPES[f].split(";")[0] for f in exports.FORMATS}
+FILES = {f: exports.MEDIA_TYPES[f].split(";")[0] for f in exports.FORMATS}  # exports answer one of these
 OPERATIONS = [
-    Operation("POST", f"{PREFIX}/draws", create_draw, "Create draw", None, TAG, body=DrawIn, dialect=DIALECT),
+    Operation("POST", f"{PREFIX}/draws", create_draw, "Create draw", None, TAG, body=DrawIn,
+              responses={201: DrawOut}, dialect=DIALECT),
     Operation("GET", f"{PREFIX}/draws", list_draws, "List draws", None, TAG, query=DrawListQuery,
+              responses={200: DrawPage}, dialect=DIALECT),
+    Operation("GET", f"{PREFIX}/draws/{{id}}", get_draw, "Get draw", None, TAG, responses={200: DrawOut},
               dialect=DIALECT),
-    Operation("GET", f"{PREFIX}/draws/{{id}}", get_draw, "Get draw", None, TAG, dialect=DIALECT),
     Operation("GET", f"{PREFIX}/draws/{{id}}/export", export_draw, "Export draw", None, TAG,
-              query=DataExportQuery, produces={200: "text/csv"}, dialect=DIALECT),
+              query=DataExportQuery, responses={200: bytes}, produces={200: "*/*"}, dialect=DIALECT),
     Operation("POST", f"{PREFIX}/extractions/estimate", estimate_extraction, "Estimate extraction", None, TAG,
-              body=ExtractionIn, idempotent=False, dialect=DIALECT),
+              body=ExtractionIn, idempotent=False, responses={200: Estimate}, dialect=DIALECT),
     Operation("POST", f"{PREFIX}/extractions", create_extraction, "Create extraction", None, TAG,
-              body=ExtractionIn, dialect=DIALECT),
+              body=ExtractionIn, responses={202: ExtractionStarted}, dialect=DIALECT),
     Operation("GET", f"{PREFIX}/extractions", list_extractions, "List extractions", None, TAG,
-              query=ExtractionListQuery, dialect=DIALECT),
+              query=ExtractionListQuery, responses={200: ExtractionPage}, dialect=DIALECT),
     Operation("GET", f"{PREFIX}/extractions/{{id}}", get_extraction, "Get extraction", None, TAG,
-              query=ExtractionResultsQuery, dialect=DIALECT),
+              query=ExtractionResultsQuery, responses={200: ExtractionOut}, dialect=DIALECT),
     Operation("GET", f"{PREFIX}/extractions/{{id}}/export", export_extraction, "Export extraction", None, TAG,
-              query=DataExportQuery, produces={200: "text/csv"}, dialect=DIALECT),
+              query=DataExportQuery, responses={200: bytes}, produces={200: "*/*"}, dialect=DIALECT),
     Operation("POST", f"{PREFIX}/x/media/download", download_media, "Download media", None, TAG, body=MediaIn,
-              dialect=DIALECT),
+              responses={200: Downloaded}, dialect=DIALECT),
     Operation("GET", "/xquik/gallery/{id}", gallery, "Media gallery (public)", None, TAG, public=True,
-              produces={200: "text/html"}, dialect=DIALECT),
+              responses={200: bytes}, produces={200: "text/html"}, dialect=DIALECT),
 ]  # fmt: skip

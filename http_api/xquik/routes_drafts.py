@@ -18,11 +18,15 @@ from msgspec import Meta
 from http_api.operations import Call, Operation, Reply
 from http_api.xquik.dialect import (
     DIALECT,
+    NONBLANK,
     PREFIX,
+    IdCursor,
     XquikIn,
-    decode_cursor,
+    XquikOut,
+    id_after,
+    id_page,
     id_param,
-    page_of,
+    shown,
     stamp,
     xquik_error,
 )  # fmt: skip
@@ -33,14 +37,29 @@ _COLUMNS = "id, text, topic, goal, created_at, updated_at"
 
 
 class DraftIn(XquikIn, frozen=True):
-    text: Annotated[str, Meta(min_length=1, max_length=25_000)]
+    text: Annotated[str, Meta(min_length=1, max_length=25_000), shown(pattern=NONBLANK)]
     topic: Annotated[str, Meta(max_length=500)] | None = None
     goal: Goal | None = None
 
 
 class DraftsQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True, rename="camel"):
     limit: Annotated[int, Meta(ge=1, le=50)] = 50
-    after_cursor: Annotated[str, Meta(max_length=512)] | None = None
+    after_cursor: IdCursor | None = None
+
+
+class DraftOut(XquikOut, frozen=True):
+    id: str
+    text: str
+    topic: str | None
+    goal: str | None
+    created_at: str
+    updated_at: str
+
+
+class DraftList(XquikOut, frozen=True):
+    drafts: list[DraftOut]
+    after_cursor: str | None
+    has_more: bool
 
 
 def draft_out(row: Any) -> dict[str, Any]:
@@ -64,17 +83,13 @@ async def create_draft(call: Call) -> Reply:
 
 async def list_drafts(call: Call) -> Reply:
     q = call.query_as(DraftsQuery)
-    before = None
-    if q.after_cursor is not None:
-        (before,) = decode_cursor(q.after_cursor, 1)
-        if not isinstance(before, int):
-            raise xquik_error(400, "invalid_input", "afterCursor is not a cursor from this API")
+    before = id_after(q.after_cursor)
     rows = await call.ctx.pool.fetch(
         f"""SELECT {_COLUMNS} FROM xquik_drafts WHERE account_id = $1 AND ($2::bigint IS NULL OR id < $2)
             ORDER BY id DESC LIMIT $3""",
         call.account_id, before, q.limit + 1,
     )  # fmt: skip
-    page = page_of(rows, q.limit, key=lambda r: (r["id"],))
+    page = id_page(rows, q.limit, key=lambda r: int(r["id"]))
     drafts = [draft_out(r) for r in page.items]
     return Reply(200, {"drafts": drafts, "afterCursor": page.next_cursor, "hasMore": page.has_more})
 
@@ -107,10 +122,11 @@ async def delete_draft(call: Call) -> Reply:
 
 OPERATIONS = [
     Operation("POST", f"{PREFIX}/drafts", create_draft, "Create a draft", None, TAG, body=DraftIn,
-              dialect=DIALECT),
+              responses={201: DraftOut}, dialect=DIALECT),
     Operation("GET", f"{PREFIX}/drafts", list_drafts, "List drafts", None, TAG, query=DraftsQuery,
-              dialect=DIALECT),
-    Operation("GET", f"{PREFIX}/drafts/{{id}}", get_draft, "Get a draft", None, TAG, dialect=DIALECT),
+              responses={200: DraftList}, dialect=DIALECT),
+    Operation("GET", f"{PREFIX}/drafts/{{id}}", get_draft, "Get a draft", None, TAG,
+              responses={200: DraftOut}, dialect=DIALECT),
     Operation("DELETE", f"{PREFIX}/drafts/{{id}}", delete_draft, "Delete a draft", None, TAG,
-              dialect=DIALECT),
+              responses={204: type(None)}, dialect=DIALECT),
 ]  # fmt: skip

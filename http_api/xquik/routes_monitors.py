@@ -26,7 +26,6 @@ from engine.outbox.webhooks import WebhookSender
 from engine.social.errors import AuthExpired, Permanent
 from engine.xquik.monitors import events as event_log
 from engine.xquik.monitors import webhooks as hooks
-from engine.xquik.monitors.radar import RadarItem
 from engine.xquik.monitors.runtime import MonitorsLayer
 from engine.xquik.monitors.service import MonitorExists, iso
 from engine.xquik.monitors.trends import WOEIDS
@@ -34,12 +33,14 @@ from http_api.operations import Call, Operation, Reply
 from http_api.xquik.dialect import (
     DIALECT,
     PREFIX,
+    IdCursor,
     PageQuery,
     XquikIn,
     XquikOut,
-    decode_cursor,
+    id_after,
+    id_page,
     id_param,
-    page_of,
+    shown,
     xquik_error,
 )
 from http_api.xquik.metering import metered
@@ -50,8 +51,28 @@ HookEvent = Literal["tweet.new", "tweet.reply", "tweet.quote", "tweet.retweet", 
 _USERNAME = re.compile(r"^[A-Za-z0-9_]{1,15}$")
 
 
+def _nocase(word: str) -> str:
+    return "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else re.escape(c) for c in word)
+
+
+# What url_policy.check_url stores without resolving anything: http(s), a host name (never an address,
+# which it checks and refuses when private: the last label starts with a letter) that is not one of the
+# names meaning this machine (localhost, *.localhost, metadata ...), no user:password@, a port 1-65535.
+_END = r"\.?(?:[:/?#]|$)"
+_LOCAL = "|".join(
+    [rf"(?:[^/:?#@]*\.)?{_nocase('localhost')}{_END}"]
+    + [_nocase(name) + _END for name in ("localhost.localdomain", "metadata", "metadata.google.internal")]
+)
+_PORT = r"(?::(?:[1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?"
+PUBLIC_URL = (
+    rf"^https?://(?!{_LOCAL})(?:[A-Za-z0-9-]{{1,63}}\.)*[A-Za-z][A-Za-z0-9-]{{0,62}}\.?{_PORT}"
+    r"(?:[/?#][^\x00-\x20]*)?$"
+)
+WebhookUrl = Annotated[str, Meta(min_length=8, max_length=2048), shown(pattern=PUBLIC_URL)]
+
+
 class CreateMonitor(XquikIn, frozen=True):
-    username: Annotated[str, Meta(max_length=64)]
+    username: Annotated[str, Meta(max_length=64), shown(pattern=r"^[A-Za-z0-9_]{1,15}$")]
     event_types: Annotated[list[MonitorEvent], Meta(min_length=1, max_length=4)]
 
 
@@ -61,23 +82,24 @@ class UpdateMonitor(XquikIn, frozen=True):
 
 
 class EventsQuery(PageQuery, frozen=True, rename="camel"):
-    monitor_id: Annotated[str, Meta(max_length=20)] | None = None
+    after: IdCursor | None = None
+    monitor_id: Annotated[str, Meta(max_length=20), shown(pattern=r"^[0-9]{1,18}$")] | None = None
     event_type: Annotated[str, Meta(max_length=40)] | None = None
 
 
 class CreateWebhook(XquikIn, frozen=True):
-    url: Annotated[str, Meta(min_length=8, max_length=2048)]
+    url: WebhookUrl
     event_types: Annotated[list[HookEvent], Meta(min_length=1, max_length=5)]
 
 
 class UpdateWebhook(XquikIn, frozen=True):
-    url: Annotated[str, Meta(min_length=8, max_length=2048)] | None = None
+    url: WebhookUrl | None = None
     event_types: Annotated[list[HookEvent], Meta(min_length=1, max_length=5)] | None = None
     is_active: bool | None = None
 
 
 class TrendsQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    woeid: int = 1
+    woeid: Annotated[int, shown(enum=sorted(WOEIDS))] = 1
     count: Annotated[int, Meta(ge=1, le=50)] = 30
 
 
@@ -91,6 +113,8 @@ RadarRegion = Literal["US", "GB", "TR", "ES", "DE", "FR", "JP", "IN", "BR", "CA"
 
 
 class RadarQuery(PageQuery, frozen=True):
+    # the last item's score and sourceId: "<score>.<sourceId>"
+    after: Annotated[str, Meta(max_length=512, pattern=r"^-?[0-9]{1,18}\.[^\x00]+$")] | None = None
     source: RadarSource | None = None
     category: RadarCategory | None = None
     hours: Annotated[int, Meta(ge=1, le=72)] = 6
@@ -294,12 +318,12 @@ async def list_events(call: Call) -> Reply:
         if not q.monitor_id.isdigit():
             raise xquik_error(400, "invalid_input", "monitorId must be a numeric id")
         monitor_id = int(q.monitor_id)
-    before = int(decode_cursor(q.after, 1)[0]) if q.after else None
+    before = id_after(q.after)
     rows = await event_log.list_events(
         call.ctx.pool, call.account_id, monitor_id=monitor_id, event_type=q.event_type, limit=q.limit + 1,
         before_id=before,
     )  # fmt: skip
-    page = page_of(rows, q.limit, key=lambda r: (int(r["id"]),))
+    page = id_page(rows, q.limit, key=lambda r: int(r["id"]))
     answer: dict[str, Any] = {
         "events": [event_log.event_json(r) for r in page.items],
         "hasMore": page.has_more,
@@ -400,18 +424,14 @@ async def list_radar(call: Call) -> Reply:
     items = await _layer(call).radar.items(
         source=q.source, category=q.category, hours=q.hours, region=q.region
     )
-    if q.after:
-        score, source_id = decode_cursor(q.after, 2)
-        if not isinstance(score, int) or not isinstance(source_id, str):
-            raise xquik_error(400, "invalid_input", "after is not a cursor from this API")
-        items = [i for i in items if (-i.score, i.source_id) > (-score, source_id)]
-    page = page_of(items, q.limit, key=_radar_key)
-    return Reply(200, {"items": [i.json() for i in page.items], "hasMore": page.has_more,
-                       "nextCursor": page.next_cursor})  # fmt: skip
-
-
-def _radar_key(item: RadarItem) -> tuple[int, str]:
-    return (item.score, item.source_id)
+    if q.after:  # the pattern checked by the query's decoding: every such string is a position
+        score, _, source_id = q.after.partition(".")
+        items = [i for i in items if (-i.score, i.source_id) > (-int(score), source_id)]
+    chosen = items[: q.limit]
+    more = len(items) > q.limit
+    last = chosen[-1] if more and chosen else None
+    return Reply(200, {"items": [i.json() for i in chosen], "hasMore": more,
+                       "nextCursor": f"{last.score}.{last.source_id}" if last else None})  # fmt: skip
 
 
 OPERATIONS = [

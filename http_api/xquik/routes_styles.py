@@ -19,7 +19,7 @@ POST   /compose                     {step: compose | refine | score, ...}: engin
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 from msgspec import Meta
@@ -27,7 +27,17 @@ from msgspec import Meta
 from engine.xquik import compose as rules
 from engine.xquik.x_prices import cost_of, reserve_for
 from http_api.operations import Call, Operation, Reply
-from http_api.xquik.dialect import DIALECT, PREFIX, XquikIn, stamp, xquik_error
+from http_api.xquik.dialect import (
+    DIALECT,
+    NONBLANK,
+    PREFIX,
+    USERNAME_PATTERN,
+    XquikIn,
+    XquikOut,
+    shown,
+    stamp,
+    xquik_error,
+)
 from http_api.xquik.metering import metered
 from http_api.xquik.x_common import direct, username_of, x_read, x_session
 
@@ -37,24 +47,31 @@ _COLUMNS = "x_username, is_own_account, tweets, fetched_at"
 
 
 class StyleFetch(XquikIn, frozen=True):
-    username: Annotated[str, Meta(max_length=64)]
+    username: Annotated[str, Meta(max_length=64), shown(pattern=USERNAME_PATTERN)]
 
 
 class StyleTweetIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    text: Annotated[str, Meta(min_length=1, max_length=25_000)]
+    text: Annotated[str, Meta(min_length=1, max_length=25_000), shown(pattern=NONBLANK)]
 
 
 class CustomStyle(XquikIn, frozen=True):
-    label: Annotated[str, Meta(min_length=1, max_length=30)]
+    label: Annotated[str, Meta(min_length=1, max_length=30), shown(pattern=NONBLANK)]
     tweets: Annotated[list[StyleTweetIn], Meta(min_length=1, max_length=100)]
 
 
 class CompareQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    username1: Annotated[str, Meta(max_length=64)] | None = None
-    username2: Annotated[str, Meta(max_length=64)] | None = None
+    """Both are required (400 missing_params, as the document says, when one is not given)."""
+
+    json_schema_extra: ClassVar[dict[str, object]] = {"required": ["username1", "username2"]}
+    username1: Annotated[str, Meta(max_length=64), shown(pattern=NONBLANK)] = ""
+    username2: Annotated[str, Meta(max_length=64), shown(pattern=NONBLANK)] = ""
 
 
 class ComposeIn(XquikIn, frozen=True):
+    json_schema_extra: ClassVar[dict[str, object]] = {
+        "if": {"properties": {"step": {"const": "score"}}},
+        "then": {"required": ["draft"], "properties": {"draft": {"type": "string", "pattern": NONBLANK}}},
+    }
     step: Literal["compose", "refine", "score"]
     topic: Annotated[str, Meta(max_length=1000)] | None = None
     goal: Literal["engagement", "followers", "authority", "conversation"] | None = None
@@ -66,6 +83,79 @@ class ComposeIn(XquikIn, frozen=True):
     draft: Annotated[str, Meta(max_length=25_000)] | None = None
     has_link: bool = False
     has_media: bool = False
+
+
+class StyleTweet(XquikOut, frozen=True):
+    id: str | None
+    text: str
+    author_username: str | None
+    created_at: str | None
+
+
+class StyleSummary(XquikOut, frozen=True):
+    x_username: str
+    tweet_count: int
+    is_own_account: bool
+    fetched_at: str
+
+
+class StyleOut(StyleSummary, frozen=True):
+    tweets: list[StyleTweet]
+
+
+class CustomStyleOut(StyleOut, frozen=True):
+    label: str
+
+
+class StyleList(XquikOut, frozen=True):
+    styles: list[StyleSummary]
+
+
+class StyleComparison(XquikOut, frozen=True):
+    style1: StyleOut
+    style2: StyleOut
+
+
+class TweetMetrics(XquikOut, frozen=True):
+    id: str
+    text: str
+    like_count: int
+    retweet_count: int
+    reply_count: int
+    quote_count: int
+    view_count: int
+    bookmark_count: int
+
+
+class Performance(XquikOut, frozen=True):
+    x_username: str
+    tweet_count: int
+    tweets: list[TweetMetrics]
+
+
+class Check(XquikOut, frozen=True):
+    factor: str
+    passed: bool
+    suggestion: str | None
+
+
+class Composed(XquikOut, frozen=True, omit_defaults=True):
+    """What POST /compose answers, by step: compose (contentRules, scorerWeights, followUpQuestions,
+    algorithmInsights, engagementMultipliers, topPenalties), refine (compositionGuidance,
+    examplePatterns) or score (totalChecks, passedCount, topSuggestion, checklist)."""
+
+    content_rules: list[Any] | None = None
+    scorer_weights: dict[str, int] | None = None
+    follow_up_questions: list[str] | None = None
+    algorithm_insights: list[Any] | None = None
+    engagement_multipliers: list[Any] | None = None
+    top_penalties: list[Any] | None = None
+    composition_guidance: list[str] | None = None
+    example_patterns: list[Any] | None = None
+    total_checks: int | None = None
+    passed_count: int | None = None
+    top_suggestion: str | None = None
+    checklist: list[Check] | None = None
 
 
 def _decode(value: Any) -> Any:
@@ -134,6 +224,7 @@ async def list_styles(call: Call) -> Reply:
 
 async def save_custom_style(call: Call) -> Reply:
     body = call.body_as(CustomStyle)
+    username_of(call.path("username"))  # 400 invalid_username, as every other path of the surface
     label = body.label.strip()
     if not label or any(not t.text.strip() for t in body.tweets):
         raise xquik_error(400, "invalid_input", "label and every tweet's text must not be empty")
@@ -207,13 +298,17 @@ def _op(method: str, path: str, handler: Any, summary: str, **kw: Any) -> Operat
 
 
 OPERATIONS = [
-    _op("POST", "/styles", fetch_style, "Fetch and cache recent tweets (1 credit a tweet)", body=StyleFetch),
-    _op("GET", "/styles", list_styles, "List cached styles"),
-    _op("GET", "/styles/compare", compare_styles, "Compare two cached styles", query=CompareQuery),
-    _op("PUT", "/styles/{username}", save_custom_style, "Save a custom style", body=CustomStyle),
-    _op("GET", "/styles/{username}", get_style, "Get a cached style"),
-    _op("DELETE", "/styles/{username}", delete_style, "Delete a cached style"),
+    _op("POST", "/styles", fetch_style, "Fetch and cache recent tweets (1 credit a tweet)", body=StyleFetch,
+        responses={201: StyleOut}),
+    _op("GET", "/styles", list_styles, "List cached styles", responses={200: StyleList}),
+    _op("GET", "/styles/compare", compare_styles, "Compare two cached styles", query=CompareQuery,
+        responses={200: StyleComparison}),
+    _op("PUT", "/styles/{username}", save_custom_style, "Save a custom style", body=CustomStyle,
+        responses={200: CustomStyleOut}),
+    _op("GET", "/styles/{username}", get_style, "Get a cached style", responses={200: StyleOut}),
+    _op("DELETE", "/styles/{username}", delete_style, "Delete a cached style", responses={204: type(None)}),
     _op("GET", "/styles/{username}/performance", style_performance,
-        "Live metrics of a style's tweets (1 credit a tweet)"),
-    _op("POST", "/compose", compose_tweet, "Compose, refine or score a tweet (free)", body=ComposeIn),
+        "Live metrics of a style's tweets (1 credit a tweet)", responses={200: Performance}),
+    _op("POST", "/compose", compose_tweet, "Compose, refine or score a tweet (free)", body=ComposeIn,
+        responses={200: Composed}),
 ]  # fmt: skip

@@ -35,6 +35,15 @@ class TicketOut(XquikOut, frozen=True):
     updated_at: str
 
 
+class NewTicketOut(XquikOut, frozen=True):
+    """201, as the document writes it: {id, subject, status, createdAt}."""
+
+    id: str
+    subject: str
+    status: str
+    created_at: str
+
+
 class MessageOut(XquikOut, frozen=True):
     id: str
     author: str
@@ -88,7 +97,7 @@ async def xquik_create_ticket(call: Call) -> Reply:
             row["id"], body.body,
         )  # fmt: skip
     t = _ticket(row)
-    return Reply(201, {"id": t.id, "subject": t.subject, "status": t.status, "createdAt": t.created_at})
+    return Reply(201, NewTicketOut(t.id, t.subject, t.status, t.created_at))
 
 
 async def xquik_list_tickets(call: Call) -> Reply:
@@ -159,7 +168,7 @@ async def xquik_reply_ticket(call: Call) -> Reply:
 _T = f"{PREFIX}/support/tickets"
 OPERATIONS = [
     Operation("POST", _T, xquik_create_ticket, "Create a support ticket", None, TAG, body=NewTicket,
-              responses={201: TicketOut}, dialect=DIALECT),
+              responses={201: NewTicketOut}, dialect=DIALECT),
     Operation("GET", _T, xquik_list_tickets, "List support tickets", None, TAG,
               responses={200: TicketList}, dialect=DIALECT),
     Operation("GET", _T + "/{id}", xquik_get_ticket, "Get a ticket with its messages", None, TAG,

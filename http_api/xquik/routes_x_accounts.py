@@ -14,10 +14,22 @@ from typing import Any
 
 from engine.social.accounts.store import AccountRecord
 from http_api.operations import Call, Operation, Reply
-from http_api.xquik.dialect import DIALECT, PREFIX, id_param, stamp, xquik_error
-from http_api.xquik.x_common import layer, x_accounts
+from http_api.xquik.dialect import DIALECT, PREFIX, XquikOut, id_param, stamp, xquik_error
+from http_api.xquik.x_common import Done, layer, x_accounts
 
 TAG = "Xquik X accounts"
+
+
+class XAccountOut(XquikOut, frozen=True):
+    id: str
+    username: str
+    display_name: str | None
+    is_active: bool
+    created_at: str | None
+
+
+class XAccountList(XquikOut, frozen=True):
+    accounts: list[XAccountOut]
 
 
 def account_out(record: AccountRecord) -> dict[str, Any]:
@@ -55,9 +67,9 @@ async def disconnect_x_account(call: Call) -> Reply:
 
 OPERATIONS = [
     Operation("GET", f"{PREFIX}/x/accounts", list_x_accounts, "List connected X accounts", None, TAG,
-              dialect=DIALECT),
+              responses={200: XAccountList}, dialect=DIALECT),
     Operation("GET", f"{PREFIX}/x/accounts/{{id}}", get_x_account, "Get a connected X account", None, TAG,
-              dialect=DIALECT),
+              responses={200: XAccountOut}, dialect=DIALECT),
     Operation("DELETE", f"{PREFIX}/x/accounts/{{id}}", disconnect_x_account, "Disconnect an X account", None,
-              TAG, dialect=DIALECT),
+              TAG, responses={200: Done}, dialect=DIALECT),
 ]  # fmt: skip

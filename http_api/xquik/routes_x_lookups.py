@@ -26,7 +26,7 @@ account (default: the caller's first active one). Errors: 404 tweet_not_found / 
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 import msgspec
 from msgspec import Meta
@@ -34,9 +34,22 @@ from msgspec import Meta
 from engine.social.platforms.x.direct import Page, Tweet
 from engine.xquik.x_prices import cost_of, reserve_for
 from http_api.operations import Call, Operation, Reply
-from http_api.xquik.dialect import DIALECT, PREFIX, decode_cursor, encode_cursor, xquik_error
+from http_api.xquik.dialect import (
+    DIALECT,
+    NONBLANK,
+    PREFIX,
+    USERNAME_PATTERN,
+    XquikOut,
+    decode_cursor,
+    encode_cursor,
+    shown,
+    xquik_error,
+)
 from http_api.xquik.metering import metered
 from http_api.xquik.x_common import (
+    XArticleOut,
+    XTweetOut,
+    XUserOut,
     article_out,
     direct,
     numeric,
@@ -49,7 +62,7 @@ from http_api.xquik.x_common import (
 
 TAG = "Xquik X lookups"
 Limit = Annotated[int, Meta(ge=1, le=100)]
-Cursor = Annotated[str, Meta(max_length=512)]
+Cursor = Annotated[str, Meta(min_length=1, max_length=512)]
 
 
 class AccountQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -62,16 +75,77 @@ class ListQuery(AccountQuery, frozen=True, kw_only=True):
 
 
 class SearchQuery(ListQuery, frozen=True, kw_only=True):
-    q: Annotated[str, Meta(max_length=512)] | None = None
+    """q is required (400 missing_query, the document's code, when it is not given or blank)."""
+
+    json_schema_extra: ClassVar[dict[str, object]] = {"required": ["q"]}
+    q: Annotated[str, Meta(max_length=512), shown(pattern=NONBLANK)] = ""
 
 
 class CheckQuery(AccountQuery, frozen=True, kw_only=True):
-    source: Annotated[str, Meta(max_length=64)] | None = None
-    target: Annotated[str, Meta(max_length=64)] | None = None
+    """Both are required (400 missing_params when one is not given)."""
+
+    json_schema_extra: ClassVar[dict[str, object]] = {"required": ["source", "target"]}
+    source: Annotated[str, Meta(max_length=64), shown(pattern=USERNAME_PATTERN)] = ""
+    target: Annotated[str, Meta(max_length=64), shown(pattern=USERNAME_PATTERN)] = ""
 
 
 class NotificationsQuery(ListQuery, frozen=True, kw_only=True):
     type: Literal["all", "mentions", "verified"] = "all"
+
+
+class TweetPage(XquikOut, frozen=True):
+    tweets: list[XTweetOut]
+    has_more: bool
+    next_cursor: str | None
+
+
+class UserPage(XquikOut, frozen=True):
+    users: list[XUserOut]
+    has_more: bool
+    next_cursor: str | None
+
+
+class FollowCheck(XquikOut, frozen=True):
+    source: str
+    target: str
+    is_following: bool
+    is_followed_by: bool
+
+
+class Folder(XquikOut, frozen=True):
+    id: str
+    name: str | None
+
+
+class Folders(XquikOut, frozen=True):
+    folders: list[Folder]
+
+
+class Notification(XquikOut, frozen=True):
+    id: str
+    type: Literal["mention"]
+    created_at: str | None
+    tweet: XTweetOut
+
+
+class NotificationPage(XquikOut, frozen=True):
+    notifications: list[Notification]
+    has_more: bool
+    next_cursor: str | None
+
+
+class DmOut(XquikOut, frozen=True):
+    id: str
+    text: str
+    sender_id: str | None
+    created_at: str | None
+    conversation_id: str | None
+
+
+class DmPage(XquikOut, frozen=True):
+    messages: list[DmOut]
+    has_more: bool
+    next_cursor: str | None
 
 
 def _cursor(after: str | None) -> tuple[str | None, int]:
@@ -316,25 +390,40 @@ async def dm_history(call: Call) -> Reply:
     return _page_reply("messages", out, next_cursor)
 
 
-def _op(path: str, handler: Any, summary: str, query: type) -> Operation:
-    return Operation("GET", f"{PREFIX}{path}", handler, summary, None, TAG, query=query, dialect=DIALECT)
+def _op(path: str, handler: Any, summary: str, query: type, answer: type = TweetPage) -> Operation:
+    return Operation(
+        "GET",
+        f"{PREFIX}{path}",
+        handler,
+        summary,
+        None,
+        TAG,
+        query=query,
+        dialect=DIALECT,
+        responses={200: answer},
+    )
 
 
 OPERATIONS = [
     _op("/x/tweets/search", search_tweets, "Search recent tweets (1 credit a tweet)", SearchQuery),
-    _op("/x/tweets/{id}", get_tweet, "Get a tweet with metrics, author and media (1 credit)", AccountQuery),
-    _op("/x/tweets/{id}/favoriters", favoriters, "Users who liked a tweet (1 credit a result)", ListQuery),
-    _op("/x/articles/{id}", get_article, "Get an X Article (5 credits)", AccountQuery),
-    _op("/x/followers/check", check_follower, "Check both follow directions (5 credits)", CheckQuery),
-    _op("/x/users/{username}", get_user, "Get a user by username (1 credit)", AccountQuery),
+    _op("/x/tweets/{id}", get_tweet, "Get a tweet with metrics, author and media (1 credit)", AccountQuery,
+        XTweetOut),
+    _op("/x/tweets/{id}/favoriters", favoriters, "Users who liked a tweet (1 credit a result)", ListQuery,
+        UserPage),
+    _op("/x/articles/{id}", get_article, "Get an X Article (5 credits)", AccountQuery, XArticleOut),
+    _op("/x/followers/check", check_follower, "Check both follow directions (5 credits)", CheckQuery,
+        FollowCheck),
+    _op("/x/users/{username}", get_user, "Get a user by username (1 credit)", AccountQuery, XUserOut),
     _op("/x/users/{id}/tweets", user_tweets, "A user's recent tweets (1 credit a tweet)", ListQuery),
     _op("/x/users/{id}/likes", user_likes, "Tweets a user liked (1 credit a result)", ListQuery),
     _op("/x/users/{id}/media", user_media, "A user's media tweets (1 credit a result)", ListQuery),
     _op("/x/users/{id}/followers-you-know", followers_you_know, "Mutual followers (1 credit a result)",
-        ListQuery),
+        ListQuery, UserPage),
     _op("/x/bookmarks", bookmarks, "Bookmarked tweets (1 credit a result)", ListQuery),
-    _op("/x/bookmarks/folders", bookmark_folders, "Bookmark folders (1 credit)", AccountQuery),
-    _op("/x/notifications", notifications, "Notifications: mentions (1 credit a result)", NotificationsQuery),
+    _op("/x/bookmarks/folders", bookmark_folders, "Bookmark folders (1 credit)", AccountQuery, Folders),
+    _op("/x/notifications", notifications, "Notifications: mentions (1 credit a result)", NotificationsQuery,
+        NotificationPage),
     _op("/x/timeline", timeline, "Home timeline (1 credit a result)", ListQuery),
-    _op("/x/dm/{userId}/history", dm_history, "DM history with a user (1 credit a result)", ListQuery),
+    _op("/x/dm/{userId}/history", dm_history, "DM history with a user (1 credit a result)", ListQuery,
+        DmPage),
 ]  # fmt: skip

@@ -29,7 +29,7 @@ DELETE bodies are read as JSON too ({"account": ...}); `?account=` works as well
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 import httpx
 import msgspec
@@ -43,10 +43,10 @@ from engine.social.forms import Part, form_parts
 from engine.social.jobs.service import SocialJobError, SocialJobView
 from engine.social.text.limits import x_post_length
 from engine.xquik.x_prices import reserve_for
-from http_api.operations import Call, Operation, Reply
-from http_api.xquik.dialect import DIALECT, PREFIX, xquik_error
+from http_api.operations import Call, Operation, Reply, decode_json
+from http_api.xquik.dialect import DIALECT, NONBLANK, PREFIX, XquikOut, xquik_error
 from http_api.xquik.metering import metered
-from http_api.xquik.x_common import direct, layer, numeric, x_account, x_session, x_write
+from http_api.xquik.x_common import Done, direct, layer, numeric, x_account, x_session, x_write
 
 TAG = "Xquik X write"
 WAIT_SECONDS = 20.0
@@ -67,6 +67,17 @@ class WriteIn(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=T
 
 
 class TweetIn(WriteIn, frozen=True, kw_only=True):
+    """text (280 weighted characters, 25,000 for a note tweet), or media_ids alone."""
+
+    json_schema_extra: ClassVar[dict[str, object]] = {
+        "anyOf": [
+            {"properties": {"text": {"pattern": NONBLANK}}},
+            {"properties": {"media_ids": {"minItems": 1}}, "required": ["media_ids"]},
+        ],
+        "if": {"properties": {"is_note_tweet": {"const": True}}, "required": ["is_note_tweet"]},
+        "then": {"properties": {"text": {"maxLength": NOTE_TWEET_MAX}}},
+        "else": {"properties": {"text": {"maxLength": TWEET_MAX}}},
+    }
     text: Annotated[str, Meta(max_length=100_000)]
     reply_to_tweet_id: XId | None = None
     attachment_url: Annotated[str, Meta(max_length=2048, pattern=r"^https?://\S+$")] | None = None
@@ -82,6 +93,11 @@ class DmIn(WriteIn, frozen=True, kw_only=True):
 
 
 class ProfileIn(WriteIn, frozen=True, kw_only=True):
+    json_schema_extra: ClassVar[dict[str, object]] = {
+        "anyOf": [{"required": [name], "properties": {name: {"type": "string"}}}
+                  for name in ("name", "description", "location", "url")]
+    }  # fmt: skip
+
     name: Annotated[str, Meta(max_length=50)] | None = None
     description: Annotated[str, Meta(max_length=160)] | None = None
     location: Annotated[str, Meta(max_length=30)] | None = None
@@ -101,6 +117,31 @@ class CommunityDeleteIn(WriteIn, frozen=True, kw_only=True):
     community_name: Annotated[str, Meta(min_length=1, max_length=30)]
 
 
+class Pending(XquikOut, frozen=True):
+    """202: X has not answered within WAIT_SECONDS; the job still goes out."""
+
+    success: bool
+    pending: bool
+    job_id: str
+
+
+class TweetDone(XquikOut, frozen=True):
+    tweet_id: str | None
+    success: bool
+
+
+class DmDone(XquikOut, frozen=True):
+    success: bool
+    message_id: str | None
+    conversation_id: str | None
+
+
+class MediaDone(XquikOut, frozen=True):
+    media_id: str
+    media_key: str | None
+    success: bool
+
+
 # ------------------------------------------------------------------------------------------ helpers
 
 
@@ -114,7 +155,7 @@ async def _delete_body(call: Call, kind: type[WriteIn] = WriteIn) -> Any:
         raise xquik_error(400, "invalid_json", "a JSON request body is required")
     if len(raw) > 65_536:
         raise xquik_error(400, "invalid_input", "the body is too large")
-    return msgspec.json.decode(raw, type=kind)
+    return decode_json(kind, raw)
 
 
 async def _job(call: Call, kind: str, record: AccountRecord, action: Action, params: msgspec.Struct) -> Reply:
@@ -321,14 +362,14 @@ async def _fetch_media(call: Call, url: str) -> tuple[bytes, str]:
                     chunks.append(chunk)
                 kind = response.headers.get("content-type", "application/octet-stream").split(";")[0]
         return b"".join(chunks), kind
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:  # InvalidURL: a host IDNA refuses, not an HTTPError
         raise xquik_error(400, "invalid_input", f"the media URL cannot be fetched: {exc}") from None
 
 
 async def upload_media(call: Call) -> Reply:
     media_type = call.request.headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type == "application/json":
-        body = msgspec.json.decode(call.raw, type=MediaUrlIn)
+        body = decode_json(MediaUrlIn, call.raw)
         account, long_video = body.account, False
         data, kind = await _fetch_media(call, body.url)
     else:
@@ -377,33 +418,45 @@ async def leave_community(call: Call) -> Reply:
 
 
 MULTIPART = {"multipart/form-data": {"type": "object", "properties": {
-    "account": {"type": "string"}, "file": {"type": "string", "format": "binary"}},
+    "account": {"type": "string", "pattern": NONBLANK}, "file": {"type": "string", "format": "binary"}},
     "required": ["account", "file"]}}  # fmt: skip
+DELETE_BODY = {"application/json": (WriteIn,)}  # read by _delete_body (or ?account=)
+JOB = {200: Done, 202: Pending}
 
 
 def _op(method: str, path: str, handler: Any, summary: str, body: type | None = None, **kw: Any) -> Operation:
+    kw.setdefault("responses", {200: Done})
+    if method == "DELETE":
+        kw.setdefault("content", DELETE_BODY)
     return Operation(method, f"{PREFIX}{path}", handler, summary, None, TAG, body=body, dialect=DIALECT, **kw)
 
 
 OPERATIONS = [
-    _op("POST", "/x/tweets", create_tweet, "Create a tweet (10 credits)", TweetIn),
-    _op("DELETE", "/x/tweets/{id}", delete_tweet, "Delete a tweet (10 credits)"),
-    _op("POST", "/x/tweets/{id}/like", like, "Like a tweet (10 credits)", WriteIn),
-    _op("DELETE", "/x/tweets/{id}/like", unlike, "Unlike a tweet (10 credits)"),
+    _op("POST", "/x/tweets", create_tweet, "Create a tweet (10 credits)", TweetIn,
+        responses={200: TweetDone, 202: Pending}),
+    _op("DELETE", "/x/tweets/{id}", delete_tweet, "Delete a tweet (10 credits)", responses=JOB),
+    _op("POST", "/x/tweets/{id}/like", like, "Like a tweet (10 credits)", WriteIn, responses=JOB),
+    _op("DELETE", "/x/tweets/{id}/like", unlike, "Unlike a tweet (10 credits)", responses=JOB),
     _op("POST", "/x/tweets/{id}/retweet", retweet, "Retweet (10 credits)", WriteIn),
     _op("POST", "/x/users/{id}/follow", follow, "Follow a user (10 credits)", WriteIn),
     _op("DELETE", "/x/users/{id}/follow", unfollow, "Unfollow a user (10 credits)"),
     _op("POST", "/x/users/{id}/remove-follower", remove_follower, "Remove a follower (not on X's API)",
-        WriteIn),
-    _op("POST", "/x/dm/{userId}", send_dm, "Send a DM (10 credits)", DmIn),
+        WriteIn, responses={}),
+    _op("POST", "/x/dm/{userId}", send_dm, "Send a DM (10 credits)", DmIn,
+        responses={200: DmDone, 202: Pending}),
     _op("PATCH", "/x/profile", update_profile, "Update the profile (10 credits)", ProfileIn),
     _op("PATCH", "/x/profile/avatar", update_avatar, "Update the avatar, 700 KB at most (10 credits)",
         content=MULTIPART),
     _op("PATCH", "/x/profile/banner", update_banner, "Update the banner, 2 MB at most (10 credits)",
         content=MULTIPART),
-    _op("POST", "/x/media", upload_media, "Upload media (10 credits)", content=MULTIPART),
-    _op("POST", "/x/communities", create_community, "Create a community (not on X's API)", CommunityIn),
-    _op("DELETE", "/x/communities/{id}", delete_community, "Delete a community (not on X's API)"),
-    _op("POST", "/x/communities/{id}/join", join_community, "Join a community (not on X's API)", WriteIn),
-    _op("DELETE", "/x/communities/{id}/join", leave_community, "Leave a community (not on X's API)"),
+    _op("POST", "/x/media", upload_media, "Upload media (10 credits)", responses={200: MediaDone},
+        content={**MULTIPART, "application/json": (MediaUrlIn,)}),
+    _op("POST", "/x/communities", create_community, "Create a community (not on X's API)", CommunityIn,
+        responses={}),
+    _op("DELETE", "/x/communities/{id}", delete_community, "Delete a community (not on X's API)",
+        content={"application/json": (CommunityDeleteIn,)}, responses={}),
+    _op("POST", "/x/communities/{id}/join", join_community, "Join a community (not on X's API)", WriteIn,
+        responses={}),
+    _op("DELETE", "/x/communities/{id}/join", leave_community, "Leave a community (not on X's API)",
+        responses={}),
 ]  # fmt: skip

@@ -17,13 +17,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import msgspec
+
 from engine.social.accounts.store import AccountRecord
 from engine.social.connector import AccountSession
 from engine.social.errors import NeedsReauth, Permanent, RateLimited, SocialError
 from engine.social.platforms.x.direct import Page, Tweet, User, XDirect
 from engine.social.runtime import SocialLayer
 from http_api.operations import Call
-from http_api.xquik.dialect import xquik_error
+from http_api.xquik.dialect import XquikOut, xquik_error
 
 USERNAME = re.compile(r"^[A-Za-z0-9_]{1,15}$")
 
@@ -116,6 +118,69 @@ async def x_write() -> AsyncIterator[None]:
 
 
 # ----------------------------------------------------------------------------------- rendering
+# The shapes below are what the renderers answer, for the OpenAPI document: a field X did not give is
+# left out (omit_defaults), as the document says ("omitted when unavailable").
+
+
+class XUserOut(XquikOut, frozen=True, omit_defaults=True):
+    id: str
+    username: str
+    name: str
+    description: str | None = None
+    followers: int | None = None
+    following: int | None = None
+    verified: bool | None = None
+    profile_picture: str | None = None
+    location: str | None = None
+    created_at: str | None = None
+    statuses_count: int | None = None
+
+
+class XMediaOut(XquikOut, frozen=True, omit_defaults=True):
+    media_key: str
+    type: str
+    url: str | None = None
+
+
+class XTweetOut(XquikOut, frozen=True, omit_defaults=True):
+    id: str
+    text: str | None = None
+    created_at: str | None = None
+    conversation_id: str | None = None
+    in_reply_to_id: str | None = None
+    like_count: int | None = None
+    retweet_count: int | None = None
+    reply_count: int | None = None
+    quote_count: int | None = None
+    view_count: int | None = None
+    bookmark_count: int | None = None
+    is_note_tweet: bool | None = None
+    author: XUserOut | None = None
+    media: list[XMediaOut] | None = None
+
+
+class XArticleAuthor(XquikOut, frozen=True):
+    id: str
+    username: str
+    name: str
+
+
+class XArticleOut(XquikOut, frozen=True):
+    title: str | None
+    cover_image: str | None
+    body_html: str
+    like_count: int
+    retweet_count: int
+    reply_count: int
+    view_count: int
+    bookmark_count: int
+    author: XArticleAuthor | None
+
+
+class Done(msgspec.Struct, frozen=True):
+    """{"success": true}"""
+
+    success: bool
 
 
 def _drop_none(out: dict[str, Any]) -> dict[str, Any]:

@@ -16,7 +16,6 @@ This module must never charge anything.
 
 from __future__ import annotations
 
-import base64
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -76,6 +75,7 @@ def _words(body: dict[str, Any], name: str, prefix: str = "") -> list[str]:
 
 
 _USERNAME = re.compile(r"^@?[A-Za-z0-9_]{1,15}$")
+_HEX = re.compile(r"[0-7]?[0-9a-f]{1,15}")  # a cursor: an id below 2**63 in hexadecimal
 
 
 def options(body: object) -> dict[str, Any]:
@@ -276,15 +276,14 @@ def _compact(row: asyncpg.Record) -> dict[str, Any]:
 
 
 def _cursor(draw_id: int) -> str:
-    return base64.urlsafe_b64encode(f"d:{draw_id}".encode()).decode().rstrip("=")
+    """The last draw's id in hexadecimal: any such string is a position (the API's schema says so)."""
+    return f"{draw_id:x}"
 
 
 def _after(token: str) -> int:
-    try:
-        text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
-        return int(text.removeprefix("d:")) if text.startswith("d:") else -1
-    except ValueError:
+    if not _HEX.fullmatch(token):
         return -1
+    return int(token, 16)
 
 
 async def list_draws(

@@ -20,8 +20,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import re
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -46,6 +47,15 @@ def _iso(value: datetime | None) -> str | None:
     if value is None:
         return None
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+_HEX = re.compile(r"[0-7]?[0-9a-f]{1,15}")
+# The list's cursor: the last job's created_at (microseconds since 1970, hexadecimal) and its id; every
+# string of the pattern is a position (the API's schema states it).
+LIST_CURSOR_PATTERN = r"^([0-7]?[0-9a-f]{1,15})\.([0-9a-f]{32})$"
+LIST_CURSOR = re.compile(LIST_CURSOR_PATTERN)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MAX_MICROS = (datetime(9999, 12, 31, tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1)
 
 
 def encode_cursor(value: str) -> str:
@@ -142,11 +152,11 @@ async def list_jobs(
     """Newest first; the cursor is the last job's (created_at, id)."""
     since: tuple[datetime, uuid.UUID] | None = None
     if after:
-        stamp, _, job_id = decode_cursor(after).partition("|")
-        try:
-            since = (datetime.fromisoformat(stamp), uuid.UUID(job_id))
-        except ValueError as exc:
-            raise ExtractionError("invalid_input", "cursor is not valid") from exc
+        match = LIST_CURSOR.fullmatch(after)
+        if match is None:
+            raise ExtractionError("invalid_input", "cursor is not valid")
+        micros = min(int(match[1], 16), _MAX_MICROS)
+        since = (_EPOCH + timedelta(microseconds=micros), uuid.UUID(match[2]))
     rows = await pool.fetch(
         "SELECT * FROM xquik_extractions WHERE account_id = $1"
         " AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR tool_type = $3)"
@@ -158,7 +168,8 @@ async def list_jobs(
     cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]
-        cursor = encode_cursor(f"{last['created_at'].isoformat()}|{last['id']}")
+        micros = (last["created_at"] - _EPOCH) // timedelta(microseconds=1)
+        cursor = f"{micros:x}.{uuid.UUID(str(last['id'])).hex}"
     return jobs, cursor
 
 
@@ -176,11 +187,10 @@ async def get_job(
     if row is None:
         return None
     start = -1
-    if after:
-        text = decode_cursor(after)
-        if not text.lstrip("-").isdigit():
+    if after:  # the last row's seq in hexadecimal: any such string is a position
+        if not _HEX.fullmatch(after):
             raise ExtractionError("invalid_input", "cursor is not valid")
-        start = int(text)
+        start = min(int(after, 16), 2**31 - 1)  # seq is an integer column: beyond it, past the end
     results = await pool.fetch(
         "SELECT seq, data FROM xquik_extraction_rows WHERE extraction_id = $1 AND seq > $2"
         " ORDER BY seq LIMIT $3",
@@ -194,7 +204,7 @@ async def get_job(
         "job": _job(row),
         "results": page,
         "hasMore": more,
-        "nextCursor": encode_cursor(str(results[limit - 1]["seq"])) if more else None,
+        "nextCursor": f"{results[limit - 1]['seq']:x}" if more else None,
         "pollAfterMs": 1000 if row["status"] == "running" else None,
     }
 
