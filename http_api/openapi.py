@@ -106,7 +106,11 @@ def _responses(op: Operation, ref_of: dict[Any, Any]) -> dict[str, Any]:
             responses["204"] = {"description": "No Content"}
             continue
         media = op.produces.get(status)
-        content = {media: {"schema": {"type": "string"}}} if media else _json(ref_of[kind])
+        if media:  # one media type, or the several an answer may be in (an export in its format)
+            kinds = (media,) if isinstance(media, str) else media
+            content = {m: {"schema": {} if m.endswith("json") else {"type": "string"}} for m in kinds}
+        else:
+            content = _json(ref_of[kind])
         responses[str(status)] = {"description": kind.__name__, "content": content}
     error_ref = ref_of[op.dialect.error_schema]  # the document's own envelope
     if op.dialect.error_codes is not None:  # and its own codes

@@ -177,8 +177,9 @@ class Operation:
     # Bodies the handler reads itself (from call.raw), for the OpenAPI document: media type -> a JSON
     # schema, or a tuple of Structs (any of them).
     content: Mapping[str, Mapping[str, Any] | tuple[type, ...]] = field(default_factory=dict)
-    # Answers other than JSON (CSV, PDF): status -> media type, documented as such.
-    produces: Mapping[int, str] = field(default_factory=dict)
+    # Answers other than JSON (CSV, PDF): status -> media type (or the media types it may be in),
+    # documented as such.
+    produces: Mapping[int, str | tuple[str, ...]] = field(default_factory=dict)
     # Needs no credentials (sign-up, login, token refresh, password reset, a signed payment webhook ...):
     # limited per client address (auth.public_rate_limit) instead of per key; the handler sees
     # `call.caller` None.

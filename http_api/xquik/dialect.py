@@ -82,7 +82,7 @@ def xquik_error(
     return ApiError(status, code, message, extra or None, headers=headers)
 
 
-NONBLANK = r"^[^\x00]*\S[^\x00]*$"  # some text besides white space (and no U+0000)
+NONBLANK = r"^[^\x00]*[^\x00\s][^\x00]*$"  # some text besides white space (and no U+0000)
 USERNAME_PATTERN = r"^@?[A-Za-z0-9_]{1,15}$"  # an X username as the handlers read it (@ optional)
 
 
@@ -318,6 +318,7 @@ _ERROR_CODES = {
     "402": "no_credits, insufficient_credits, no_subscription, subscription_inactive",
     "403": "api_key_limit_reached, account_needs_reauth",
     "404": "not_found, ...",
+    "422": "invalid_media (a file or a media URL's content that is no usable media)",
     "429": "rate_limit_exceeded (retryAfter), x_api_rate_limited",
     "500": "internal_error",
     "502": "x_api_unavailable, x_write_failed, ...",

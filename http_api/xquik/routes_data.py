@@ -196,6 +196,10 @@ class DataExportQuery(msgspec.Struct, frozen=True, kw_only=True):
     type: Annotated[str, shown(enum=["winners", "entries"])] = "winners"
 
 
+class ExtractionExportQuery(msgspec.Struct, frozen=True, kw_only=True):
+    format: Annotated[str, shown(enum=list(exports.FORMATS))] = "csv"
+
+
 class DrawPage(XquikOut, frozen=True):
     draws: list[dict[str, Any]]
     has_more: bool
@@ -278,7 +282,7 @@ async def get_draw(call: Call) -> Reply:
     return Reply(200, draw)
 
 
-def _export_format(q: DataExportQuery) -> str:
+def _export_format(q: DataExportQuery | ExtractionExportQuery) -> str:
     if q.format not in exports.FORMATS:
         raise xquik_error(400, "invalid_format", f"format must be one of {', '.join(exports.FORMATS)}")
     return q.format
@@ -361,7 +365,7 @@ async def get_extraction(call: Call) -> Reply:
 
 
 async def export_extraction(call: Call) -> Reply:
-    fmt = _export_format(call.query_as(DataExportQuery))
+    fmt = _export_format(call.query_as(ExtractionExportQuery))
     job = await jobs.get_job(call.ctx.pool, call.account_id, call.path("id"), after=None, limit=1)
     rows = await jobs.export_rows(call.ctx.pool, call.account_id, call.path("id"), exports.cap(fmt))
     if job is None or rows is None:
@@ -409,7 +413,7 @@ async def gallery(call: Call) -> Reply:
     return Reply(200, page.encode(), {"content-type": "text/html; charset=utf-8"})
 
 
-FILES = {f: exports.MEDIA_TYPES[f].split(";")[0] for f in exports.FORMATS}  # exports answer one of these
+FILES = tuple(dict.fromkeys(exports.MEDIA_TYPES[f].split(";")[0] for f in exports.FORMATS))  # by ?format=
 OPERATIONS = [
     Operation("POST", f"{PREFIX}/draws", create_draw, "Create draw", None, TAG, body=DrawIn,
               responses={201: DrawOut}, dialect=DIALECT),
@@ -418,7 +422,7 @@ OPERATIONS = [
     Operation("GET", f"{PREFIX}/draws/{{id}}", get_draw, "Get draw", None, TAG, responses={200: DrawOut},
               dialect=DIALECT),
     Operation("GET", f"{PREFIX}/draws/{{id}}/export", export_draw, "Export draw", None, TAG,
-              query=DataExportQuery, responses={200: bytes}, produces={200: "*/*"}, dialect=DIALECT),
+              query=DataExportQuery, responses={200: bytes}, produces={200: FILES}, dialect=DIALECT),
     Operation("POST", f"{PREFIX}/extractions/estimate", estimate_extraction, "Estimate extraction", None, TAG,
               body=ExtractionIn, idempotent=False, responses={200: Estimate}, dialect=DIALECT),
     Operation("POST", f"{PREFIX}/extractions", create_extraction, "Create extraction", None, TAG,
@@ -428,7 +432,7 @@ OPERATIONS = [
     Operation("GET", f"{PREFIX}/extractions/{{id}}", get_extraction, "Get extraction", None, TAG,
               query=ExtractionResultsQuery, responses={200: ExtractionOut}, dialect=DIALECT),
     Operation("GET", f"{PREFIX}/extractions/{{id}}/export", export_extraction, "Export extraction", None, TAG,
-              query=DataExportQuery, responses={200: bytes}, produces={200: "*/*"}, dialect=DIALECT),
+              query=ExtractionExportQuery, responses={200: bytes}, produces={200: FILES}, dialect=DIALECT),
     Operation("POST", f"{PREFIX}/x/media/download", download_media, "Download media", None, TAG, body=MediaIn,
               responses={200: Downloaded}, dialect=DIALECT),
     Operation("GET", "/xquik/gallery/{id}", gallery, "Media gallery (public)", None, TAG, public=True,

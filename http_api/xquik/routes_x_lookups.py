@@ -40,8 +40,6 @@ from http_api.xquik.dialect import (
     PREFIX,
     USERNAME_PATTERN,
     XquikOut,
-    decode_cursor,
-    encode_cursor,
     shown,
     xquik_error,
 )
@@ -62,7 +60,11 @@ from http_api.xquik.x_common import (
 
 TAG = "Xquik X lookups"
 Limit = Annotated[int, Meta(ge=1, le=100)]
-Cursor = Annotated[str, Meta(min_length=1, max_length=512)]
+# Our cursor: how many items of an X page were already answered (0-1000), then X's pagination token of
+# that page when it is not the first: "<skip>" or "<skip>.<token>". Every string of the pattern is read;
+# a token X does not know (expired, or never given out) is 404 not_found (x_common.x_read).
+CURSOR_PATTERN = r"^(?:[0-9]{1,3}|1000)(?:\.[A-Za-z0-9_-]{1,256})?$"
+Cursor = Annotated[str, Meta(pattern=CURSOR_PATTERN, description="nextCursor of the previous page")]
 
 
 class AccountQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -153,10 +155,12 @@ def _cursor(after: str | None) -> tuple[str | None, int]:
     X's pages have minimum sizes (5 or 10); a smaller `limit` answers them in several of ours."""
     if after is None:
         return None, 0
-    token, skip = decode_cursor(after, 2)
-    if not isinstance(token, str) or not isinstance(skip, int) or not 0 <= skip <= 1000:
-        raise xquik_error(400, "invalid_input", "after is not a cursor from this API")
-    return token or None, skip
+    skip, _, token = after.partition(".")  # its pattern checked by the query's decoding
+    return token or None, int(skip)
+
+
+def _encode(token: str | None, skip: int) -> str:
+    return f"{skip}.{token}" if token else str(skip)
 
 
 T = TypeVar("T")
@@ -166,8 +170,8 @@ def _window(items: list[T], after: str | None, limit: int, x_next: str | None) -
     token, skip = _cursor(after)
     rest = items[skip:]
     if len(rest) > limit:
-        return rest[:limit], encode_cursor(token or "", skip + limit)
-    return rest, encode_cursor(x_next, 0) if x_next else None
+        return rest[:limit], _encode(token, skip + limit)
+    return rest, _encode(x_next, 0) if x_next else None
 
 
 def _page_reply(key: str, items: list[Any], next_cursor: str | None) -> Reply:

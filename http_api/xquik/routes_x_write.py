@@ -25,6 +25,8 @@ POST   /x/media                  multipart: account, file, is_long_video; or JSO
 POST   /x/communities, DELETE /x/communities/{id}, POST|DELETE /x/communities/{id}/join
 
 DELETE bodies are read as JSON too ({"account": ...}); `?account=` works as well.
+A file (or the media a URL names) that is no usable media is 422 invalid_media: its bytes, which no
+request schema can state, not the request's shape (400 invalid_input).
 """
 
 from __future__ import annotations
@@ -57,6 +59,8 @@ URL_MEDIA_MAX = 15 * 1024 * 1024
 IMAGE_MAGIC = {b"GIF87a": "image/gif", b"GIF89a": "image/gif", b"\xff\xd8\xff": "image/jpeg",
                b"\x89PNG\r\n\x1a\n": "image/png"}  # fmt: skip
 Account = Annotated[str, Meta(min_length=1, max_length=64)]
+# a URL httpx can fetch (an ASCII host name or address); what it answers is the media's business (422)
+MEDIA_URL = r"^https?://[A-Za-z0-9.-]+(?::[0-9]{1,5})?(?:[/?#][^\x00-\x20]*)?$"
 XId = Annotated[str, Meta(pattern=r"^[0-9]{1,19}$")]
 
 
@@ -105,7 +109,7 @@ class ProfileIn(WriteIn, frozen=True, kw_only=True):
 
 
 class MediaUrlIn(WriteIn, frozen=True, kw_only=True):
-    url: Annotated[str, Meta(max_length=2048, pattern=r"^https?://\S+$")]
+    url: Annotated[str, Meta(max_length=2048, pattern=MEDIA_URL)]
 
 
 class CommunityIn(WriteIn, frozen=True, kw_only=True):
@@ -197,8 +201,8 @@ def _image(part: Part | None, limit: int) -> tuple[bytes, str]:
     if len(part.data) > limit:
         raise xquik_error(400, "invalid_input", f"file is larger than {limit // 1024} KB")
     kind = next((t for magic, t in IMAGE_MAGIC.items() if part.data.startswith(magic)), None)
-    if kind is None:
-        raise xquik_error(400, "invalid_input", "file must be a GIF, JPEG or PNG image")
+    if kind is None:  # the bytes, not the request's shape: 422, as the media a URL names (_fetch_media)
+        raise xquik_error(422, "invalid_media", "file must be a GIF, JPEG or PNG image")
     return part.data, kind
 
 
@@ -353,17 +357,17 @@ async def _fetch_media(call: Call, url: str) -> tuple[bytes, str]:
         async with guarded_client(call.ctx.engine.url_policy, timeout=30.0) as client:
             async with client.stream("GET", url) as response:
                 if response.status_code != 200:
-                    raise xquik_error(400, "invalid_input", f"the media URL answered {response.status_code}")
+                    raise xquik_error(422, "invalid_media", f"the media URL answered {response.status_code}")
                 chunks, size = [], 0
                 async for chunk in response.aiter_bytes():
                     size += len(chunk)
                     if size > URL_MEDIA_MAX:
-                        raise xquik_error(400, "invalid_input", "the media at that URL is larger than 15 MB")
+                        raise xquik_error(422, "invalid_media", "the media at that URL is larger than 15 MB")
                     chunks.append(chunk)
                 kind = response.headers.get("content-type", "application/octet-stream").split(";")[0]
         return b"".join(chunks), kind
     except (httpx.HTTPError, httpx.InvalidURL) as exc:  # InvalidURL: a host IDNA refuses, not an HTTPError
-        raise xquik_error(400, "invalid_input", f"the media URL cannot be fetched: {exc}") from None
+        raise xquik_error(422, "invalid_media", f"the media URL cannot be fetched: {exc}") from None
 
 
 async def upload_media(call: Call) -> Reply:
@@ -418,7 +422,8 @@ async def leave_community(call: Call) -> Reply:
 
 
 MULTIPART = {"multipart/form-data": {"type": "object", "properties": {
-    "account": {"type": "string", "pattern": NONBLANK}, "file": {"type": "string", "format": "binary"}},
+    "account": {"type": "string", "pattern": NONBLANK},
+    "file": {"type": "string", "format": "binary", "minLength": 1}},
     "required": ["account", "file"]}}  # fmt: skip
 DELETE_BODY = {"application/json": (WriteIn,)}  # read by _delete_body (or ?account=)
 JOB = {200: Done, 202: Pending}

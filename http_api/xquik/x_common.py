@@ -91,6 +91,9 @@ async def x_session(call: Call, ref: str | None) -> AccountSession:
         raise xquik_error(403, "account_needs_reauth", "the X account session expired") from None
 
 
+_TOKENS = ("pagination_token", "next_token")  # X's 400 for a page token it does not know
+
+
 @asynccontextmanager
 async def x_read(not_found: str = "not_found") -> AsyncIterator[None]:
     """X's failures of a lookup in the document's codes (429 and 403 pass to the dialect as they are)."""
@@ -101,6 +104,10 @@ async def x_read(not_found: str = "not_found") -> AsyncIterator[None]:
     except Permanent as exc:
         if exc.code == "not_found":
             raise xquik_error(404, not_found, exc.detail or str(exc)) from None
+        if exc.code == "invalid_request" and any(t in (exc.detail or "") for t in _TOKENS):
+            raise xquik_error(
+                404, "not_found", "no such page: X does not know the cursor (expired, or not one it gave out)"
+            ) from None
         if exc.code in ("scope_missing", "forbidden"):
             raise xquik_error(502, "x_api_unauthorized", f"X refused the lookup: {exc}") from None
         raise xquik_error(502, "x_api_unavailable", f"X refused the lookup: {exc}") from None

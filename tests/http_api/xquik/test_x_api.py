@@ -246,10 +246,10 @@ async def test_writes_through_the_connected_account(xq: Xq) -> None:
                                    files={"file": ("a.png", PNG, "image/png")}, headers=xq.auth)  # fmt: skip
         assert ok.status_code == 200, ok.text
         big = PNG + b"\x00" * limit
-        for data in (big, b"not an image"):
+        for data, status, code in ((big, 400, "invalid_input"), (b"not an image", 422, "invalid_media")):
             files = {"file": ("a.png", data, "image/png")}
             r = await xq.client.patch(xq.url(path), data={"account": "demo"}, files=files, headers=xq.auth)
-            assert r.status_code == 400 and r.json()["error"] == "invalid_input"
+            assert r.status_code == status and r.json()["error"] == code
     assert graph.profile(xq.x_user_id).profile_image_url and graph.profile(xq.x_user_id).profile_banner_url
     left = await spent(xq, left, 30)
 
