@@ -20,8 +20,8 @@ Refusals are exceptions each surface words in its own document: `WebhookNotFound
 refuses it), `DeliveryNotFound`, `DeliveryPending` (a retry of a delivery still being attempted).
 Every query is scoped by (account, profile): another account's or another profile's (engine/outbox/
 profiles.py) webhook is not found, exactly like a missing one. Profiles through this store: "bulksmsrates"
-(seed 001, and seed 004 whose deliveries are signed the same way) and "bulkapis" (seed 000); "xquik"
-(seed 002, engine/xquik/monitors/webhooks.py) has its profile and still its own SQL, to move here.
+(seed 001, and seed 004 whose deliveries are signed the same way), "bulkapis" (seed 000) and "xquik"
+(seed 002, engine/xquik/monitors/webhooks.py, which passes limit=200: its document's "up to 200").
 A surface with its own signing adds a WebhookProfile to profiles.py and its name to the CHECK on
 webhooks.profile (a migration of its own, as 0110 does), then calls this store with that name; it keeps
 only its request parsing, its ids and its envelope (http_api/social_api/routes_tools.py `_worded` is
@@ -51,6 +51,7 @@ __all__ = [
 ]  # fmt: skip
 
 MAX_WEBHOOKS = 25  # per account, every profile together: each event fans out to all of them
+# (a surface whose document allows more passes its own `limit`, counted the same way: Xquik's 200)
 DISABLED = "disabled through the API"
 
 

@@ -316,7 +316,7 @@ _ERROR_CODES = {
     "409": "monitor_already_exists, idempotency_key_reused (an Idempotency-Key sent again with another body)",
     "401": "unauthenticated",
     "402": "no_credits, insufficient_credits, no_subscription, subscription_inactive",
-    "403": "api_key_limit_reached, account_needs_reauth",
+    "403": "api_key_limit_reached, webhook_limit_reached (limit), account_needs_reauth",
     "404": "not_found, ...",
     "422": "invalid_media (a file or a media URL's content that is no usable media)",
     "429": "rate_limit_exceeded (retryAfter), x_api_rate_limited",

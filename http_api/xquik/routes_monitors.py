@@ -16,13 +16,15 @@ returned and need an active plan (402 no_subscription), and count is 1-50 (X's m
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta
 
 from engine.outbox.url_guard import UnsafeTarget
-from engine.outbox.webhooks import WebhookSender
+from engine.outbox.webhook_store import InvalidWebhookUrl, WebhookLimitReached, WebhookStore
 from engine.social.errors import AuthExpired, Permanent
 from engine.xquik.monitors import events as event_log
 from engine.xquik.monitors import webhooks as hooks
@@ -236,10 +238,6 @@ def _layer(call: Call) -> MonitorsLayer:
     return layer
 
 
-def _sender(call: Call) -> WebhookSender | None:
-    return call.ctx.engine.webhooks
-
-
 def _monitor(row: Any) -> dict[str, Any]:
     return {
         "id": str(row["id"]), "username": row["username"], "xUserId": row["x_user_id"],
@@ -342,59 +340,69 @@ async def get_event(call: Call) -> Reply:
 # ----------------------------------------------------------------------------------------- webhooks
 
 
-def _checked_url(call: Call, url: str) -> str:
+def _store(call: Call) -> WebhookStore:
+    return call.ctx.engine.webhook_store
+
+
+@contextmanager
+def _worded() -> Iterator[None]:
+    """The webhook store's refusals in the document's codes."""
     try:
-        return call.ctx.engine.url_policy.check_url(url)
+        yield
     except UnsafeTarget as exc:
         raise xquik_error(400, "invalid_input", f"url not allowed: {exc.reason}") from None
+    except InvalidWebhookUrl as exc:
+        raise xquik_error(400, "invalid_input", f"url not allowed: {exc}") from None
+    except WebhookLimitReached as exc:
+        raise xquik_error(
+            403, "webhook_limit_reached", f"at most {exc.limit} webhooks per account", limit=exc.limit
+        ) from None
 
 
 async def create_webhook(call: Call) -> Reply:
     body = call.body_as(CreateWebhook)
-    url = _checked_url(call, body.url)
-    return Reply(
-        201, await hooks.create(call.ctx.pool, call.account_id, url, body.event_types, _sender(call))
-    )
+    with _worded():
+        return Reply(201, await hooks.create(_store(call), call.account_id, body.url, body.event_types))
 
 
 async def list_webhooks(call: Call) -> Reply:
-    return Reply(200, {"webhooks": await hooks.list_all(call.ctx.pool, call.account_id)})
+    return Reply(200, {"webhooks": await hooks.list_all(_store(call), call.account_id)})
 
 
 async def update_webhook(call: Call) -> Reply:
     body = call.body_as(UpdateWebhook)
-    url = _checked_url(call, body.url) if body.url is not None else None
-    updated = await hooks.update(
-        call.ctx.pool, call.account_id, id_param(call), url=url, event_types=body.event_types,
-        active=body.is_active, sender=_sender(call),
-    )  # fmt: skip
+    with _worded():
+        updated = await hooks.update(
+            _store(call), call.account_id, id_param(call), url=body.url, event_types=body.event_types,
+            active=body.is_active,
+        )  # fmt: skip
     if updated is None:
         raise _not_found("webhook")
     return Reply(200, updated)
 
 
 async def delete_webhook(call: Call) -> Reply:
-    if not await hooks.delete(call.ctx.pool, call.account_id, id_param(call)):
+    if not await hooks.delete(_store(call), call.account_id, id_param(call)):
         raise _not_found("webhook")
     return Reply(200, {"success": True})
 
 
 async def test_webhook(call: Call) -> Reply:
     webhook_id = id_param(call)
-    row = await hooks.get(call.ctx.pool, call.account_id, webhook_id)
-    if row is None:
+    hook = await hooks.get(_store(call), call.account_id, webhook_id)
+    if hook is None:
         raise _not_found("webhook")
-    if not row["active"]:
+    if not hook.active:
         raise xquik_error(400, "webhook_inactive", "the webhook is disabled: reactivate it with PATCH first")
-    _checked_url(call, row["url"])  # stored before a policy change: checked again before anything is sent
-    return Reply(200, await hooks.test(call.ctx.pool, _sender(call), call.account_id, webhook_id))
+    with _worded():  # its URL checked again before anything is sent (stored before a policy change)
+        return Reply(200, await hooks.test(_store(call), call.ctx.pool, call.account_id, webhook_id))
 
 
 async def list_deliveries(call: Call) -> Reply:
-    webhook_id = id_param(call)
-    if await hooks.get(call.ctx.pool, call.account_id, webhook_id) is None:
+    found = await hooks.deliveries(_store(call), call.account_id, id_param(call))
+    if found is None:
         raise _not_found("webhook")
-    return Reply(200, {"deliveries": await hooks.deliveries(call.ctx.pool, call.account_id, webhook_id)})
+    return Reply(200, {"deliveries": found})
 
 
 # ------------------------------------------------------------------------------------------- trends
