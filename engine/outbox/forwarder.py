@@ -471,9 +471,11 @@ class Forwarder:
         now = datetime.now(UTC)
         rows = [_held_row(h.delivery, now, int(h.attempt), h.error) for h in batch if h.delivery is not None]
         forget = [h.batch for h in batch if h.delivery is None]
+        if not rows:  # the common case: one statement, its own transaction
+            await self._pool.execute(_FORGET, forget)
+            return [None] * len(batch)
         async with self._pool.acquire() as conn, conn.transaction():
-            if rows:
-                await conn.copy_records_to_table("deliveries", records=rows, columns=_HELD_ROW_COLUMNS)
+            await conn.copy_records_to_table("deliveries", records=rows, columns=_HELD_ROW_COLUMNS)
             if forget:
                 await conn.execute(_FORGET, forget)
         return [None] * len(batch)
