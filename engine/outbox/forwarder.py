@@ -2,12 +2,12 @@
 
 What is owed is written by `store` in the same transaction as the receipt or MO that caused it:
 - a receipt for a customer with a receiving bind on this node is **held**: no row of its own, but one
-  `receipt_batches` row per commit naming the batch's messages (migration 0160). `push` sends it from
-  memory after the commit; once every receipt of the batch is acknowledged (deliver_sm_resp ROK) or has
-  been written as a `deliveries` row of its own (refused, no answer, the bind gone: it is then retried
-  like any row), the batch row is deleted — two statements per batch instead of a COPY and a DELETE per
-  receipt. A batch row left by a node that stopped or died is turned into `deliveries` rows by recovery
-  (engine/core/recovery.py, `receipts_taker`): those receipts go out again, at least once;
+  `receipt_batches` row per account and commit naming those messages (migration 0160). `push` sends it
+  from memory after the commit; once every receipt of the row is acknowledged (deliver_sm_resp ROK) or
+  has been written as a `deliveries` row of its own (refused, no answer, the bind gone: then retried like
+  any row), the batch row is deleted — a row written and deleted per account and commit instead of per
+  receipt. A batch row left by a node that stopped or died is turned into `deliveries` rows by
+  recovery (engine/core/recovery.py, `receipts_taker`): those receipts go out again, at least once;
 - anything else is a row of `deliveries` (engine/outbox/deliveries.py), sent by the node holding its lease:
 - the node that wrote it leases it to itself when it can deliver it (a callback URL, or a receiving bind
   while too many receipts are held already), and `push` sends it at once after the commit;
@@ -83,7 +83,13 @@ CHANNEL = "smsengine_deliveries"
 _NOTIFY = "SELECT pg_notify($1, a::text) FROM unnest($2::bigint[]) AS a"
 _JSON = msgspec.json.Encoder()
 _DELIVERED = "DELETE FROM deliveries WHERE id = ANY($1::bigint[])"
-_HOLD = "INSERT INTO receipt_batches (id, node, message_ids) VALUES ($1, $2, $3::bigint[])"
+# One batch row per account of the commit (its id: the account's first delivery id), so that one slow
+# customer keeps only its own receipts owed; $1 delivery ids (ascending), $3 their accounts, $4 messages.
+_HOLD = """
+INSERT INTO receipt_batches (id, node, message_ids)
+SELECT min(d), $2, array_agg(m ORDER BY d)
+FROM unnest($1::bigint[], $3::bigint[], $4::bigint[]) AS t(d, a, m) GROUP BY a
+"""
 _FORGET = "DELETE FROM receipt_batches WHERE id = ANY($1::bigint[])"
 # a held receipt that did not go through becomes a row like any other (unleased: any node may send it)
 _HELD_ROW_COLUMNS = (*DELIVERY_COLUMNS, "attempts", "next_attempt", "last_error")
@@ -301,11 +307,17 @@ class Forwarder:
                 rows.append((d.id, d.account_id, d.kind, d.message_id, body, None, None))
                 remote.add(d.account_id)
         if held:
-            await conn.execute(_HOLD, held[0].id, self._node, [d.message_id for d in held])
+            held.sort(key=_by_id)
+            await conn.execute(_HOLD, [d.id for d in held], self._node, [d.account_id for d in held],
+                               [d.message_id for d in held])  # fmt: skip
             now = time.monotonic()
-            if len(self._staged) > 16:  # stored by transactions that were rolled back (then retried)
+            if len(self._staged) > 64:  # stored by transactions that were rolled back (then retried)
                 self._staged = {k: v for k, v in self._staged.items() if now - v[0] < 60.0}
-            self._staged[held[0].id] = (now, held)
+            groups: dict[int, list[Delivery]] = {}
+            for d in held:
+                groups.setdefault(d.account_id, []).append(d)
+            for group in groups.values():
+                self._staged[group[0].id] = (now, group)
         if rows:
             await conn.copy_records_to_table("deliveries", records=rows, columns=DELIVERY_COLUMNS)
         if remote:
@@ -554,6 +566,10 @@ class Forwarder:
     async def _accounts_with_pending(self) -> list[int]:
         rows = await self._pool.fetch(_ACCOUNTS_DUE, self._node)
         return [r["account_id"] for r in rows]
+
+
+def _by_id(delivery: Delivery) -> int:
+    return delivery.id
 
 
 class _HeldDone(msgspec.Struct, frozen=True, gc=False):
