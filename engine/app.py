@@ -50,6 +50,7 @@ from engine.infra.settings import Settings
 from engine.outbox.forwarder import CHANNEL as DELIVERIES_CHANNEL
 from engine.outbox.forwarder import Forwarder
 from engine.outbox.url_guard import TargetPolicy
+from engine.outbox.webhook_store import WebhookStore
 from engine.outbox.webhooks import WebhookSender
 from engine.payments.service import Payments
 from engine.payments.stripe_provider import StripeProvider
@@ -66,6 +67,8 @@ from engine.whatsapp.recovery import whatsapp_taker
 from engine.whatsapp.schema import WHATSAPP, PreparedWhatsApp
 from engine.whatsapp.service import WhatsApp
 from engine.xquik import autotopup as xquik_autotopup
+from engine.xquik import runtime as xquik_data
+from engine.xquik.monitors.runtime import MonitorsLayer
 from routing.live import LiveRoutingTable
 from routing.model import CarrierHealth, HealthSnapshot
 from routing.storage import PgRoutingStore
@@ -107,6 +110,7 @@ class Engine:
     url_policy: TargetPolicy = field(default_factory=TargetPolicy)  # where deliveries may go (SSRF guard)
     identity: Identity | None = None  # people who sign in: users, tokens, mail (engine/identity/service.py)
     social: SocialLayer | None = None  # accounts, connectors, social jobs (engine/social/runtime.py)
+    xquik_monitors: MonitorsLayer | None = None  # Xquik monitors, events, trends (engine/xquik/monitors/)
     # WhatsApp Business (engine/whatsapp/): None when no Cloud API access token is configured
     whatsapp: WhatsApp | None = None
     whatsapp_inbound: WhatsAppInbound | None = None  # Meta's signed webhook events in
@@ -122,6 +126,11 @@ class Engine:
     _health: HealthSnapshot = field(default_factory=lambda: HealthSnapshot({}))
     _all_up: HealthSnapshot | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def webhook_store(self) -> WebhookStore:
+        """Webhook endpoints and their delivery log, for every surface (engine/outbox/webhook_store.py)."""
+        return WebhookStore(self.pool, self.url_policy, self.webhooks)
 
     @property
     def smpp_port(self) -> int:
@@ -195,7 +204,9 @@ class Engine:
             name = settings.node.name or default_name(settings.smpp.port, settings.data_dir)
             node, _ = await claim_number(pool, name, settings.node.lease_seconds)
             async with Identity.start(settings, pool) as identity:  # users, tokens, mail: stops last
-                engine = await cls._assemble(settings, pool, node, urls.database_url, reuse_port)
+                engine = await cls._assemble(
+                    settings, pool, node, urls.database_url, reuse_port, redis_url=urls.redis_url
+                )
                 engine.identity = identity
                 try:
                     yield engine
@@ -206,7 +217,14 @@ class Engine:
 
     @classmethod
     async def _assemble(
-        cls, settings: Settings, pool: asyncpg.Pool, node: int, database_url: str, reuse_port: bool
+        cls,
+        settings: Settings,
+        pool: asyncpg.Pool,
+        node: int,
+        database_url: str,
+        reuse_port: bool,
+        *,
+        redis_url: str = "",
     ) -> Engine:
         routing = LiveRoutingTable(PgRoutingStore(pool))
         await routing.load()
@@ -247,8 +265,9 @@ class Engine:
             dispatcher.add_sink(WHATSAPP_KIND, whatsapp_outcomes)
         # Social jobs: a kind of the same loop, accepted by the same group commit (engine/social/jobs/).
         social = SocialLayer.build(
-            settings, pool, dispatcher=dispatcher, ids=ids, clock=clock, webhooks=webhooks
-        )
+            settings, pool, dispatcher=dispatcher, ids=ids, clock=clock, webhooks=webhooks,
+            redis_url=redis_url, database_url=database_url,
+        )  # fmt: skip
         acceptor = Acceptor(
             pool,
             schemas={PreparedMessage: SMS, PreparedWhatsApp: WHATSAPP, PreparedSocialJob: SOCIAL},
@@ -298,6 +317,7 @@ class Engine:
                      whatsapp_outcomes=whatsapp_outcomes, whatsapp_target=whatsapp_target,
                      social=social)  # fmt: skip
         social.jobs.acceptor = acceptor
+        engine.xquik_monitors = MonitorsLayer.build(settings, pool, social, webhooks)
         engine_ref.append(engine)
         fleet.on_deliver = inbound.on_deliver
         fleet.on_health_change = engine.refresh_health
@@ -317,6 +337,7 @@ class Engine:
         lifecycle.start()
         marks.start()
         social.start()
+        engine.xquik_monitors.start()
         if whatsapp_outcomes is not None:
             whatsapp_outcomes.start()
         acceptor.start()
@@ -356,6 +377,7 @@ class Engine:
             webhooks=webhooks,
         )
         engine.campaigns.start()
+        xquik_data.start(engine)  # Xquik extraction jobs: this node polls their table (xquik/runtime.py)
         pay = settings.payments
         provider = (
             StripeProvider(
@@ -481,6 +503,8 @@ class Engine:
         if self.lease is not None:
             await self.lease.close()
         await self.marks.close()
+        if self.xquik_monitors is not None:
+            await self.xquik_monitors.close()  # before the social layer's X client closes
         if self.social is not None:
             await self.social.close()
         await self.lifecycle.close()

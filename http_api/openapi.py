@@ -80,8 +80,9 @@ def _json(schema: Any) -> dict[str, Any]:
 
 
 def _parameters(op: Operation, components: dict[str, Any]) -> list[dict[str, Any]]:
+    shape = op.dialect.path_schema
     parameters: list[dict[str, Any]] = [
-        {"name": name, "in": "path", "required": True, "schema": _PATH_ID}
+        {"name": name, "in": "path", "required": True, "schema": (shape and shape(op.path, name)) or _PATH_ID}
         for name in _PATH_PARAM.findall(op.path)
     ]
     if op.query is not None:
@@ -98,7 +99,7 @@ def _parameters(op: Operation, components: dict[str, Any]) -> list[dict[str, Any
     return parameters
 
 
-def _responses(op: Operation, ref_of: dict[Any, Any], error_ref: dict[str, Any]) -> dict[str, Any]:
+def _responses(op: Operation, ref_of: dict[Any, Any]) -> dict[str, Any]:
     responses: dict[str, Any] = {}
     for status, kind in op.responses.items():
         if status == 204:
@@ -107,9 +108,9 @@ def _responses(op: Operation, ref_of: dict[Any, Any], error_ref: dict[str, Any])
         media = op.produces.get(status)
         content = {media: {"schema": {"type": "string"}}} if media else _json(ref_of[kind])
         responses[str(status)] = {"description": kind.__name__, "content": content}
-    if op.dialect is not None:  # another document's surface: its own codes in its own envelope
+    error_ref = ref_of[op.dialect.error_schema]  # the document's own envelope
+    if op.dialect.error_codes is not None:  # and its own codes
         errors = dict(op.dialect.error_codes)
-        error_ref = ref_of[op.dialect.error_schema]
     else:
         errors = dict(_ERRORS) | (_BODY_ERRORS if op.has_body else {})
     for code, codes in errors.items():
@@ -125,13 +126,12 @@ def _responses(op: Operation, ref_of: dict[Any, Any], error_ref: dict[str, Any])
 
 def openapi_document(operations: Sequence[Operation], *, title: str = "smsengine HTTP API") -> dict[str, Any]:
     types: list[Any] = [ErrorEnvelope]
-    types.extend(dict.fromkeys(op.dialect.error_schema for op in operations if op.dialect is not None))
+    types.extend(dict.fromkeys(op.dialect.error_schema for op in operations))
     for op in operations:
         types.extend(op.body if isinstance(op.body, tuple) else [op.body] if op.body is not None else [])
         types.extend([op.query] if op.query is not None else [])
         types.extend(t for c in op.content.values() if isinstance(c, tuple) for t in c)
         types.extend(op.responses.values())
-        types.extend([op.error_schema] if op.error_schema is not None else [])
     unique = list(dict.fromkeys(types))
     refs, components = msgspec.json.schema_components(unique, ref_template=REF)
     ref_of = dict(zip(unique, refs, strict=True))
@@ -140,8 +140,6 @@ def openapi_document(operations: Sequence[Operation], *, title: str = "smsengine
         extra = getattr(kind, "json_schema_extra", None)
         if extra and getattr(kind, "__name__", None) in components:
             components[kind.__name__].update(extra)
-    error_ref = ref_of[ErrorEnvelope]
-
     paths: dict[str, dict[str, Any]] = {}
     for op in operations:
         entry: dict[str, Any] = {
@@ -150,7 +148,7 @@ def openapi_document(operations: Sequence[Operation], *, title: str = "smsengine
             "tags": [op.tag],
             "security": op.security if op.public else [{"ApiKey": [], "ApiSecret": []}, {"Bearer": []}],
             "parameters": _parameters(op, components),
-            "responses": _responses(op, ref_of, ref_of[op.error_schema] if op.error_schema else error_ref),
+            "responses": _responses(op, ref_of),
             "x-permission": op.permission,
         }
         if op.description:

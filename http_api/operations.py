@@ -8,9 +8,9 @@ A route module lists `Operation`s (method, path, permission, body/query/response
     -> honours Idempotency-Key (idempotency.IdempotencyStore) when the operation is `idempotent`
     -> decodes body and query with msgspec (unknown fields refused) -> runs the handler -> encodes
 
-and turns any failure into the error envelope (errors.error_response). Handlers therefore only see a
-`Call` with a decoded body and an authenticated principal, and return a `Reply`; the same declarations
-generate the OpenAPI document (openapi.py), so the documentation cannot drift from the code.
+and turns any failure into its document's error envelope (the operation's `Dialect`). Handlers therefore
+only see a `Call` with a decoded body and an authenticated principal, and return a `Reply`; the same
+declarations generate the OpenAPI document (openapi.py), so the documentation cannot drift from the code.
 
 This module must never know any endpoint's business: it is the plumbing shared by all of them.
 """
@@ -38,7 +38,7 @@ from engine.core.text_fields import find_bad_text
 from engine.infra import metrics
 from engine.infra.settings import HttpSettings
 from http_api.auth import Authenticator, Principal
-from http_api.errors import ApiError, error_response
+from http_api.errors import ApiError, ErrorEnvelope, error_response
 from http_api.idempotency import IdempotencyStore, StoredResponse, request_hash
 from http_api.ratelimit import RateLimiter
 
@@ -112,18 +112,48 @@ Handler = Callable[[Call], Awaitable[Reply]]
 
 @dataclass(frozen=True)
 class Dialect:
-    """How one document's surface authenticates its callers and answers its errors.
+    """How one document's surface authenticates its callers and answers its errors: the one hook.
 
-    An operation without one is the BulkSMSRates surface's (ctx.auth, errors.error_response). Another
-    document (BulkAPIs' `success`/`error` envelope and `bulk_ak_` keys, PostEverywhere's lowercase codes)
-    declares its own on its operations: the pipeline (limits, body, idempotency, decoding) stays this one.
+    Every operation has one: seed 001's (`SHARED`: the one key store, errors.error_response) unless it
+    declares its document's (BulkAPIs' `success`/`error` envelope and `bulk_ak_` keys, PostEverywhere's
+    lowercase codes, social-api's namespaced codes). Every failure of the operation — authentication,
+    limits, validation, a path's 405, the handler's — is answered by its `error_response`; the pipeline
+    (limits, body, idempotency, decoding) stays this module's. A document whose envelope is the shared
+    one reworded is made with `reshaping`.
     """
 
     name: str
-    authenticate: Callable[[ApiContext, Request], Awaitable[Principal]]
     error_response: Callable[[BaseException, str], Response]
     error_schema: type  # the error envelope Struct, for the OpenAPI document
-    error_codes: Mapping[str, str]  # status -> the codes it may answer with, for the OpenAPI document
+    # status -> the codes it may answer with, for the OpenAPI document; None: the shared table's
+    error_codes: Mapping[str, str] | None = None
+    # None: the one key store's credentials (auth.Authenticator.authenticate)
+    authenticate: Callable[[ApiContext, Request], Awaitable[Principal]] | None = None
+    # (path template, parameter name) -> the JSON schema of that path parameter, for the OpenAPI
+    # document, where the document's ids have a shape of their own (None: the shared one)
+    path_schema: Callable[[str, str], Mapping[str, Any] | None] | None = None
+
+    @classmethod
+    def reshaping(
+        cls,
+        name: str,
+        shape: Callable[[int, dict[str, Any]], dict[str, Any]],
+        error_schema: type,
+        error_codes: Mapping[str, str] | None = None,
+        authenticate: Callable[[ApiContext, Request], Awaitable[Principal]] | None = None,
+    ) -> Dialect:
+        """A dialect answering the shared envelope (errors.error_response) as `shape(status, shared)`
+        rewrites it, with the shared answer's status and headers (Retry-After, WWW-Authenticate, Allow)."""
+
+        def answer(exc: BaseException, request_id: str) -> Response:
+            shared = error_response(exc, request_id)
+            body = msgspec.json.encode(shape(shared.status_code, msgspec.json.decode(bytes(shared.body))))
+            return Response(body, shared.status_code, _extra_headers(shared), media_type="application/json")
+
+        return cls(name, answer, error_schema, error_codes, authenticate)
+
+
+SHARED = Dialect("bulksmsrates", error_response, ErrorEnvelope)  # seed 001's: every other's starting point
 
 
 @dataclass(frozen=True)
@@ -152,15 +182,10 @@ class Operation:
     body_required: bool = True  # False: an empty body is allowed (the handler then sees `call.body` None)
     # A public operation's own proof of its caller, for the OpenAPI document (e.g. a signature header).
     security: list[dict[str, list[str]]] = field(default_factory=list)
-    dialect: Dialect | None = None  # another document's auth and error envelope (None: seed 001's)
+    dialect: Dialect = SHARED  # the document's auth and error envelope: the one hook (Dialect)
     # A public operation's own budget per client address (rate, burst) instead of auth.public_rate_*:
     # a platform's signed webhooks come from a few addresses at the platform's pace.
     public_limit: tuple[float, int] | None = None
-    # The error envelope of the operation's own document, from the shared one (errors.py): every
-    # failure of the operation — authentication, limits, validation, the handler's — is reshaped by it.
-    # None: the shared envelope (seed 001's).
-    error_shape: Callable[[int, dict[str, Any]], dict[str, Any]] | None = None
-    error_schema: type | None = None  # the Struct of that envelope, for the OpenAPI document
 
     @property
     def operation_id(self) -> str:
@@ -340,10 +365,10 @@ class Endpoint:
         self.op = op
         self.ctx = ctx
         self.__name__ = op.operation_id
-        self.error_response = op.dialect.error_response if op.dialect is not None else error_response
+        self.error_response = op.dialect.error_response
 
     async def authenticate(self, request: Request) -> Principal:
-        if self.op.dialect is not None:
+        if self.op.dialect.authenticate is not None:
             return await self.op.dialect.authenticate(self.ctx, request)
         return await self.ctx.auth.authenticate(request)
 
@@ -380,8 +405,7 @@ class Endpoint:
             elif op.method == "POST" and response.status_code in (400, 422) and call.caller is not None:
                 # a customer's request refused at the door
                 metrics.refused("http", call.caller.account_id, _code_of(response.body), str(exc))
-            body = self._shaped(response.status_code, bytes(response.body))
-            return StoredResponse(response.status_code, body), _extra_headers(response)
+            return StoredResponse(response.status_code, bytes(response.body)), _extra_headers(response)
 
     async def handle(self, request: Request) -> tuple[int, bytes, dict[str, str]]:
         op, ctx, settings = self.op, self.ctx, self.ctx.settings
@@ -434,14 +458,7 @@ class Endpoint:
             return stored.status, stored.body, headers
         except Exception as exc:
             response = self.error_response(exc, rid)
-            body = self._shaped(response.status_code, bytes(response.body))
-            return response.status_code, body, {**_extra_headers(response), **headers}
-
-    def _shaped(self, status: int, body: bytes) -> bytes:
-        """The shared error envelope in the operation's own document's shape (Operation.error_shape)."""
-        if self.op.error_shape is None:
-            return body
-        return msgspec.json.encode(self.op.error_shape(status, msgspec.json.decode(body)))
+            return response.status_code, bytes(response.body), {**_extra_headers(response), **headers}
 
 
 class PathEndpoint:

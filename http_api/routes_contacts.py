@@ -33,6 +33,7 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta
 
+from engine import consent
 from http_api.contacts_csv import CSV_BODY, CsvRowError, parse_contacts_csv, read_csv_upload, reject_nul
 from http_api.envelopes import Cursor, One, Page, PageQuery, PageSize, one, page_of
 from http_api.errors import ApiError, not_found, validation_error
@@ -424,16 +425,13 @@ async def list_opt_outs(call: Call) -> Reply:
 
 async def add_opt_out(call: Call) -> Reply:
     digits = phone_digits(call.body_as(OptOutIn).number, "number")
-    row = await call.ctx.pool.fetchrow(
-        """INSERT INTO opt_outs (account_id, number, source) VALUES ($1, $2, 'api')
-        ON CONFLICT (account_id, number) DO UPDATE SET account_id = EXCLUDED.account_id
-        RETURNING number, source, created_at""",
-        call.account_id, digits,
-    )  # fmt: skip
+    async with call.ctx.pool.acquire() as conn, conn.transaction():  # the person's every address
+        rows = await consent.opt_out(conn, call.account_id, digits, "api")
     # Stored first, then the engine's set: a restart reloads the set from the table, never the reverse.
-    assert row is not None
-    call.ctx.engine.set_opt_out(call.account_id, digits, True)
-    return one(call, OptOut("+" + row["number"], row["source"], row["created_at"]), 201)
+    for r in rows:
+        call.ctx.engine.set_opt_out(call.account_id, r.number, True)
+    row = next(r for r in rows if r.number == digits)
+    return one(call, OptOut("+" + row.number, row.source, row.created_at), 201)
 
 
 async def delete_opt_out(call: Call) -> Reply:
@@ -441,12 +439,12 @@ async def delete_opt_out(call: Call) -> Reply:
         digits = normalise_destination(call.path("number"))
     except InvalidDestination:
         raise not_found("opt-out") from None
-    done = await call.ctx.pool.fetchval(
-        "DELETE FROM opt_outs WHERE account_id = $1 AND number = $2 RETURNING number", call.account_id, digits
-    )
-    if done is None:
+    async with call.ctx.pool.acquire() as conn, conn.transaction():  # the person's every address
+        gone = await consent.opt_in(conn, call.account_id, digits)
+    for address in gone:
+        call.ctx.engine.set_opt_out(call.account_id, address, False)
+    if digits not in gone:
         raise not_found("opt-out")
-    call.ctx.engine.set_opt_out(call.account_id, digits, False)
     return one(call, Deleted("+" + digits))
 
 

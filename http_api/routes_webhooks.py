@@ -8,23 +8,31 @@
     POST   /v1/settings/webhooks/{id}/test            webhooks.manage  202: one signed webhook.test delivery
     GET    /v1/settings/webhooks/{id}/deliveries      webhooks.manage  the log, newest first, cursor paginated
 
-Events are produced and delivered by the engine (engine/outbox/webhooks.py): this module only manages the
-endpoints and reads the log. Every query is scoped by the caller's account: another account's webhook
-answers 404 exactly like a missing one. It must never show a secret after creation, nor send anything.
+Events are produced and delivered by the engine (engine/outbox/webhooks.py) and endpoints stored by its one
+webhook store (engine/outbox/webhook_store.py): this module only parses requests and shapes answers.
+Another account's webhook answers 404 exactly like a missing one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
-from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from typing import Annotated, Literal
 
-import asyncpg
 import msgspec
 from msgspec import Meta
 
-from engine.outbox.url_guard import UnsafeTarget
-from engine.outbox.webhooks import TEST_EVENT, WebhookSender, new_secret
+from engine.outbox.profiles import BULKSMSRATES
+from engine.outbox.webhook_store import (
+    MAX_WEBHOOKS,
+    InvalidWebhookUrl,
+    StoredWebhook,
+    UnsafeTarget,
+    WebhookLimitReached,
+    WebhookNotFound,
+)
+from engine.outbox.webhooks import TEST_EVENT
 from http_api.envelopes import Cursor, One, Page, PageQuery, offset_page, one, page_of
 from http_api.errors import ApiError, not_found
 from http_api.operations import Call, Operation, Reply
@@ -32,7 +40,6 @@ from http_api.pagination import decode_cursor, paginate
 from http_api.schemas import Request
 
 PERMISSION = "webhooks.manage"
-MAX_WEBHOOKS = 25  # per account: each event fans out to all of them
 
 # The document's event names, and the message.* names its DLR payload example uses ("dlr" subscribes to
 # message.delivered, message.failed and message.expired: engine.outbox.webhooks.ALIASES).
@@ -125,36 +132,12 @@ class DeliveryQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_
     cursor: Cursor | None = None
 
 
-_COLUMNS = "id, url, events, description, active, inactive_reason, created_at, updated_at"
-# This document's webhooks only: the BulkAPIs surface's (profile 'bulkapis') are listed and managed there.
-_MINE = "profile = 'bulksmsrates'"
-_FAIL_PENDING = """
-UPDATE webhook_deliveries SET status = 'failed', finished_at = now(), last_error = 'webhook disabled'
-WHERE webhook_id = $1 AND status = 'pending'
-"""
+PROFILE = BULKSMSRATES.name  # this document's webhooks only: the BulkAPIs surface's are managed there
 
 
-def _webhook(row: asyncpg.Record) -> Webhook:
-    return Webhook(
-        row["id"], row["url"], list(row["events"]), row["description"], row["active"],
-        row["inactive_reason"], row["created_at"], row["updated_at"],
-    )  # fmt: skip
-
-
-def _check_url(call: Call, url: str) -> str:
-    """The URL to store; 400 when it is not an http(s) URL, 422 UNSAFE_URL when it points inside
-    (loopback, private, link-local, metadata: engine/outbox/url_guard.py)."""
-    try:
-        parts = urlsplit(url.strip())
-        valid = parts.scheme in ("http", "https") and bool(parts.hostname) and (parts.port or 1) > 0
-    except ValueError:  # "http://[bad", a port that is not a number
-        valid = False
-    if not valid:  # it has the schema's shape (a bracketed host that is no IPv6 address): 422
-        raise ApiError(422, "VALIDATION_ERROR", "url must be an absolute http or https URL", {"field": "url"})
-    try:
-        return call.ctx.engine.url_policy.check_url(url)
-    except UnsafeTarget as exc:
-        raise unsafe_url(exc) from None
+def _webhook(w: StoredWebhook) -> Webhook:
+    return Webhook(w.id, w.url, w.events, w.description, w.active, w.inactive_reason, w.created_at,
+                   w.updated_at)  # fmt: skip
 
 
 def unsafe_url(exc: UnsafeTarget) -> ApiError:
@@ -163,8 +146,20 @@ def unsafe_url(exc: UnsafeTarget) -> ApiError:
     )
 
 
-def _sender(call: Call) -> WebhookSender | None:
-    return call.ctx.engine.webhooks
+@contextmanager
+def _worded() -> Iterator[None]:
+    """The store's refusals in this document's words."""
+    try:
+        yield
+    except WebhookNotFound:
+        raise not_found("webhook") from None
+    except InvalidWebhookUrl:  # it has the schema's shape (a bracketed host that is no IPv6 address): 422
+        raise ApiError(422, "VALIDATION_ERROR", "url must be an absolute http or https URL",
+                       {"field": "url"}) from None  # fmt: skip
+    except UnsafeTarget as exc:  # loopback, private, link-local, metadata: engine/outbox/url_guard.py
+        raise unsafe_url(exc) from None
+    except WebhookLimitReached as exc:
+        raise ApiError(409, "LIMIT_REACHED", str(exc)) from None
 
 
 def _webhook_id(call: Call) -> int:
@@ -174,164 +169,83 @@ def _webhook_id(call: Call) -> int:
     return int(raw)
 
 
-async def _owned(conn: Any, call: Call, webhook_id: int, *, lock: bool = False) -> asyncpg.Record:
-    suffix = " FOR UPDATE" if lock else ""
-    row: asyncpg.Record | None = await conn.fetchrow(
-        f"SELECT {_COLUMNS} FROM webhooks WHERE id = $1 AND account_id = $2 AND {_MINE}{suffix}",
-        webhook_id,
-        call.account_id,
-    )
-    if row is None:
-        raise not_found("webhook")
-    return row
-
-
 async def list_webhooks(call: Call) -> Reply:
-    rows = await call.ctx.pool.fetch(
-        f"SELECT {_COLUMNS} FROM webhooks WHERE account_id = $1 AND {_MINE} ORDER BY id", call.account_id
-    )
-    page, pagination = offset_page(rows, call.query_as(PageQuery))
-    return page_of(call, [_webhook(r) for r in page], pagination)
+    hooks = await call.ctx.engine.webhook_store.all_of(call.account_id, PROFILE)
+    page, pagination = offset_page(hooks, call.query_as(PageQuery))
+    return page_of(call, [_webhook(w) for w in page], pagination)
 
 
 async def create_webhook(call: Call) -> Reply:
     body = call.body_as(WebhookCreate)
-    url = _check_url(call, body.url)
-    secret = new_secret()
-    async with call.ctx.pool.acquire() as conn, conn.transaction():
-        # the advisory lock serialises creations of one account, so the limit holds under concurrency
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('webhooks:' || $1::bigint, 0))",
-                           call.account_id)  # fmt: skip
-        count = await conn.fetchval("SELECT count(*) FROM webhooks WHERE account_id = $1", call.account_id)
-        if count >= MAX_WEBHOOKS:
-            raise ApiError(409, "LIMIT_REACHED", f"at most {MAX_WEBHOOKS} webhooks per account")
-        row = await conn.fetchrow(
-            "INSERT INTO webhooks (account_id, url, events, description, secret) VALUES ($1, $2, $3, $4, $5)"
-            " RETURNING id, created_at",
-            call.account_id, url, sorted(set(body.events)), body.description, secret,
+    with _worded():
+        w = await call.ctx.engine.webhook_store.create(
+            call.account_id, PROFILE, url=body.url, events=body.events, description=body.description,
+            limit=MAX_WEBHOOKS,
         )  # fmt: skip
-        assert row is not None
-    sender = _sender(call)
-    if sender is not None:  # at once: events committed from now on must find this account
-        sender.directory.add(call.account_id)
-    created = WebhookCreated(row["id"], url, sorted(set(body.events)), body.description, True, secret,
-                             row["created_at"])  # fmt: skip
+    assert w.secret is not None
+    created = WebhookCreated(w.id, w.url, w.events, w.description, True, w.secret, w.created_at)
     return one(call, created, 201)
 
 
 async def get_webhook(call: Call) -> Reply:
-    async with call.ctx.pool.acquire() as conn:
-        return one(call, _webhook(await _owned(conn, call, _webhook_id(call))))
+    with _worded():
+        return one(call, _webhook(await call.ctx.engine.webhook_store.get(call.account_id, PROFILE,
+                                                                          _webhook_id(call))))  # fmt: skip
 
 
 async def update_webhook(call: Call) -> Reply:
     body = call.body_as(WebhookUpdate)
-    webhook_id = _webhook_id(call)
-    async with call.ctx.pool.acquire() as conn, conn.transaction():
-        current = await _owned(conn, call, webhook_id, lock=True)
-        url = _check_url(call, body.url) if body.url is not None else current["url"]
-        events = sorted(set(body.events)) if body.events is not None else list(current["events"])
-        description = body.description if body.description is not None else current["description"]
-        active = current["active"] if body.active is None else body.active
-        reason = current["inactive_reason"]
-        if active and not current["active"]:
-            reason = ""
-        elif not active and current["active"]:
-            reason = "disabled through the API"
-            await conn.execute(_FAIL_PENDING, webhook_id)  # an inactive webhook receives nothing
-        row = await conn.fetchrow(
-            f"UPDATE webhooks SET url = $3, events = $4, description = $5, active = $6, inactive_reason = $7,"
-            f" updated_at = now() WHERE id = $1 AND account_id = $2 AND {_MINE} RETURNING {_COLUMNS}",
-            webhook_id, call.account_id, url, events, description, active, reason,
+    with _worded():
+        w = await call.ctx.engine.webhook_store.update(
+            call.account_id, PROFILE, _webhook_id(call), url=body.url, events=body.events,
+            description=body.description, active=body.active,
         )  # fmt: skip
-        assert row is not None  # locked above: nothing deleted it meanwhile
-    sender = _sender(call)
-    if active and sender is not None:
-        sender.directory.add(call.account_id)
-    return one(call, _webhook(row))
+    return one(call, _webhook(w))
 
 
 async def delete_webhook(call: Call) -> Reply:
     webhook_id = _webhook_id(call)
-    deleted = await call.ctx.pool.fetchval(
-        f"DELETE FROM webhooks WHERE id = $1 AND account_id = $2 AND {_MINE} RETURNING id",
-        webhook_id,
-        call.account_id,
-    )
-    if deleted is None:
-        raise not_found("webhook")
-    return one(call, Deleted(deleted, True))
+    with _worded():
+        await call.ctx.engine.webhook_store.delete(call.account_id, PROFILE, webhook_id)
+    return one(call, Deleted(webhook_id, True))
 
 
 async def test_webhook(call: Call) -> Reply:
     webhook_id = _webhook_id(call)
-    async with call.ctx.pool.acquire() as conn, conn.transaction():
-        current = await _owned(conn, call, webhook_id)
-        try:  # stored before the guard existed, or allowed then: checked again before anything is sent
-            call.ctx.engine.url_policy.check_url(current["url"])
-        except UnsafeTarget as exc:
-            raise unsafe_url(exc) from None
-        data = {"webhook_id": webhook_id, "message": "a test delivery from smsengine", "url": current["url"]}
-        uuid = await conn.fetchval(
-            "INSERT INTO webhook_deliveries (webhook_id, account_id, event, data) VALUES ($1, $2, $3, $4)"
-            " RETURNING uuid",
-            webhook_id, call.account_id, TEST_EVENT, msgspec.json.encode(data).decode(),
-        )  # fmt: skip
-    sender = _sender(call)
-    if sender is not None:
-        sender.wake()
-    return one(call, TestQueued(str(uuid), "pending"), 202)
-
-
-_LOG = """
-SELECT id, uuid, event, status, attempts, last_error, created_at, next_attempt, finished_at
-FROM webhook_deliveries WHERE webhook_id = $1 AND account_id = $2 {filters}
-ORDER BY id DESC LIMIT $3
-"""
-_ATTEMPTS = """
-SELECT delivery_id, attempt, at, status_code, error, duration_ms FROM webhook_attempts
-WHERE delivery_id = ANY($1::bigint[]) ORDER BY delivery_id, attempt
-"""
+    store = call.ctx.engine.webhook_store
+    with _worded():
+        current = await store.get(call.account_id, PROFILE, webhook_id)
+        data = {"webhook_id": webhook_id, "message": "a test delivery from smsengine", "url": current.url}
+        queued = await store.test(call.account_id, PROFILE, webhook_id, TEST_EVENT, data)
+    return one(call, TestQueued(queued.uuid, "pending"), 202)
 
 
 async def list_deliveries(call: Call) -> Reply:
     q = call.query_as(DeliveryQuery)
-    webhook_id = _webhook_id(call)
-    before = decode_cursor(q.cursor)
-    args: list[Any] = [webhook_id, call.account_id, q.page_size + 1]
-    filters = ""
-    if q.status is not None:
-        args.append(q.status)
-        filters += f" AND status = ${len(args)}"
-    async with call.ctx.pool.acquire() as conn:
-        await _owned(conn, call, webhook_id)
-        total = await conn.fetchval(
-            f"SELECT count(*) FROM webhook_deliveries WHERE webhook_id = $1 AND account_id = $2 "
-            f"AND $3::int > 0 {filters}", *args,
+    store = call.ctx.engine.webhook_store
+    with _worded():
+        rows, total = await store.deliveries(
+            call.account_id, PROFILE, _webhook_id(call), limit=q.page_size + 1,
+            before=decode_cursor(q.cursor), status=q.status, total=True,
         )  # fmt: skip
-        if before is not None:
-            args.append(before)
-            filters += f" AND id < ${len(args)}"
-        rows = await conn.fetch(_LOG.format(filters=filters), *args)
-        page, pagination = paginate(rows, q.page_size, key=lambda r: int(r["id"]), total=total)
-        attempts: dict[int, list[Attempt]] = {}
-        for a in await conn.fetch(_ATTEMPTS, [r["id"] for r in page]):
-            attempts.setdefault(a["delivery_id"], []).append(
-                Attempt(a["attempt"], a["at"], a["status_code"], a["error"], a["duration_ms"])
-            )
+    page, pagination = paginate(rows, q.page_size, key=lambda d: d.id, total=total or 0)
+    attempts = await store.attempts([d.id for d in page])
     data = [
         DeliveryEntry(
-            id=str(r["uuid"]),
-            event=r["event"],
-            status=r["status"],
-            attempts=r["attempts"],
-            last_error=r["last_error"],
-            created_at=r["created_at"],
-            next_attempt=r["next_attempt"] if r["status"] == "pending" else None,
-            finished_at=r["finished_at"],
-            log=attempts.get(r["id"], []),
+            id=d.uuid,
+            event=d.event,
+            status=d.status,
+            attempts=d.attempts,
+            last_error=d.last_error,
+            created_at=d.created_at,
+            next_attempt=d.next_attempt if d.status == "pending" else None,
+            finished_at=d.finished_at,
+            log=[
+                Attempt(a.attempt, a.at, a.status_code, a.error, a.duration_ms)
+                for a in attempts.get(d.id, [])
+            ],
         )
-        for r in page
+        for d in page
     ]
     return page_of(call, data, pagination)
 

@@ -58,6 +58,7 @@ from engine.simulation.mail_sink import MailSink
 from engine.simulation.oidc_issuer import OidcIssuer
 from engine.social.simulation.connect import connect_x_account
 from engine.social.simulation.x_api import XSimulator
+from engine.social.simulation.x_api_monitoring import app_bearer
 from engine.whatsapp.service import connect_number
 from engine.xquik import credits as xquik_credits
 from engine.xquik.keys import create_key as create_xquik_key
@@ -152,7 +153,11 @@ async def x_stand_in(settings: Settings) -> AsyncIterator[tuple[Settings, XSimul
             x_authorize_url=sim.base_url + "/i/oauth2/authorize", x_token_url="",
             x_client_id="smsengine-demo", x_client_secret=client_secret,
         )  # fmt: skip
-        yield msgspec.structs.replace(settings, social=social), sim
+        # Xquik's monitors and trends read the simulator with an app-only token (engine/xquik/monitors/)
+        monitors = settings.monitors
+        if not monitors.x_bearer_token:
+            monitors = msgspec.structs.replace(monitors, x_bearer_token=app_bearer(sim.world))
+        yield msgspec.structs.replace(settings, social=social, monitors=monitors), sim
 
 
 async def connect_demo_x(engine: Engine, sim: XSimulator) -> dict[str, Any]:

@@ -23,6 +23,7 @@ import asyncpg
 import msgspec
 import structlog
 
+from engine import consent
 from engine.carriers.link import CarrierLink
 from engine.carriers.receipts import ReceiptIn, ReceiptMatcher, content_of, is_receipt, receipt_of
 from engine.core.group_commit import CommitQueueFull, GroupCommitter, Policy
@@ -36,8 +37,6 @@ from smpp.text import InboundPart, MultipartReassembler, ReassembledMessage, Sar
 
 log = structlog.get_logger("engine.inbound")
 
-STOP_WORDS = {"STOP", "UNSUBSCRIBE", "STOPALL", "CANCEL", "END", "QUIT"}
-START_WORDS = {"START", "UNSTOP", "SUBSCRIBE"}
 _UDHI = int(EsmClass.UDHI)
 
 
@@ -228,6 +227,7 @@ class CarrierInbound:
         results: dict[int, int | None] = {}
         deliveries: list[Delivery] = []
         opt_changes: list[tuple[int, str, bool]] = []
+        told: list[tuple[int, str, bool]] = []  # every address that changed, for the engine's set
         events: list[WebhookEvent] = []
         emitted = 0
         async with self._pool.acquire() as conn, conn.transaction():
@@ -255,25 +255,21 @@ class CarrierInbound:
                     keyword = (m.text or "").strip().upper()
                     body = _mo_body(m)
                     events.append(WebhookEvent(account, "message.received", body))
-                    if keyword in STOP_WORDS or keyword in START_WORDS:
-                        opted_out = keyword in STOP_WORDS
+                    opting = consent.keyword_of(keyword)
+                    if opting is not None:
+                        opted_out = opting
                         opt_changes.append((account, _digits(m.source), opted_out))
                         notice = {"number": m.source, "opted_out": opted_out, "keyword": keyword,
                                   "to": m.destination, "received_at": body["received_at"]}  # fmt: skip
                         events.append(WebhookEvent(account, "opt_out", notice))
                     owed.append(Delivery(self._new_id(), account, "mo", None, body))
                 for account, number, opted_out in opt_changes:
+                    # the person's every address (their DM handles too: engine/consent), in this transaction
                     if opted_out:
-                        await conn.execute(
-                            "INSERT INTO opt_outs (account_id, number, source) VALUES ($1, $2, 'mo') "
-                            "ON CONFLICT DO NOTHING",
-                            account,
-                            number,
-                        )
+                        changed = [r.number for r in await consent.opt_out(conn, account, number, "mo")]
                     else:
-                        await conn.execute(
-                            "DELETE FROM opt_outs WHERE account_id = $1 AND number = $2", account, number
-                        )
+                        changed = await consent.opt_in(conn, account, number)
+                    told.extend((account, address, opted_out) for address in changed)
                 if owed:
                     await self._outbox.store(conn, owed)
                 deliveries = owed
@@ -283,7 +279,7 @@ class CarrierInbound:
                 if done_parts:
                     await conn.execute("DELETE FROM mo_parts WHERE id = ANY($1::bigint[])", done_parts)
         self.mo_messages += len(whole)
-        for change in opt_changes:
+        for change in told:
             self._on_opt_out(*change)
         if deliveries:
             self._outbox.push(deliveries)

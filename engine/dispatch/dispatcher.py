@@ -7,7 +7,9 @@ Jobs of every kind come here after their durable accept (or from recovery). For 
    number waits behind the one in flight, through its retries and failovers, so nothing overtakes it.
 3. **Target queue**: the lane's head waits in its target's FIFO queue until the target is up, has
    capacity (window slots), its rate limit allows (`throttle`), and the job's dispatch mark is durable
-   (engine/dispatch/marks.py). A job that expires while it waits is final as expired, never sent.
+   (engine/dispatch/marks.py); a job that `admit_before_mark` (social: platform windows of minutes) is
+   let through by the rate limit first, so it is not marked 'sending' while its window is closed.
+   A job that expires while it waits is final as expired, never sent.
 4. **Attempt**: the target starts it and reports one `Attempt`. Sent and Reject are final (the sink
    makes them durable); Retry puts the job back at the head of its queue after a backoff (the lane stays
    held, so order is kept), up to `max_retries`, then fails over; Failover moves it to the next target
@@ -203,27 +205,42 @@ class Dispatcher:
                 jobs.popleft()
                 self._fail(job, Status.EXPIRED, "validity period passed before sending", None)
                 continue
+            if job.admit_before_mark and job.admitted != target.name:
+                if target.capacity() <= 0:
+                    return  # the target wakes us when a slot frees up
+                wait = target.throttle(job, now)
+                if wait > 0:  # unmarked meanwhile: it reads as queued while its window is closed
+                    self._wake_at(queue, now + wait)
+                    return
+                job.admitted = target.name
             if not self._marks.covered(job):
                 if not self._marks.in_hand(job):
                     self._marks.request(job, self._horizon(queue))
                     if job.needs_mark:
-                        self._mark_ahead(queue)
+                        self._mark_ahead(queue, now)
                 return  # pumped again when the mark is durable
             if target.capacity() <= 0:
                 return  # the target wakes us when a slot frees up
-            wait = target.throttle(job, now)
-            if wait > 0:
-                self._wake_at(queue, now + wait)
-                return
+            if job.admitted != target.name:
+                wait = target.throttle(job, now)
+                if wait > 0:
+                    self._wake_at(queue, now + wait)
+                    return
+            job.admitted = None  # the next attempt (a retry) is let through again
             jobs.popleft()
             target.start(job, self._done)
 
-    def _mark_ahead(self, queue: _Queue) -> None:
+    def _mark_ahead(self, queue: _Queue, now: float) -> None:
         """Jobs marked row by row: ask for the marks of the next few behind the head too, so that they
-        commit together in one batch rather than one commit per job."""
-        marks = self._marks
-        for job in itertools.islice(queue.jobs, 1, queue.target.in_flight_limit * _HORIZON):
+        commit together in one batch rather than one commit per job — those admitted before their mark
+        only as far as the target's rate limit lets them through now."""
+        marks, target = self._marks, queue.target
+        for job in itertools.islice(queue.jobs, 1, target.in_flight_limit * _HORIZON):
             if job.needs_mark and not marks.in_hand(job) and not marks.covered(job):
+                if job.admit_before_mark and job.admitted != target.name:
+                    if target.throttle(job, now) > 0:
+                        return  # this one and the rest wait for the window, unmarked
+                    job.admitted = target.name
                 marks.request(job, 0)
 
     def _horizon(self, queue: _Queue) -> int:

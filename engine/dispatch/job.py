@@ -44,6 +44,11 @@ class Job(msgspec.Struct, kw_only=True):
     needs_mark: bool = False  # marked 'sending' row by row before it goes (recovered or scheduled jobs)
     marked: bool = False  # its row is durably marked 'sending' (engine/dispatch/marks.py)
     mark_requested: bool = False
+    # Let through by its target's rate limit (`throttle`) before its mark is asked for: a kind whose
+    # jobs may wait minutes for a platform's window (social jobs) so that a job waiting reads as queued,
+    # not 'sending'. `admitted`: the target whose throttle let it through (its units are taken).
+    admit_before_mark: bool = False
+    admitted: str | None = None
 
     @property
     def target(self) -> str:

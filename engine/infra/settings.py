@@ -437,6 +437,41 @@ class NodeSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         _require(len(self.name) <= 200, "node.name", "at most 200 characters")
 
 
+class MonitorSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Xquik's account monitors, events and trends (engine/xquik/monitors/), read from X with an app-only
+    token at social.x_api_base_url."""
+
+    x_bearer_token: str = ""
+    """App-only bearer token of the deployment's X app (OAuth 2.0 client credentials). Empty: monitors
+    cannot resolve users or poll, and creating one or reading trends answers 502 x_api_unauthorized."""
+    poll_interval_seconds: float = 15.0
+    """Seconds between two polls of every active monitor's timeline; 0: no polling."""
+    page_size: int = 100
+    """Posts asked per timeline page (X: 5-100)."""
+    billing_interval_seconds: float = 300.0
+    """How often the hours of active monitors are charged (each full hour once)."""
+    trends_cache_seconds: float = 900.0
+    """How long a WOEID's trends are served from the cache before X is asked again."""
+
+    def __post_init__(self) -> None:
+        _require(self.poll_interval_seconds >= 0, "monitors.poll_interval_seconds", "must not be negative")
+        _require(5 <= self.page_size <= 100, "monitors.page_size", "must be between 5 and 100")
+        _require(self.billing_interval_seconds > 0, "monitors.billing_interval_seconds", "must be positive")
+        _require(self.trends_cache_seconds >= 0, "monitors.trends_cache_seconds", "must not be negative")
+
+
+class RadarSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Xquik's radar (engine/xquik/radar.py): the sources with a public API, each at its base URL."""
+
+    hacker_news_url: str = "https://hacker-news.firebaseio.com"
+    """Hacker News' Firebase API (/v0/topstories.json, /v0/item/{id}.json)."""
+    wikipedia_url: str = "https://api.wikimedia.org"
+    """Wikimedia's feed API (/feed/v1/wikipedia/{lang}/featured/{yyyy}/{mm}/{dd}: mostread)."""
+    refresh_seconds: float = 600.0
+    """How long fetched radar items are served before the sources are asked again."""
+    request_timeout_seconds: float = 10.0
+
+
 class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     data_dir: str = ".data"
     """Directory for the embedded servers' data, demo credentials and other local state."""
@@ -456,6 +491,8 @@ class Settings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     social: SocialSettings = msgspec.field(default_factory=SocialSettings)
     whatsapp: WhatsAppSettings = msgspec.field(default_factory=WhatsAppSettings)
     node: NodeSettings = msgspec.field(default_factory=NodeSettings)
+    monitors: MonitorSettings = msgspec.field(default_factory=MonitorSettings)
+    radar: RadarSettings = msgspec.field(default_factory=RadarSettings)
 
     @property
     def data_path(self) -> Path:

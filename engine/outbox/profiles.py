@@ -17,14 +17,20 @@ attempts and records deliveries the same way for all of them and asks the profil
                              X-BulkAPIs-Signature: <hex HMAC-SHA256(secret, raw body)>
                              X-BulkAPIs-Event, X-BulkAPIs-Delivery-Id (uuid), X-BulkAPIs-Timestamp (ISO 8601);
                              up to 5 attempts, exponential backoff (10 s, 20 s, 40 s, 80 s), then dead letter
+    xquik (seed 002)         {"schemaVersion": 1, "streamEventId", "deliveryId", "eventType", "username",
+                             "occurredAt", "data"}; webhook.test: {"eventType", "data", "timestamp"}
+                             X-Xquik-Signature: sha256=<hex HMAC-SHA256(secret, timestamp + "." + nonce + "."
+                             + body)>, X-Xquik-Timestamp (unix milliseconds), X-Xquik-Nonce (32 hex);
+                             10 s, 60 s, 300 s, 1800 s, then exhausted (dead letter, the webhook stays active)
 
-This module is pure: no I/O, no clock of its own (`now` is passed in).
+This module is pure: no I/O, no clock of its own (`now` is passed in; xquik's nonce is random).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -141,11 +147,45 @@ def _bulkapis_headers(d: Delivery, body: bytes, now: datetime) -> dict[str, str]
     }
 
 
+def sign_xquik(secret: str, timestamp_ms: int, nonce: str, body: bytes) -> str:
+    """The X-Xquik-Signature value: "sha256=" and the hex HMAC-SHA256 of "<timestamp>.<nonce>.<body>"."""
+    signed = f"{timestamp_ms}.{nonce}.".encode() + body
+    return "sha256=" + hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+
+
+def _xquik_body(d: Delivery) -> bytes:
+    data = d.decoded_data()
+    data = data if isinstance(data, dict) else {}
+    if d.event == "webhook.test":
+        return _JSON.encode({"eventType": d.event, "data": {"message": data.get("message", "")},
+                             "timestamp": iso(d.created_at)})  # fmt: skip
+    return _JSON.encode(
+        {"schemaVersion": 1, "streamEventId": str(data.get("streamEventId", "")), "deliveryId": d.uuid,
+         "eventType": d.event, "username": data.get("username"), "occurredAt": data.get("occurredAt"),
+         "data": data.get("data", {})}
+    )  # fmt: skip
+
+
+def _xquik_headers(d: Delivery, body: bytes, now: datetime) -> dict[str, str]:
+    timestamp = int(now.timestamp() * 1000)
+    nonce = secrets.token_hex(16)
+    return {
+        "Content-Type": "application/json",
+        "User-Agent": "smsengine-webhooks/1",
+        "X-Xquik-Timestamp": str(timestamp),
+        "X-Xquik-Nonce": nonce,
+        "X-Xquik-Signature": sign_xquik(d.secret, timestamp, nonce, body),
+        "X-Xquik-Event": d.event,
+        "X-Xquik-Delivery-Id": d.uuid,
+    }
+
+
 BULKSMSRATES = WebhookProfile(
     "bulksmsrates", _bulksmsrates_body, _bulksmsrates_headers, (5.0, 30.0, 300.0), dead_letter=False
 )
 BULKAPIS = WebhookProfile(
     "bulkapis", _bulkapis_body, _bulkapis_headers, (10.0, 20.0, 40.0, 80.0), dead_letter=True
 )
-PROFILES: Mapping[str, WebhookProfile] = {p.name: p for p in (BULKSMSRATES, BULKAPIS)}
+XQUIK = WebhookProfile("xquik", _xquik_body, _xquik_headers, (10.0, 60.0, 300.0, 1800.0), dead_letter=True)
+PROFILES: Mapping[str, WebhookProfile] = {p.name: p for p in (BULKSMSRATES, BULKAPIS, XQUIK)}
 DEFAULT = BULKSMSRATES.name

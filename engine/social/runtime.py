@@ -10,8 +10,10 @@ may bring their own), and the `SocialJobs` service over the one dispatch loop wi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import asyncpg
+import redis.asyncio as aioredis
 
 from engine.core.ids import MessageIdGenerator
 from engine.dispatch.clock import Clock
@@ -26,6 +28,7 @@ from engine.social.inbox.poller import InboxPoller
 from engine.social.jobs.model import KIND
 from engine.social.jobs.outcomes import SocialOutcomes
 from engine.social.jobs.service import SocialJobs
+from engine.social.jobs.shared_limits import SharedWindows
 from engine.social.jobs.target import AttemptPolicy
 from engine.social.platforms.bluesky.auth import BlueskyAuth
 from engine.social.platforms.bluesky.connector import BlueskyConnector
@@ -44,6 +47,7 @@ class SocialLayer:
     outcomes: SocialOutcomes
     jobs: SocialJobs
     poller: InboxPoller
+    redis: aioredis.Redis | None = None  # the shared rate windows' connection (owned here)
 
     @classmethod
     def build(
@@ -55,8 +59,17 @@ class SocialLayer:
         ids: MessageIdGenerator,
         clock: Clock,
         webhooks: WebhookSender | None,
+        redis_url: str = "",
+        database_url: str = "",
     ) -> SocialLayer:
+        """`redis_url`: the platforms' rate windows are shared there by every node of the deployment
+        (its database names it); empty: each process keeps its own (engine/social/jobs/limits.py)."""
         social = settings.social
+        redis = aioredis.Redis.from_url(redis_url) if redis_url else None
+        shared = None
+        if redis is not None:
+            database = urlsplit(database_url).path.strip("/") or "default"
+            shared = SharedWindows(redis, f"{settings.redis.prefix}social-windows:{database}")
         ring = load_key_ring(social.encryption_keys, social.encryption_key_file, settings.data_path)
         store = PgAccountStore(pool, ring)
         timeout = social.request_timeout_seconds
@@ -90,11 +103,12 @@ class SocialLayer:
             pool, accounts=accounts, connectors=connectors, dispatcher=dispatcher, ids=ids, clock=clock,
             outcomes=outcomes, prices=social.prices,
             policy=AttemptPolicy(max_attempts=social.max_attempts, backoff=social.retry_backoff_seconds),
+            shared=shared,
         )  # fmt: skip
         outcomes.on_final = jobs.job_final
         dispatcher.add_sink(KIND, outcomes)
         poller = InboxPoller(pool, jobs, webhooks, interval=social.poll_interval_seconds)
-        return cls(store, accounts, x, x_oauth, bluesky, bluesky_auth, outcomes, jobs, poller)
+        return cls(store, accounts, x, x_oauth, bluesky, bluesky_auth, outcomes, jobs, poller, redis)
 
     def start(self) -> None:
         self.outcomes.start()
@@ -108,3 +122,5 @@ class SocialLayer:
         await self.outcomes.close()
         for client in (self.x, self.x_oauth, self.bluesky, self.bluesky_auth):
             await client.aclose()
+        if self.redis is not None:
+            await self.redis.aclose()

@@ -101,6 +101,7 @@ _SOCIAL = {
     "ACCOUNT_NEEDS_REAUTH": (400, "ACCOUNT_NEEDS_REAUTH"),
     "INSUFFICIENT_BALANCE": (403, "FORBIDDEN"),
     "SERVICE_UNAVAILABLE": (500, "INTERNAL_ERROR"),
+    "opted_out": (400, "VALIDATION_ERROR"),  # the document has no opt-out code: a refused request
 }
 
 

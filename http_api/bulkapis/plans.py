@@ -7,7 +7,8 @@
 
 `count_call` runs on every authenticated call of the surface: one statement that makes the account's
 membership row (Base, no pack) at its first call, rolls the membership year over when it has ended,
-counts the call against the quota only while some is left, and adds it to the day's usage. A call past
+counts the call against the quota only while some is left, and adds it to the day's usage (the engine's
+one usage record, engine/usage/, in the same transaction). A call past
 the quota is not counted and answers 403 API_CALLS_EXCEEDED; the social checks (`require_social`,
 `require_account_slot`) answer NO_SOCIAL_PACK and SOCIAL_ACCOUNTS_EXCEEDED.
 This module must never touch another account's row.
@@ -21,6 +22,7 @@ from typing import Any, Literal
 import asyncpg
 import msgspec
 
+from engine import usage
 from http_api.errors import ApiError
 
 Plan = Literal["base", "growth", "scale"]
@@ -42,20 +44,13 @@ class Membership(msgspec.Struct, frozen=True):
 
 
 _COUNT = """
-WITH m AS (
-    INSERT INTO bulkapis_memberships AS b (account_id) VALUES ($1)
-    ON CONFLICT (account_id) DO UPDATE SET
-        calls_used = CASE WHEN now() >= b.period_end THEN 1 ELSE b.calls_used + 1 END,
-        period_start = CASE WHEN now() >= b.period_end THEN now() ELSE b.period_start END,
-        period_end = CASE WHEN now() >= b.period_end THEN now() + interval '1 year' ELSE b.period_end END
-    WHERE b.calls_used < b.api_calls_quota OR now() >= b.period_end
-    RETURNING plan, api_calls_quota, calls_used, social_packs, period_start, period_end
-), u AS (
-    INSERT INTO bulkapis_usage_daily AS d (account_id, day, calls)
-    SELECT $1, (now() AT TIME ZONE 'UTC')::date, 1 FROM m
-    ON CONFLICT (account_id, day) DO UPDATE SET calls = d.calls + 1
-)
-SELECT * FROM m
+INSERT INTO bulkapis_memberships AS b (account_id) VALUES ($1)
+ON CONFLICT (account_id) DO UPDATE SET
+    calls_used = CASE WHEN now() >= b.period_end THEN 1 ELSE b.calls_used + 1 END,
+    period_start = CASE WHEN now() >= b.period_end THEN now() ELSE b.period_start END,
+    period_end = CASE WHEN now() >= b.period_end THEN now() + interval '1 year' ELSE b.period_end END
+WHERE b.calls_used < b.api_calls_quota OR now() >= b.period_end
+RETURNING plan, api_calls_quota, calls_used, social_packs, period_start, period_end
 """
 _GET = """
 SELECT plan, api_calls_quota, calls_used, social_packs, period_start, period_end
@@ -72,7 +67,10 @@ def _membership(row: Any) -> Membership:
 
 async def count_call(pool: asyncpg.Pool, account_id: int) -> Membership:
     """Count one call of `account_id`; 403 API_CALLS_EXCEEDED when its year's quota is spent."""
-    row = await pool.fetchrow(_COUNT, account_id)
+    async with pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(_COUNT, account_id)
+        if row is not None:  # the day's calls, on the engine's one usage record
+            await usage.record(conn, [usage.Count(account_id, usage.API_CALLS_BULKAPIS)])
     if row is None:
         current = await membership(pool, account_id)
         raise ApiError(
@@ -130,9 +128,5 @@ def require_account_slot(current: Membership, rank: int) -> None:
 
 
 async def daily_usage(pool: asyncpg.Pool, account_id: int, start: date, end: date) -> list[tuple[date, int]]:
-    rows = await pool.fetch(
-        "SELECT day, calls FROM bulkapis_usage_daily WHERE account_id = $1 AND day BETWEEN $2 AND $3"
-        " ORDER BY day",
-        account_id, start, end,
-    )  # fmt: skip
-    return [(r["day"], r["calls"]) for r in rows]
+    """The counted calls of each day of [start, end] that had any (engine/usage: api_calls:bulkapis)."""
+    return await usage.daily(pool, account_id, usage.API_CALLS_BULKAPIS, start, end)

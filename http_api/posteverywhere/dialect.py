@@ -9,13 +9,11 @@ This module must never do a surface's business.
 
 from __future__ import annotations
 
-import msgspec
-from starlette.requests import Request
-from starlette.responses import Response
+from typing import Any
 
-from http_api.auth import Principal
-from http_api.errors import error_response as shared_error_response
-from http_api.operations import ApiContext, Dialect
+import msgspec
+
+from http_api.operations import Dialect
 
 
 class PostEverywhereErrorBody(msgspec.Struct, frozen=True):
@@ -27,28 +25,19 @@ class PostEverywhereError(msgspec.Struct, frozen=True):
     error: PostEverywhereErrorBody
 
 
-def error_response(exc: BaseException, request_id: str) -> Response:
-    shared = shared_error_response(exc, request_id)
-    decoded = msgspec.json.decode(bytes(shared.body))
-    error = decoded.get("error", {})
-    body = PostEverywhereError(
-        PostEverywhereErrorBody(
-            str(error.get("code", "internal_error")).lower(), str(error.get("message", ""))
-        )
+def error_shape(status: int, shared: dict[str, Any]) -> dict[str, Any]:
+    """The shared envelope's code in lowercase, its message; nothing else."""
+    error = shared.get("error", {})
+    body = PostEverywhereErrorBody(
+        str(error.get("code", "internal_error")).lower(), str(error.get("message", ""))
     )
-    headers = {k: v for k, v in shared.headers.items() if k not in ("content-type", "content-length")}
-    return Response(msgspec.json.encode(body), shared.status_code, headers, media_type="application/json")
+    return {"error": msgspec.to_builtins(body)}
 
 
-async def authenticate(ctx: ApiContext, request: Request) -> Principal:
-    return await ctx.auth.authenticate(request)
-
-
-DIALECT = Dialect(
-    name="posteverywhere",
-    authenticate=authenticate,
-    error_response=error_response,
-    error_schema=PostEverywhereError,
+DIALECT = Dialect.reshaping(
+    "posteverywhere",
+    error_shape,
+    PostEverywhereError,
     error_codes={
         "400": "bulk_limit_exceeded, no_filter, validation_error",
         "401": "unauthorized",

@@ -1,8 +1,9 @@
 """What every seed 004 route shares: its error envelope, cursors, the engine's social layer, views.
 
 The document's errors are `{"error": {"code": "namespace.specific_code", "message", "meta"}}`;
-`error_shape` turns the shared envelope (http_api/errors.py) into that, mapping the shared codes to the
-document's namespaced ones. Lists take `limit` (1-100) and `cursor` and answer `next_cursor`.
+its `DIALECT` (the operations' one error hook, http_api/operations.py) is the shared envelope
+(http_api/errors.py) reshaped by `error_shape`, mapping the shared codes to the document's namespaced ones.
+Lists take `limit` (1-100) and `cursor` and answer `next_cursor`.
 This module must never touch a platform: the engine's social layer does.
 """
 
@@ -18,7 +19,7 @@ from msgspec import Meta
 from engine.social.jobs import SocialJobError, SocialJobs
 from engine.social.runtime import SocialLayer
 from http_api.errors import ApiError
-from http_api.operations import Call, Operation
+from http_api.operations import Call, Dialect, Operation
 
 _CODES = {
     "UNAUTHORIZED": "auth.unauthorized",
@@ -46,6 +47,7 @@ _JOB_CODES = {
     "not_cancelable": "post.not_cancelable",
     "not_retryable": "post.not_retryable",
     "not_editable": "post.not_editable",
+    "opted_out": "recipient.opted_out",  # the person opted out, by SMS or by DM (engine/consent)
 }
 
 Limit = Annotated[int, Meta(ge=1, le=100)]
@@ -107,8 +109,7 @@ def operation(
         summary,
         permission,
         tag,
-        error_shape=error_shape,
-        error_schema=SocialErrorEnvelope,
+        dialect=DIALECT,
         **more,
     )
 
@@ -126,6 +127,9 @@ def error_shape(status: int, shared: dict[str, Any]) -> dict[str, Any]:
             "meta": meta,
         }
     }
+
+
+DIALECT = Dialect.reshaping("social-api", error_shape, SocialErrorEnvelope)
 
 
 def fail(status: int, code: str, message: str, **meta: Any) -> ApiError:

@@ -140,11 +140,10 @@ async def limits(call: Call) -> Reply:
     connector = layer.jobs.connectors.get(record.account.platform)
     if connector is None:
         raise fail(501, "platform.unsupported", "no connector for this platform")
-    now = layer.jobs.clock.now()
     scope = (str(record.account.id), record.account.platform)
     out = []
     for rule in connector.rate_rules:
-        used = layer.jobs.limiter.used(rule, scope, now)
+        used = await layer.jobs.used(rule, scope)
         out.append(
             {
                 "name": rule.name,

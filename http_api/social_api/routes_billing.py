@@ -1,4 +1,3 @@
-# ruff: noqa: E501 - SQL reads better unwrapped
 """Seed 004 Billing: the workspace's plan bought through the one payments service (engine/payments/,
 Stripe's adapter; the Stripe stand-in in tests and the demo).
 
@@ -68,7 +67,8 @@ async def checkout(call: Call) -> Reply:
         raise fail(502, "billing.provider_error", str(exc)) from None
     await call.ctx.pool.execute(
         """INSERT INTO social_workspaces (account_id, pending_plan, pending_payment_id) VALUES ($1, $2, $3)
-           ON CONFLICT (account_id) DO UPDATE SET pending_plan = $2, pending_payment_id = $3, updated_at = now()""",
+           ON CONFLICT (account_id) DO UPDATE SET pending_plan = $2, pending_payment_id = $3,
+               updated_at = now()""",
         call.account_id,
         body.plan,
         row.id,
@@ -94,7 +94,8 @@ async def checkout_status(call: Call) -> Reply:
         raise fail(404, "billing.session_not_found", "no such checkout session")
     if row.status == "paid":  # the paid plan takes effect (once: the pending mark is cleared with it)
         await call.ctx.pool.execute(
-            """UPDATE social_workspaces SET plan = pending_plan, pending_plan = NULL, pending_payment_id = NULL,
+            """UPDATE social_workspaces SET plan = pending_plan, pending_plan = NULL,
+                   pending_payment_id = NULL,
                updated_at = now() WHERE account_id = $1 AND pending_payment_id = $2""",
             call.account_id,
             row.id,

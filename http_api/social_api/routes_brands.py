@@ -1,4 +1,3 @@
-# ruff: noqa: E501 - SQL reads better unwrapped
 """Seed 004 Brands, Invites, OAuth redirect URIs and Users (tables of engine/migrations/0140).
 
 GET|POST /v1/brands, PATCH|DELETE /v1/brands/{id}     a brand's connected accounts are counted;
@@ -60,7 +59,8 @@ def _int(call: Call, name: str = "id") -> int:
 
 # ------------------------------------------------------------------------------------------ brands
 
-_BRAND = """SELECT b.*, (SELECT count(*) FROM social_accounts s WHERE s.brand_id = b.id AND s.state <> 'disconnected') AS accounts
+_BRAND = """SELECT b.*, (SELECT count(*) FROM social_accounts s
+                        WHERE s.brand_id = b.id AND s.state <> 'disconnected') AS accounts
 FROM social_brands b"""
 
 
@@ -97,7 +97,8 @@ async def list_brands(call: Call) -> Reply:
 async def create_brand(call: Call) -> Reply:
     body = call.body_as(BrandCreate)
     brand_id = await call.ctx.pool.fetchval(
-        "INSERT INTO social_brands (account_id, name, description) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING id",
+        "INSERT INTO social_brands (account_id, name, description) VALUES ($1, $2, $3)"
+        " ON CONFLICT DO NOTHING RETURNING id",
         call.account_id,
         body.name,
         body.description,
@@ -165,7 +166,8 @@ async def create_invite(call: Call) -> Reply:
     await owned_brand(call, body.brand_id)
     token = "inv_" + secrets.token_urlsafe(24)
     row = await call.ctx.pool.fetchrow(
-        "INSERT INTO social_invites (account_id, brand_id, email, role, token_hash, expires_at) VALUES ($1, $2, $3, $4, $5, $6) RETURNING *",
+        "INSERT INTO social_invites (account_id, brand_id, email, role, token_hash, expires_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6) RETURNING *",
         call.account_id,
         body.brand_id,
         body.email,
@@ -204,7 +206,8 @@ async def list_redirect_uris(call: Call) -> Reply:
 async def create_redirect_uri(call: Call) -> Reply:
     body = call.body_as(RedirectUriCreate)
     row = await call.ctx.pool.fetchrow(
-        "INSERT INTO social_redirect_uris (account_id, uri) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING *",
+        "INSERT INTO social_redirect_uris (account_id, uri) VALUES ($1, $2)"
+        " ON CONFLICT DO NOTHING RETURNING *",
         call.account_id,
         body.uri,
     )

@@ -1,4 +1,3 @@
-# ruff: noqa: E501 - SQL reads better unwrapped
 """Seed 004 Exports, the accounts' creator info and pages, reviews, and the OAuth GET callback.
 
 POST /v1/accounts/{id}/export        {from?, to?}: 201 the export, its rows written at once: every
@@ -31,12 +30,11 @@ from engine.social.text.limits import X_DM_MAX_CHARACTERS
 from http_api.operations import Call, Operation, Reply
 from http_api.schemas import Request
 from http_api.social_api.common import (
+    DIALECT,
     Cursor,
     Limit,
-    SocialErrorEnvelope,
     When,
     decode_cursor,
-    error_shape,
     fail,
     operation,
     owned_social_account,
@@ -139,7 +137,8 @@ async def create_export(call: Call) -> Reply:
             }
         )
     row = await call.ctx.pool.fetchrow(
-        """INSERT INTO social_exports (account_id, social_account_id, status, from_at, to_at, rows, completed_at)
+        """INSERT INTO social_exports (account_id, social_account_id, status, from_at, to_at, rows,
+                                      completed_at)
            VALUES ($1, $2, 'completed', $3, $4, $5, now()) RETURNING *""",
         call.account_id,
         record.account.id,
@@ -162,7 +161,8 @@ async def _export(call: Call) -> Any:
 async def list_exports(call: Call) -> Reply:
     q = call.query_as(ExportListing)
     rows = await call.ctx.pool.fetch(
-        "SELECT * FROM social_exports WHERE account_id = $1 AND ($2::bigint IS NULL OR id < $2) ORDER BY id DESC LIMIT $3",
+        "SELECT * FROM social_exports WHERE account_id = $1 AND ($2::bigint IS NULL OR id < $2)"
+        " ORDER BY id DESC LIMIT $3",
         call.account_id,
         decode_cursor(q.cursor),
         q.limit + 1,
@@ -315,8 +315,7 @@ PUBLIC = Operation(
     "Accounts",
     query=CallbackQuery,
     public=True,
-    error_shape=error_shape,
-    error_schema=SocialErrorEnvelope,
+    dialect=DIALECT,
 )
 
 

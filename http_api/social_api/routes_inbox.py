@@ -1,4 +1,3 @@
-# ruff: noqa: E501 - SQL and route tables read better unwrapped
 """Seed 004 Inbox: comments (replies to the account's posts) and conversations (DMs), from the unified
 inbox (engine/social/inbox/); replies, moderation and DMs go out as social jobs of the dispatch loop.
 
@@ -7,7 +6,8 @@ inbox (engine/social/inbox/); replies, moderation and DMs go out as social jobs 
     GET    /v1/inbox/comments/{postId}/{commentId}/replies     replies to a comment
     POST   /v1/inbox/comments/{postId}                         reply (to the post, or to comment_id)   202
     DELETE /v1/inbox/comments/{postId}/{commentId}             delete the account's own reply          204
-    POST|DELETE .../{commentId}/hide    hide / unhide            POST|DELETE .../{commentId}/like   like / unlike
+    POST|DELETE .../{commentId}/hide    hide / unhide
+    POST|DELETE .../{commentId}/like    like / unlike
     POST   .../{commentId}/private-reply                       a DM to the comment's author             202
     GET    /v1/inbox/conversations, GET|PATCH /v1/inbox/conversations/{id}
     GET|POST /v1/inbox/conversations/{id}/messages, POST /v1/inbox/conversations/{id}/read
@@ -91,7 +91,8 @@ async def _items(call: Call, where: str, args: list[Any], q: InboxListing) -> di
     n = len(args)
     rows = await call.ctx.pool.fetch(
         f"""SELECT * FROM social_inbox WHERE account_id = $1 AND {where}
-            AND (${n + 2}::bigint IS NULL OR social_account_id = ${n + 2}) AND (${n + 3}::bigint IS NULL OR id < ${n + 3})
+            AND (${n + 2}::bigint IS NULL OR social_account_id = ${n + 2})
+            AND (${n + 3}::bigint IS NULL OR id < ${n + 3})
             ORDER BY id DESC LIMIT ${n + 4}""",
         call.account_id,
         *args,
@@ -106,7 +107,8 @@ async def _items(call: Call, where: str, args: list[Any], q: InboxListing) -> di
 
 async def _comment(call: Call, post_id: str, comment_id: str) -> Any:
     row = await call.ctx.pool.fetchrow(
-        "SELECT * FROM social_inbox WHERE account_id = $1 AND kind = 'comment' AND post_id = $2 AND item_id = $3",
+        "SELECT * FROM social_inbox WHERE account_id = $1 AND kind = 'comment' AND post_id = $2"
+        " AND item_id = $3",
         call.account_id,
         post_id,
         comment_id,

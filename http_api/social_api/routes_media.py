@@ -1,4 +1,3 @@
-# ruff: noqa: E501 - SQL reads better unwrapped
 """Seed 004 Media Library: files kept in PostgreSQL (`social_media`, engine/migrations/0140), within the
 workspace plan's storage quota (413 storage.quota_exceeded beyond it).
 
@@ -28,11 +27,10 @@ from msgspec import Meta
 
 from http_api.operations import Call, Operation, Reply
 from http_api.social_api.common import (
+    DIALECT,
     Cursor,
     Limit,
-    SocialErrorEnvelope,
     decode_cursor,
-    error_shape,
     fail,
     operation,
     page,
@@ -170,7 +168,8 @@ async def upload(call: Call) -> Reply:
     async with call.ctx.pool.acquire() as conn, conn.transaction():
         await _reserve(conn, call.account_id, len(data))
         row = await conn.fetchrow(
-            f"""INSERT INTO social_media (account_id, filename, content_type, size_bytes, sha256, status, content, verified_at, brand_id)
+            f"""INSERT INTO social_media (account_id, filename, content_type, size_bytes, sha256, status,
+                                         content, verified_at, brand_id)
                 VALUES ($1, $2, $3, $4, $5, 'ready', $6, now(), $7) RETURNING {_COLUMNS}""",
             call.account_id,
             q.filename,
@@ -193,7 +192,8 @@ async def upload_url(call: Call) -> Reply:
     async with call.ctx.pool.acquire() as conn, conn.transaction():
         await _reserve(conn, call.account_id, q.size_bytes)
         media_id = await conn.fetchval(
-            """INSERT INTO social_media (account_id, filename, content_type, size_bytes, status, upload_token_hash, expires_at, brand_id)
+            """INSERT INTO social_media (account_id, filename, content_type, size_bytes, status,
+                                        upload_token_hash, expires_at, brand_id)
                VALUES ($1, $2, $3, $4, 'pending', $5, $6, $7) RETURNING id""",
             call.account_id,
             q.filename,
@@ -221,7 +221,8 @@ async def put_content(call: Call) -> Reply:
     q = call.query_as(ContentQuery)
     raw = call.path("id")
     row = await call.ctx.pool.fetchrow(
-        "SELECT id, size_bytes FROM social_media WHERE id = $1 AND status = 'pending' AND upload_token_hash = $2",
+        "SELECT id, size_bytes FROM social_media WHERE id = $1 AND status = 'pending'"
+        " AND upload_token_hash = $2",
         int(raw) if raw.isdigit() and len(raw) < 19 else -1,
         hashlib.sha256(q.token.encode()).digest(),
     )
@@ -248,7 +249,8 @@ async def put_content(call: Call) -> Reply:
 async def _owned(call: Call) -> Any:
     raw = call.path("id")
     row = await call.ctx.pool.fetchrow(
-        f"SELECT {_COLUMNS}, content IS NOT NULL AS uploaded FROM social_media WHERE id = $1 AND account_id = $2",
+        f"SELECT {_COLUMNS}, content IS NOT NULL AS uploaded FROM social_media"
+        " WHERE id = $1 AND account_id = $2",
         int(raw) if raw.isdigit() and len(raw) < 19 else -1,
         call.account_id,
     )
@@ -266,7 +268,8 @@ async def verify_upload(call: Call) -> Reply:
     if not row["uploaded"]:
         raise fail(409, "media.not_uploaded", "nothing was uploaded to the upload URL yet")
     done = await call.ctx.pool.fetchrow(
-        f"""UPDATE social_media SET status = 'ready', verified_at = now(), expires_at = NULL, upload_token_hash = NULL
+        f"""UPDATE social_media SET status = 'ready', verified_at = now(), expires_at = NULL,
+                upload_token_hash = NULL
             WHERE id = $1 RETURNING {_COLUMNS}""",
         row["id"],
     )
@@ -277,7 +280,8 @@ async def list_media(call: Call) -> Reply:
     q = call.query_as(MediaListing)
     rows = await call.ctx.pool.fetch(
         f"""SELECT {_COLUMNS} FROM social_media WHERE account_id = $1 AND status = 'ready'
-            AND ($2::bigint IS NULL OR id < $2) AND ($4::bigint IS NULL OR brand_id = $4) ORDER BY id DESC LIMIT $3""",
+            AND ($2::bigint IS NULL OR id < $2) AND ($4::bigint IS NULL OR brand_id = $4)
+            ORDER BY id DESC LIMIT $3""",
         call.account_id,
         decode_cursor(q.cursor),
         q.limit + 1,
@@ -338,8 +342,7 @@ PUBLIC = Operation(
     content=_FILE,
     public=True,
     idempotent=False,
-    error_shape=error_shape,
-    error_schema=SocialErrorEnvelope,
+    dialect=DIALECT,
 )
 
 OPERATIONS.append(PUBLIC)

@@ -1,4 +1,3 @@
-# ruff: noqa: E501 - SQL and route tables read better unwrapped
 """Seed 004 Publishing: create, schedule, list, get, update, delete, retry, unpublish, metrics, import,
 validate — posts are social jobs (post.create / post.reply) of the one dispatch loop.
 
@@ -124,7 +123,8 @@ def post_view(view: SocialJobView, unpublished: bool = False) -> dict[str, Any]:
 
 async def _unpublished(call: Call, ids: list[int]) -> set[int]:
     rows = await call.ctx.pool.fetch(
-        """SELECT tag FROM social_jobs WHERE account_id = $1 AND action = 'post.delete' AND status = 'succeeded'
+        """SELECT tag FROM social_jobs
+           WHERE account_id = $1 AND action = 'post.delete' AND status = 'succeeded'
            AND tag = ANY($2::text[])""",
         call.account_id,
         [f"unpublish:{i}" for i in ids],
@@ -320,10 +320,10 @@ async def import_posts(call: Call) -> Reply:
         params = {"text": post.text} | ({"in_reply_to": post.in_reply_to} if post.in_reply_to else {})
         result = {"id": post.id, "text": post.text, "url": post.url}
         await call.ctx.pool.execute(
-            """INSERT INTO social_jobs (id, account_id, social_account_id, platform, action, params, lane, status,
-                   created_at, updated_at, final_at, result, tag)
-               VALUES ($1, $2, $3, $4, $5, $6, $7, 'succeeded', coalesce($8, now()), now(), coalesce($8, now()),
-                       $9, 'import')""",
+            """INSERT INTO social_jobs (id, account_id, social_account_id, platform, action, params, lane,
+                   status, created_at, updated_at, final_at, result, tag)
+               VALUES ($1, $2, $3, $4, $5, $6, $7,
+                   'succeeded', coalesce($8, now()), now(), coalesce($8, now()), $9, 'import')""",
             job_id,
             call.account_id,
             body.account_id,

@@ -1,8 +1,7 @@
-# ruff: noqa: E501 - SQL and route tables read better unwrapped
 """Seed 004 API keys, Twitter BYOK, Webhooks, Events and Usage, over the engine's one implementation each:
 the api_keys store (a key is handed out as one bearer token, `sapi_key_<key>.<secret>`), the sealed app
-credentials of engine/social/accounts, the one webhook outbox (engine/outbox/webhooks.py: same tables,
-same sender, same signature), and the social jobs and inbox as the events log.
+credentials of engine/social/accounts, the one webhook store and outbox (engine/outbox/webhook_store.py,
+webhooks.py: same tables, same sender, same signature), and the social jobs and inbox as the events log.
 
     GET|POST /v1/keys, DELETE /v1/keys/{id}
     GET|PUT|DELETE /v1/platforms/twitter/credentials, PUT|DELETE .../brand/{brand_id}, POST .../test
@@ -14,18 +13,32 @@ same sender, same signature), and the social jobs and inbox as the events log.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import httpx
 import msgspec
 from msgspec import Meta
 
+from billing import usage as billing_usage
+from engine import usage as engine_usage
 from engine.admin.provision import create_api_key
-from engine.outbox.url_guard import UnsafeTarget
-from engine.outbox.webhooks import TEST_EVENT, new_secret
+from engine.outbox.profiles import BULKSMSRATES
+from engine.outbox.webhook_store import (
+    DeliveryNotFound,
+    DeliveryPending,
+    InvalidWebhookUrl,
+    StoredDelivery,
+    StoredWebhook,
+    UnsafeTarget,
+    WebhookLimitReached,
+    WebhookNotFound,
+)
+from engine.outbox.webhooks import TEST_EVENT
 from engine.social.jobs import SOCIAL_EVENTS
+from engine.social.jobs.model import SOCIAL_PLATFORMS
 from engine.social.jobs.outcomes import event_data
 from http_api.auth import single_token
 from http_api.operations import Call, Operation, Reply
@@ -106,7 +119,8 @@ class EventListing(msgspec.Struct, frozen=True, kw_only=True):
 
 async def list_keys(call: Call) -> Reply:
     rows = await call.ctx.pool.fetch(
-        "SELECT key, name, created_at FROM api_keys WHERE account_id = $1 AND revoked_at IS NULL ORDER BY created_at",
+        "SELECT key, name, created_at FROM api_keys WHERE account_id = $1 AND revoked_at IS NULL"
+        " ORDER BY created_at",
         call.account_id,
     )
     return Reply(
@@ -147,7 +161,8 @@ async def create_key(call: Call) -> Reply:
 async def delete_key(call: Call) -> Reply:
     key = call.path("id")
     done = await call.ctx.pool.fetchval(
-        "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE key = $1 AND account_id = $2 RETURNING key",
+        "UPDATE api_keys SET revoked_at = coalesce(revoked_at, now()) WHERE key = $1 AND account_id = $2"
+        " RETURNING key",
         key,
         call.account_id,
     )
@@ -234,19 +249,22 @@ async def test_credentials(call: Call) -> Reply:
 # --------------------------------------------------------------------------------------- webhooks
 
 
-def _hook_view(r: Any, secret: bool = False) -> dict[str, Any]:
+PROFILE = BULKSMSRATES.name  # signed as seed 001's webhooks are: X-Webhook-Signature over timestamp.body
+
+
+def _hook_view(w: StoredWebhook) -> dict[str, Any]:
     out = {
-        "id": r["id"],
-        "url": r["url"],
-        "events": list(r["events"]),
-        "description": r["description"],
-        "active": r["active"],
-        "inactive_reason": r["inactive_reason"] or None,
-        "created_at": rfc3339(r["created_at"]),
-        "updated_at": rfc3339(r["updated_at"]),
+        "id": w.id,
+        "url": w.url,
+        "events": w.events,
+        "description": w.description,
+        "active": w.active,
+        "inactive_reason": w.inactive_reason or None,
+        "created_at": rfc3339(w.created_at),
+        "updated_at": rfc3339(w.updated_at),
     }
-    if secret:
-        out["secret"] = r["secret"]
+    if w.secret is not None:  # the creation's answer only
+        out["secret"] = w.secret
     return out
 
 
@@ -263,162 +281,126 @@ def _check_events(events: Sequence[str]) -> list[str]:
     return sorted(set(events))
 
 
-def _check_url(call: Call, url: str) -> str:
-    """The URL to store: an http(s) URL the engine's SSRF policy lets it POST to (engine/outbox/url_guard.py;
-    deliveries are checked again after DNS resolution)."""
-    if not url.startswith(("https://", "http://")) or len(url) > 2048:
-        raise fail(400, "validation.invalid_url", "url must be an http(s) URL", field="url")
+@contextmanager
+def _worded() -> Iterator[None]:
+    """The one webhook store's refusals (engine/outbox/webhook_store.py) in this document's codes."""
     try:
-        return call.ctx.engine.url_policy.check_url(url)
+        yield
+    except WebhookNotFound:
+        raise fail(404, "webhook.not_found", "no such webhook") from None
+    except DeliveryNotFound:
+        raise fail(404, "delivery.not_found", "no such delivery") from None
+    except DeliveryPending:
+        raise fail(409, "delivery.pending", "the delivery is still being attempted") from None
+    except InvalidWebhookUrl:
+        raise fail(400, "validation.invalid_url", "url must be an http(s) URL", field="url") from None
     except UnsafeTarget as exc:
         raise fail(422, "validation.unsafe_url", f"url not allowed: {exc.reason}", field="url") from None
+    except WebhookLimitReached as exc:
+        raise fail(409, "webhook.limit_reached", str(exc), limit=exc.limit) from None
 
 
-async def _hook(call: Call) -> Any:
+def _id(call: Call) -> int:
     raw = call.path("id")
-    row = await call.ctx.pool.fetchrow(
-        "SELECT * FROM webhooks WHERE id = $1 AND account_id = $2",
-        int(raw) if raw.isdigit() else -1,
-        call.account_id,
-    )
-    if row is None:
-        raise fail(404, "webhook.not_found", "no such webhook")
-    return row
+    return int(raw) if raw.isdigit() and len(raw) <= 18 else -1  # -1: not found
 
 
 async def list_webhooks(call: Call) -> Reply:
-    rows = await call.ctx.pool.fetch(
-        "SELECT * FROM webhooks WHERE account_id = $1 ORDER BY id", call.account_id
-    )
-    return Reply(200, {"data": [_hook_view(r) for r in rows]})
+    hooks = await call.ctx.engine.webhook_store.all_of(call.account_id, PROFILE)
+    return Reply(200, {"data": [_hook_view(w) for w in hooks]})
 
 
 async def create_webhook(call: Call) -> Reply:
     body = call.body_as(SocialWebhookCreate)
-    row = await call.ctx.pool.fetchrow(
-        "INSERT INTO webhooks (account_id, url, events, description, secret) VALUES ($1, $2, $3, $4, $5) RETURNING *",
-        call.account_id,
-        _check_url(call, body.url),
-        _check_events(body.events),
-        body.description,
-        new_secret(),
-    )
-    if call.ctx.engine.webhooks is not None:
-        call.ctx.engine.webhooks.directory.add(call.account_id)
-    return Reply(201, _hook_view(row, secret=True))
+    store = call.ctx.engine.webhook_store
+    with _worded():
+        store.check_url(body.url)  # the URL's refusal before the events'
+        w = await store.create(
+            call.account_id, PROFILE, url=body.url, events=_check_events(body.events),
+            description=body.description,
+        )  # fmt: skip
+    return Reply(201, _hook_view(w))
 
 
 async def get_webhook(call: Call) -> Reply:
-    return Reply(200, _hook_view(await _hook(call)))
+    with _worded():
+        return Reply(
+            200, _hook_view(await call.ctx.engine.webhook_store.get(call.account_id, PROFILE, _id(call)))
+        )
 
 
 async def patch_webhook(call: Call) -> Reply:
-    current = await _hook(call)
-    body = call.body_as(SocialWebhookPatch)
-    row = await call.ctx.pool.fetchrow(
-        """UPDATE webhooks SET url = $2, events = $3, description = $4, active = $5,
-               inactive_reason = CASE WHEN $5 THEN '' ELSE inactive_reason END, updated_at = now()
-           WHERE id = $1 RETURNING *""",
-        current["id"],
-        _check_url(call, body.url) if body.url is not None else current["url"],
-        _check_events(body.events) if body.events is not None else list(current["events"]),
-        body.description if body.description is not None else current["description"],
-        body.active if body.active is not None else current["active"],
-    )
-    assert row is not None
-    if row["active"] and call.ctx.engine.webhooks is not None:
-        call.ctx.engine.webhooks.directory.add(call.account_id)
-    return Reply(200, _hook_view(row))
+    store = call.ctx.engine.webhook_store
+    with _worded():
+        await store.get(call.account_id, PROFILE, _id(call))  # 404 before the body's refusals
+        body = call.body_as(SocialWebhookPatch)
+        if body.url is not None:
+            store.check_url(body.url)
+        w = await store.update(
+            call.account_id, PROFILE, _id(call), url=body.url,
+            events=_check_events(body.events) if body.events is not None else None,
+            description=body.description, active=body.active,
+            disabled_reason="",  # this document shows inactive_reason null for a webhook it disabled
+        )  # fmt: skip
+    return Reply(200, _hook_view(w))
 
 
 async def delete_webhook(call: Call) -> Reply:
-    row = await _hook(call)
-    await call.ctx.pool.execute("DELETE FROM webhooks WHERE id = $1", row["id"])
+    with _worded():
+        await call.ctx.engine.webhook_store.delete(call.account_id, PROFILE, _id(call))
     return Reply(204, b"")
 
 
-async def _deliver(call: Call, webhook_id: int, event: str, data: dict[str, Any]) -> Any:
-    row = await call.ctx.pool.fetchrow(
-        "INSERT INTO webhook_deliveries (webhook_id, account_id, event, data) VALUES ($1, $2, $3, $4) RETURNING *",
-        webhook_id,
-        call.account_id,
-        event,
-        msgspec.json.encode(data).decode(),
-    )
-    if call.ctx.engine.webhooks is not None:
-        call.ctx.engine.webhooks.wake()
-    return row
-
-
-def _delivery_view(r: Any) -> dict[str, Any]:
+def _delivery_view(d: StoredDelivery) -> dict[str, Any]:
     return {
-        "id": str(r["uuid"]),
-        "webhook_id": r["webhook_id"],
-        "event": r["event"],
-        "status": r["status"],
-        "attempts": r["attempts"],
-        "last_error": r["last_error"] or None,
-        "created_at": rfc3339(r["created_at"]),
-        "finished_at": rfc3339(r["finished_at"]),
+        "id": d.uuid,
+        "webhook_id": d.webhook_id,
+        "event": d.event,
+        "status": d.status,
+        "attempts": d.attempts,
+        "last_error": d.last_error or None,
+        "created_at": rfc3339(d.created_at),
+        "finished_at": rfc3339(d.finished_at),
     }
 
 
 async def test_webhook(call: Call) -> Reply:
-    hook = await _hook(call)
-    row = await _deliver(
-        call, hook["id"], TEST_EVENT, {"message": "a test event from social-api", "webhook_id": hook["id"]}
-    )
-    return Reply(202, _delivery_view(row))
+    webhook_id = _id(call)
+    data = {"message": "a test event from social-api", "webhook_id": webhook_id}
+    with _worded():
+        queued = await call.ctx.engine.webhook_store.test(
+            call.account_id, PROFILE, webhook_id, TEST_EVENT, data
+        )
+    return Reply(202, _delivery_view(queued))
 
 
 async def list_deliveries(call: Call) -> Reply:
-    hook = await _hook(call)
     q = call.query_as(EventListing)
-    rows = await call.ctx.pool.fetch(
-        """SELECT * FROM webhook_deliveries WHERE webhook_id = $1 AND ($2::bigint IS NULL OR id < $2)
-           ORDER BY id DESC LIMIT $3""",
-        hook["id"],
-        decode_cursor(q.cursor),
-        q.limit + 1,
-    )
-    out = page(list(rows), q.limit, key=lambda r: r["id"])
-    out["data"] = [_delivery_view(r) for r in out["data"]]
+    with _worded():
+        rows, _ = await call.ctx.engine.webhook_store.deliveries(
+            call.account_id, PROFILE, _id(call), limit=q.limit + 1, before=decode_cursor(q.cursor)
+        )
+    out = page(rows, q.limit, key=lambda d: d.id)
+    out["data"] = [_delivery_view(d) for d in out["data"]]
     return Reply(200, out)
 
 
-async def _delivery(call: Call) -> Any:
-    hook = await _hook(call)
-    try:
-        row = await call.ctx.pool.fetchrow(
-            "SELECT * FROM webhook_deliveries WHERE webhook_id = $1 AND uuid = $2::uuid",
-            hook["id"],
-            call.path("did"),
-        )
-    except Exception:  # not a uuid
-        row = None
-    if row is None:
-        raise fail(404, "delivery.not_found", "no such delivery")
-    return row
-
-
 async def get_delivery(call: Call) -> Reply:
-    row = await _delivery(call)
-    attempts = await call.ctx.pool.fetch(
-        "SELECT attempt, status_code, error, duration_ms FROM webhook_attempts WHERE delivery_id = $1"
-        " ORDER BY attempt",
-        row["id"],
-    )
+    store = call.ctx.engine.webhook_store
+    with _worded():
+        d = await store.delivery(call.account_id, PROFILE, _id(call), call.path("did"))
+    attempts = (await store.attempts([d.id])).get(d.id, [])
     return Reply(
         200,
         {
-            **_delivery_view(row),
-            "payload": msgspec.json.decode(row["data"]) if isinstance(row["data"], str) else row["data"],
+            **_delivery_view(d),
+            "payload": d.data,
             "attempt_log": [
                 {
-                    "attempt": a["attempt"],
-                    "status_code": a["status_code"],
-                    "error": a["error"] or None,
-                    "duration_ms": a["duration_ms"],
+                    "attempt": a.attempt,
+                    "status_code": a.status_code,
+                    "error": a.error or None,
+                    "duration_ms": a.duration_ms,
                 }
                 for a in attempts
             ],
@@ -427,12 +409,11 @@ async def get_delivery(call: Call) -> Reply:
 
 
 async def retry_delivery(call: Call) -> Reply:
-    row = await _delivery(call)
-    if row["status"] == "pending":
-        raise fail(409, "delivery.pending", "the delivery is still being attempted")
-    data = msgspec.json.decode(row["data"]) if isinstance(row["data"], str) else row["data"]
-    new = await _deliver(call, row["webhook_id"], row["event"], data)
-    return Reply(202, _delivery_view(new))
+    with _worded():
+        again = await call.ctx.engine.webhook_store.retry(
+            call.account_id, PROFILE, _id(call), call.path("did")
+        )
+    return Reply(202, _delivery_view(again))
 
 
 async def event_catalog(call: Call) -> Reply:
@@ -441,15 +422,6 @@ async def event_catalog(call: Call) -> Reply:
 
 # ------------------------------------------------------------------------------------ events, usage
 
-_EVENTS = """
-SELECT * FROM (
-    SELECT id AS seq, 'job' AS source, final_at AS at, account_id, id AS ref FROM social_jobs
-    WHERE account_id = $1 AND final_at IS NOT NULL AND status <> 'canceled'
-    UNION ALL
-    SELECT id AS seq, 'inbox', received_at, account_id, id FROM social_inbox WHERE account_id = $1 AND direction = 'in'
-) e ORDER BY at DESC, seq DESC
-"""
-
 
 async def _event_rows(call: Call) -> list[dict[str, Any]]:
     from engine.social.actions import Action
@@ -457,7 +429,8 @@ async def _event_rows(call: Call) -> list[dict[str, Any]]:
     from engine.social.jobs.service import _COLUMNS
 
     jobs = await call.ctx.pool.fetch(
-        f"SELECT {_COLUMNS} FROM social_jobs WHERE account_id = $1 AND final_at IS NOT NULL AND status <> 'canceled'"
+        f"SELECT {_COLUMNS} FROM social_jobs WHERE account_id = $1 AND final_at IS NOT NULL"
+        " AND status <> 'canceled'"
         " ORDER BY final_at DESC LIMIT 1000",
         call.account_id,
     )
@@ -515,38 +488,41 @@ async def events_summary(call: Call) -> Reply:
 
 
 async def usage(call: Call) -> Reply:
-    start = datetime.now(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    row = await call.ctx.pool.fetchrow(
-        """SELECT count(*) FILTER (WHERE action IN ('post.create', 'post.reply') AND status = 'succeeded') AS posts,
-                  count(*) FILTER (WHERE action LIKE 'dm.%' AND status = 'succeeded') AS dms,
-                  count(*) FILTER (WHERE status = 'succeeded') AS actions,
-                  coalesce(sum(amount) FILTER (WHERE money = 'captured'), 0) AS spent
-           FROM social_jobs WHERE account_id = $1 AND created_at >= $2""",
-        call.account_id,
-        start,
-    )
-    assert row is not None
-    accounts = await call.ctx.pool.fetchval(
-        "SELECT count(*) FROM social_accounts WHERE account_id = $1 AND state <> 'disconnected'",
-        call.account_id,
-    )
-    received = await call.ctx.pool.fetchval(
-        "SELECT count(*) FROM social_inbox WHERE account_id = $1 AND received_at >= $2 AND direction = 'in'",
-        call.account_id,
-        start,
-    )
+    """This month (UTC) read off the engine's one usage record (engine/usage/) and, for the money, the
+    ledger's captures of social jobs (their postings carry no country and the platform as carrier)."""
+    now = datetime.now(UTC)
+    start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    social_counts = await engine_usage.totals(call.ctx.pool, call.account_id, start.date(), "social:")
+    inbox = await engine_usage.totals(call.ctx.pool, call.account_id, start.date(), "inbox:")
+    posts = sum(social_counts.get(engine_usage.social_metric(a), 0) for a in ("post.create", "post.reply"))
+    dms = sum(n for metric, n in social_counts.items() if metric.startswith("social:dm."))
+    async with call.ctx.pool.acquire() as conn:
+        charged = await billing_usage(
+            conn,
+            call.account_id,
+            period="month",
+            since=start,
+            until=(start + timedelta(days=32)).replace(day=1),
+            by_country=True,
+            by_carrier=True,
+        )
+        accounts = await conn.fetchval(
+            "SELECT count(*) FROM social_accounts WHERE account_id = $1 AND state <> 'disconnected'",
+            call.account_id,
+        )
+    spent = sum(r.charged for r in charged if not r.country and r.carrier in SOCIAL_PLATFORMS)
     return Reply(
         200,
         {
-            "period": {"start": rfc3339(start), "end": rfc3339(datetime.now(UTC))},
+            "period": {"start": rfc3339(start), "end": rfc3339(now)},
             "usage": {
-                "posts_published": row["posts"],
-                "dms_sent": row["dms"],
-                "actions": row["actions"],
-                "inbox_items": received,
+                "posts_published": posts,
+                "dms_sent": dms,
+                "actions": sum(social_counts.values()),
+                "inbox_items": sum(inbox.values()),
                 "connected_accounts": accounts,
             },
-            "spent_micro": int(row["spent"]),
+            "spent_micro": spent,
         },
     )
 

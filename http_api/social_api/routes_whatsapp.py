@@ -1,4 +1,3 @@
-# ruff: noqa: E501 - SQL reads better unwrapped
 """Seed 004 WhatsApp rows, thin over the engine's one WhatsApp kind (engine/whatsapp/): the same
 templates table and Meta calls, the same send path (WhatsApp.prepare -> the Acceptor's group commit ->
 the dispatch loop) as the BulkSMSRates surface's /v1/whatsapp/* (http_api/routes_whatsapp.py).
@@ -106,7 +105,8 @@ async def list_templates(call: Call) -> Reply:
     q = call.query_as(TemplateListing)
     rows = await call.ctx.pool.fetch(
         """SELECT * FROM whatsapp_templates WHERE account_id = $1 AND waba_id = $2
-           AND ($3::text IS NULL OR status = $3) AND ($4::bigint IS NULL OR id < $4) ORDER BY id DESC LIMIT $5""",
+           AND ($3::text IS NULL OR status = $3) AND ($4::bigint IS NULL OR id < $4)
+           ORDER BY id DESC LIMIT $5""",
         call.account_id,
         number["waba_id"],
         q.status,

@@ -279,6 +279,7 @@ async def authenticate_session(ctx: ApiContext, request: Request) -> Principal:
 
 _ERROR_CODES = {
     "400": "invalid_input, invalid_json, invalid_id, ...",
+    "409": "monitor_already_exists, idempotency_key_reused (an Idempotency-Key sent again with another body)",
     "401": "unauthenticated",
     "402": "no_credits, insufficient_credits, no_subscription, subscription_inactive",
     "403": "api_key_limit_reached, account_needs_reauth",
@@ -288,12 +289,31 @@ _ERROR_CODES = {
     "502": "x_api_unavailable, x_write_failed, ...",
 }
 
+# The document's path ids, as `id_param` and x_common.numeric read them: this surface's own rows are
+# numbers (up to 18 digits), X's posts, users and communities numeric snowflakes (up to 19), usernames
+# X's 1-15 letters, digits or _; draws, extractions and galleries have ids of their own (the default).
+_OWN_ID = {"type": "string", "pattern": "^[0-9]{1,18}$"}
+_X_ID = {"type": "string", "pattern": "^[0-9]{1,19}$"}
+_USERNAME = {"type": "string", "pattern": "^@?[A-Za-z0-9_]{1,15}$"}
+_X_PATHS = ("/x/tweets/", "/x/users/", "/x/articles/", "/x/dm/", "/x/communities/")
+_OPAQUE_PATHS = ("/draws/", "/extractions/", "/gallery/")
+
+
+def path_schema(path: str, name: str) -> dict[str, Any] | None:
+    if name == "username":
+        return _USERNAME
+    if any(part in path for part in _OPAQUE_PATHS):
+        return None
+    return _X_ID if any(part in path for part in _X_PATHS) else _OWN_ID
+
+
 DIALECT = Dialect(
     name="xquik",
     authenticate=authenticate,
     error_response=error_response,
     error_schema=XquikErrorBody,
     error_codes=_ERROR_CODES,
+    path_schema=path_schema,
 )
 
 SESSION_DIALECT = Dialect(
@@ -302,6 +322,7 @@ SESSION_DIALECT = Dialect(
     error_response=error_response,
     error_schema=XquikErrorBody,
     error_codes=_ERROR_CODES,
+    path_schema=path_schema,
 )
 
 __all__ = [

@@ -19,8 +19,10 @@ from http_api.operations import request_id_of
 from http_api.xquik import (
     routes_account,
     routes_credits,
+    routes_data,
     routes_drafts,
     routes_keys,
+    routes_monitors,
     routes_styles,
     routes_support,
     routes_x_accounts,
@@ -39,6 +41,8 @@ ROUTE_MODULES: tuple[ModuleType, ...] = (
     routes_x_accounts,
     routes_drafts,
     routes_styles,
+    routes_data,  # draws, extractions, media downloads
+    routes_monitors,
 )  # fmt: skip
 
 

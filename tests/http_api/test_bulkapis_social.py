@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from engine import consent
 from engine.social.actions import Action
 from http_api.bulkapis.plans import set_membership
 from tests.http_api.social_running import SocialApi, social_api
@@ -117,6 +118,14 @@ async def test_dm_and_post_rows_with_signed_webhooks(api: SocialApi) -> None:
            "VALIDATION_ERROR")  # fmt: skip
     no_recipient = {"accountId": ref, "text": "no recipient"}
     failed(await c.post("/api/v1/dm/send", json=no_recipient, headers=auth), 400, "VALIDATION_ERROR")
+    # the recipient opted out (a STOP by DM or SMS: the one record, engine/consent): refused in this
+    # document's words, as a send to an opted-out number is in seed 001's
+    async with api.social.stack.pool.acquire() as conn:
+        await consent.opt_out(
+            conn, api.social.account_id, consent.social_address("x", api.social.peer_id), "dm"
+        )
+    opted = {"accountId": ref, "recipientUserId": api.social.peer_id, "text": "again?"}
+    failed(await c.post("/api/v1/dm/send", json=opted, headers=auth), 400, "VALIDATION_ERROR")
     # GET /api/v1/posts?accountId=, GET /api/v1/posts/:postId?accountId=
     posts = ok(await c.get("/api/v1/posts", params={"accountId": ref}, headers=auth))
     assert post_id in [p["id"] for p in posts]

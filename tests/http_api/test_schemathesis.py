@@ -63,23 +63,41 @@ async def test_schemathesis_finds_no_failure(api: Api, tmp_path: Path, meta: Met
     webhooks = api.stack.engine.webhooks
     assert webhooks is not None  # fuzzed webhook URLs are never contacted: every delivery answered here
     webhooks._http = httpx.AsyncClient(transport=httpx.MockTransport(lambda request: httpx.Response(200)))
+    headers = {"X-API-Key": api.key, "X-API-Secret": api.secret}
+    # the Xquik surface takes its own keys: tests/http_api/xquik/test_schemathesis_xquik.py runs it
+    only = os.environ.get("SMSTEST_SCHEMATHESIS_PATHS")
+    await run_schemathesis(api.base_url, headers, tmp_path, only, exclude=None if only else "^/xquik/")
+
+
+async def run_schemathesis(
+    base_url: str,
+    headers: dict[str, str],
+    report_dir: Path,
+    paths: str | None = None,
+    exclude: str | None = None,
+) -> None:
+    """schemathesis over the app's /openapi.json with these credentials; `paths` / `exclude`: regexes of
+    the paths to run over / to leave out. Fails with its report when it finds anything."""
     command = [
         sys.executable, "-m", "schemathesis.cli", "--config-file", str(HERE / "schemathesis.toml"),
-        "run", f"{api.base_url}/openapi.json", "--url", api.base_url,
-        "--checks", "all", "--header", f"X-API-Key: {api.key}", "--header", f"X-API-Secret: {api.secret}",
+        "run", f"{base_url}/openapi.json", "--url", base_url, "--checks", "all",
+        *[arg for name, value in headers.items() for arg in ("--header", f"{name}: {value}")],
         "--max-examples", os.environ.get("SMSTEST_SCHEMATHESIS_EXAMPLES", "10"), "--workers", "1",
         "--generation-database", "none", "--seed", os.environ.get("SMSTEST_SCHEMATHESIS_SEED", "1"),
         "--no-color", "--request-timeout", "30",
-        "--report", "junit", "--report-dir", str(tmp_path),
+        "--report", "junit", "--report-dir", str(report_dir),
     ]  # fmt: skip
-    if only := os.environ.get("SMSTEST_SCHEMATHESIS_PATHS"):  # a regex: run over those paths alone
-        command += ["--include-path-regex", only]
-    env = dict(os.environ)
+    if paths:
+        command += ["--include-path-regex", paths]
+    if exclude:
+        command += ["--exclude-path-regex", exclude]
     done = await asyncio.to_thread(
-        subprocess.run, command, env=env, capture_output=True, text=True, timeout=1500, cwd=HERE.parents[1]
-    )
+        subprocess.run, command, env=dict(os.environ), capture_output=True, text=True, timeout=1500,
+        cwd=HERE.parents[1],
+    )  # fmt: skip
     if artifacts := os.environ.get("SMSTEST_ARTIFACTS"):  # the whole report, to read at leisure
-        await asyncio.to_thread(Path(artifacts, "schemathesis.txt").write_text, done.stdout + done.stderr)
+        name = "schemathesis.txt" if paths is None else f"schemathesis-{abs(hash(paths))}.txt"
+        await asyncio.to_thread(Path(artifacts, name).write_text, done.stdout + done.stderr)
     tail = done.stdout[-20_000:]
     assert done.returncode == 0, tail + done.stderr[-5_000:]
     assert "No issues found" in done.stdout or " passed" in done.stdout, tail

@@ -277,6 +277,8 @@ async def test_keys_byok_webhooks_events_and_usage(social: Social, sim: XSimulat
     )
     await social.call("DELETE", f"/v1/platforms/twitter/credentials/brand/{b1}", 204)
     await social.call("DELETE", "/v1/platforms/twitter/credentials", 204)
+    # a method the path does not have: 405 in this document's envelope too (the one error hook)
+    document_error(await social.call("PUT", "/v1/webhooks", 405), "request.method_not_allowed")
     catalog = await social.call("GET", "/v1/webhooks/events", 200)
     assert {"post.published", "dm.received", "comment.received"} <= {e["type"] for e in catalog["data"]}
     async with receiver([500]) as hook:
@@ -285,7 +287,13 @@ async def test_keys_byok_webhooks_events_and_usage(social: Social, sim: XSimulat
         )
         secret = made["secret"]
         assert (await social.call("GET", f"/v1/webhooks/{made['id']}", 200))["url"] == hook.url
+        # the one store scopes each document's webhooks by profile: a BulkAPIs one is not listed here
+        await social.engine.webhook_store.create(
+            social.api.stack.account_id, "bulkapis", url=hook.url, events=["dm.sent"], name="theirs"
+        )
         assert [w["id"] for w in (await social.call("GET", "/v1/webhooks", 200))["data"]] == [made["id"]]
+        missing = f"/v1/webhooks/{made['id']}/deliveries/00000000-0000-0000-0000-000000000000"
+        document_error(await social.call("GET", missing, 404), "delivery.not_found")
         post = await social.call("POST", "/v1/posts", 201, json={"account_id": social.id, "text": "hooked"})
         await social.settled(post["id"])
         first = await hook.next()  # answered 500: retried by the one webhook system
@@ -320,3 +328,49 @@ async def test_keys_byok_webhooks_events_and_usage(social: Social, sim: XSimulat
     usage = await social.call("GET", "/v1/usage", 200)
     assert usage["usage"]["posts_published"] == 1 and usage["usage"]["connected_accounts"] == 1
     assert usage["spent_micro"] == 10_000
+
+
+async def test_one_opt_out_per_person_across_sms_and_dms(social: Social, sim: XSimulator) -> None:
+    """A STOP by DM opts the person out of DMs and, through the contact that names their X id, of SMS;
+    opting the phone back in (seed 001) lets the DM through again: one record per person."""
+    c, h = social.api.client, social.api.headers()
+    alice = sim.world.user_by_name("alice")
+    assert alice is not None
+    sim.world.dm(to="demo", by="alice", text="hi")
+    await social.poll()
+    cid = (await social.call("GET", "/v1/inbox/conversations", 200))["data"][0]["id"]
+    async with receiver() as hook:  # seed 001's opt_out event, from a DM this time
+        made = await c.post("/v1/settings/webhooks", json={"url": hook.url, "events": ["opt_out"]}, headers=h)
+        assert made.status_code == 201, made.text
+        sim.world.dm(to="demo", by="alice", text=" stop ")
+        await social.poll()  # the STOP is stored with the sweep's page, in its transaction
+        told = (await hook.next()).json()
+        assert told["event"] == "opt_out" and told["data"]["channel"] == "dm"
+        assert told["data"]["user_id"] == alice.id and told["data"]["opted_out"] is True
+    refused = await social.call("POST", f"/v1/inbox/conversations/{cid}/messages", 422, json={"text": "?"})
+    document_error(refused, "recipient.opted_out")
+    # the contact groups alice's X id with a phone: the phone is opted out with her
+    made = await c.post("/v1/contacts", headers=h,
+                        json={"phone": "+447700900411", "fields": {"x_user_id": alice.id}})  # fmt: skip
+    assert made.status_code == 201, made.text
+    listed = (await c.get("/v1/contacts/opt-outs", headers=h)).json()["data"]
+    assert [(o["number"], o["source"]) for o in listed] == [("+447700900411", "person")]
+    sms = {"to": "+447700900411", "from": "Acme", "body": "hello"}
+    async with asyncio.timeout(10):  # the engine's set learns the grouped phone by NOTIFY, as every node's
+        while True:
+            if social.engine.is_opted_out(social.api.stack.account_id, "447700900411"):
+                break
+            await asyncio.sleep(0.02)
+    r = await c.post("/v1/sms/send", json=sms, headers=h)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "OPT_OUT", r.text
+    # back in by the SMS surface: the whole person, DMs included
+    assert (await c.delete("/v1/contacts/opt-outs/+447700900411", headers=h)).status_code == 200
+    assert (await c.get("/v1/contacts/opt-outs", headers=h)).json()["data"] == []
+    await social.call("POST", f"/v1/inbox/conversations/{cid}/messages", 202, json={"text": "welcome back"})
+    # the one usage record counted both inbound DMs
+    assert (await social.call("GET", "/v1/usage", 200))["usage"]["inbox_items"] == 2
+    # and out again by the API: the DM is refused again
+    assert (
+        await c.post("/v1/contacts/opt-outs", json={"number": "+447700900411"}, headers=h)
+    ).status_code == 201
+    await social.call("POST", f"/v1/inbox/conversations/{cid}/messages", 422, json={"text": "?"})

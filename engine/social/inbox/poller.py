@@ -27,6 +27,7 @@ from typing import Any
 import asyncpg
 import structlog
 
+from engine import consent, usage
 from engine.outbox.webhooks import WebhookEvent, WebhookSender
 from engine.social.actions import Action, DmEvent, ListPage, Page, Post
 from engine.social.connector import AccountSession, rules_for
@@ -67,6 +68,19 @@ ON CONFLICT (social_account_id, kind, item_id) DO NOTHING
 RETURNING id, kind, item_id, conversation_id, post_id, in_reply_to, author_id, author_username, direction,
           text, created_at
 """
+
+
+def opt_out_data(
+    row: asyncpg.Record, social_account_id: int, platform: str, opted_out: bool
+) -> dict[str, Any]:
+    """The opt_out event of a STOP / START sent by DM (an SMS one names the number instead)."""
+    created = row["created_at"]
+    return {
+        "channel": "dm", "platform": platform, "user_id": row["author_id"], "opted_out": opted_out,
+        "keyword": (row["text"] or "").strip().upper(), "social_account_id": social_account_id,
+        "conversation_id": row["conversation_id"],
+        "received_at": created.isoformat() if created is not None else None,
+    }  # fmt: skip
 
 
 def item_data(row: asyncpg.Record, social_account_id: int, platform: str) -> dict[str, Any]:
@@ -152,7 +166,7 @@ class InboxPoller:
         await self._pool.execute(_LOCK, account.id, stream)
         for _ in range(_MAX_PAGES):
             scope = (str(account.id), account.platform)
-            if self._jobs.limiter.wait(scope, rules, action, self._jobs.clock.now()) > 0:
+            if await self._jobs.reserve(scope, rules, action) > 0:
                 return stored  # the window is spent: next round
             emitted = 0
             async with self._pool.acquire() as conn, conn.transaction():
@@ -180,8 +194,32 @@ class InboxPoller:
                     for r in new
                     if r["direction"] == "in"
                 ]
+                for r in new:  # STOP / START by DM: the sender's opt-out, the same record as SMS's
+                    opting = (
+                        consent.keyword_of(r["text"])
+                        if r["kind"] == "dm" and r["direction"] == "in"
+                        else None
+                    )
+                    if opting is not None and r["author_id"]:
+                        address = consent.social_address(account.platform, r["author_id"])
+                        if opting:
+                            await consent.opt_out(conn, account.account_id, address, "dm")
+                        else:
+                            await consent.opt_in(conn, account.account_id, address)
+                        events.append(
+                            WebhookEvent(
+                                account.account_id,
+                                "opt_out",
+                                opt_out_data(r, account.id, account.platform, opting),
+                            )
+                        )
                 if events and self._webhooks is not None:
                     emitted = await self._webhooks.emit(conn, events)
+                await usage.record(conn, [
+                    usage.Count(account.account_id, usage.inbox_metric(r["kind"]))
+                    for r in new
+                    if r["direction"] == "in"
+                ])  # fmt: skip
             stored += len(new)
             if emitted and self._webhooks is not None:
                 self._webhooks.wake()

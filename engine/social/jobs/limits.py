@@ -6,6 +6,7 @@ log per scope key — the connected account for "account" rules, the platform ap
 burst of 1,000 DMs on one account leaves at 180 per 15 minutes whatever the order they came in. The
 connector publishes the rules (engine/social/platforms/*/rules.py); the dispatch loop calls this
 through each account target's `throttle`. Pure bookkeeping on an injected monotonic `now`: no I/O.
+Per process: with a Redis URL the engine shares the windows across nodes instead (shared_limits.py).
 """
 
 from __future__ import annotations

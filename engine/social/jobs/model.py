@@ -26,6 +26,8 @@ from engine.social.actions import PARAMS, Action
 
 KIND = "social"
 TABLE = "social_jobs"
+# The platforms a job may go to; each job's ledger posting names its platform as carrier, no country.
+SOCIAL_PLATFORMS = ("x", "bluesky")
 
 
 class JobState(StrEnum):
@@ -82,6 +84,7 @@ class SocialJob(Job, kw_only=True):
     result: dict[str, Any] | None = None
     error_code: str | None = None  # a final failure's code: ACCOUNT_NEEDS_REAUTH, a Permanent code, ...
     skip: bool = False  # the row was final before the attempt (canceled): the outcome changes nothing
+    admit_before_mark: bool = True  # waits for a platform window unmarked: queued, not 'sending'
 
 
 def group_of(action: Action) -> str:

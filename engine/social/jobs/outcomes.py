@@ -5,7 +5,8 @@ group committer (Policy.RETRY: an outage is waited out, nothing is dropped); one
 transaction: one UPDATE of every job it makes final (conditioned on `final_at IS NULL`, so a job is
 settled at most once — a job canceled meanwhile stays canceled), the ledger's postings for their money
 (captured on success, released on failure: billing.items.settle_items, one posting per kind, account
-and platform) and their webhook rows (engine/outbox/webhooks.py, the one webhook system). After the
+and platform), their webhook rows (engine/outbox/webhooks.py, the one webhook system) and the succeeded
+ones' counts on the one usage record (engine/usage/). After the
 commit, waiters of each job (`SocialJobs.wait`) are told.
 """
 
@@ -19,6 +20,7 @@ import msgspec
 
 from billing.items import ItemSettle, Legs, settle_items
 from billing.model import PostingKind
+from engine import usage
 from engine.core.group_commit import GroupCommitter, Policy
 from engine.core.ids import format_id
 from engine.core.status import Status
@@ -166,6 +168,11 @@ class SocialOutcomes:
             ]
             if self._webhooks is not None and events:
                 emitted = await self._webhooks.emit(conn, events)
+            await usage.record(conn, [
+                usage.Count(r["account_id"], usage.social_metric(r["action"]), 1, r["final_at"])
+                for r in finished
+                if r["status"] == "succeeded"
+            ])  # fmt: skip
             if settlements:  # last: the ledger locks the accounts' balance rows until we commit
                 await settle_items(conn, batch_id, settlements, legs=self._legs)
         self.settled += len(finished)

@@ -21,6 +21,7 @@ import msgspec
 
 from billing.items import ItemSettle, settle_items
 from billing.model import PostingKind
+from engine import consent
 from engine.core.accept import Acceptor
 from engine.core.ids import MessageIdGenerator, format_id
 from engine.core.rejections import Reject, Rejected
@@ -29,11 +30,12 @@ from engine.dispatch.dispatcher import Dispatcher
 from engine.dispatch.job import Job
 from engine.social.accounts.sessions import SocialAccounts
 from engine.social.actions import PARAMS, Action, CreatePost, Reply, SendConversationDm, SendDm
-from engine.social.connector import PlatformConnector, perform, rules_for
+from engine.social.connector import PlatformConnector, RateRule, perform, rules_for
 from engine.social.errors import NeedsReauth, RateLimited
 from engine.social.jobs.limits import RateLimiter
 from engine.social.jobs.model import WRITES, PreparedSocialJob, SocialJob, lane_of
 from engine.social.jobs.outcomes import SocialOutcomes
+from engine.social.jobs.shared_limits import SharedWindows
 from engine.social.jobs.target import AccountTarget, AttemptPolicy
 from engine.social.text.limits import TextCheck, check_text
 
@@ -125,6 +127,14 @@ def text_check(platform: str, action: Action, params: msgspec.Struct) -> TextChe
     return None
 
 
+# Who wrote in a DM conversation of this connected account (the account itself is never an author there).
+_PARTICIPANTS = """
+SELECT DISTINCT author_id FROM social_inbox
+WHERE social_account_id = $1 AND kind = 'dm' AND conversation_id = $2 AND direction = 'in'
+  AND author_id IS NOT NULL
+"""
+
+
 class SocialJobs:
     def __init__(
         self,
@@ -139,6 +149,7 @@ class SocialJobs:
         prices: Mapping[str, int],
         policy: AttemptPolicy | None = None,
         in_flight_per_target: int = 4,
+        shared: SharedWindows | None = None,
     ) -> None:
         self.pool = pool
         self.accounts = accounts
@@ -146,7 +157,8 @@ class SocialJobs:
         self.dispatcher = dispatcher
         self.outcomes = outcomes
         self.acceptor: Acceptor | None = None  # set by the engine once its acceptor exists
-        self.limiter = RateLimiter()
+        self.limiter = RateLimiter()  # this process' windows, unless `shared` (every node's, in Redis)
+        self.shared = shared
         self.targets: dict[str, AccountTarget] = {}
         self._ids = ids
         self.clock = clock
@@ -167,6 +179,7 @@ class SocialJobs:
                 target = AccountTarget(
                     job.target, social_account_id=job.social_account_id, platform=job.platform,
                     pool=self.pool, accounts=self.accounts, connector=connector, limiter=self.limiter,
+                    shared=self.shared,
                     clock=self.clock, policy=self._policy, in_flight_limit=self._in_flight,
                 )  # fmt: skip
                 self.targets[job.target] = target
@@ -273,6 +286,8 @@ class SocialJobs:
                 return Submitted(existing, False)
         if scheduled_for is not None and scheduled_for.tzinfo is None:
             raise SocialJobError("invalid_params", "scheduled_for must carry a time zone")
+        if isinstance(struct, SendDm | SendConversationDm):
+            await self._refuse_opted_out(account_id, social_account_id, platform, struct)
         job_id = self._ids.next_id()
         prepared = PreparedSocialJob(
             id=job_id, account_id=account_id, social_account_id=social_account_id, platform=platform,
@@ -297,6 +312,26 @@ class SocialJobs:
                 raise SocialJobError("INSUFFICIENT_BALANCE", refused.reason, 402)
             raise SocialJobError("SERVICE_UNAVAILABLE", refused.reason, 503)
         return Submitted(job_id, True)
+
+    async def _refuse_opted_out(
+        self, account_id: int, social_account_id: int, platform: str, dm: SendDm | SendConversationDm
+    ) -> None:
+        """422-like `opted_out` when the DM's recipient (a conversation's: who wrote in it, and the
+        two ids of an X one-to-one conversation "<id>-<id>") opted out, by SMS or by DM (engine/consent)."""
+        if isinstance(dm, SendDm):
+            recipients = [dm.recipient_id]
+        else:
+            rows = await self.pool.fetch(_PARTICIPANTS, social_account_id, dm.conversation_id)
+            recipients = [r["author_id"] for r in rows]
+            if platform == "x":
+                recipients += [p for p in dm.conversation_id.split("-") if p.isdigit()]
+        addresses = [consent.social_address(platform, r) for r in recipients if r]
+        async with self.pool.acquire() as conn:
+            hit = await consent.opted_out(conn, account_id, addresses)
+        if hit is not None:
+            raise SocialJobError(
+                "opted_out", "the recipient opted out of messages", 422, {"recipient": hit.partition(":")[2]}
+            )
 
     async def _by_key(self, account_id: int, key: str) -> int | None:
         found = await self.pool.fetchval(
@@ -421,6 +456,19 @@ class SocialJobs:
 
     # ------------------------------------------------------------------------------ reads
 
+    async def reserve(self, scope: tuple[str, str], rules: Sequence[RateRule], action: Action) -> float:
+        """A call outside the loop (a read, an inbox poll) within the account's windows: 0.0 and its units
+        taken, or the seconds until they would allow it."""
+        if self.shared is not None:
+            return await self.shared.reserve(scope, rules, action)
+        return self.limiter.wait(scope, rules, action, self.clock.now())
+
+    async def used(self, rule: RateRule, scope: tuple[str, str]) -> int:
+        """Units of `rule` spent in its window now (the limits an account's API shows)."""
+        if self.shared is not None:
+            return await self.shared.used(rule, scope)
+        return self.limiter.used(rule, scope, self.clock.now())
+
     async def read(
         self, account_id: int, social_account_id: int, action: Action, params: msgspec.Struct
     ) -> Any:
@@ -431,7 +479,7 @@ class SocialJobs:
         if connector is None:
             raise NeedsReauth("no connector for this platform", platform=session.account.platform)
         scope = (str(social_account_id), session.account.platform)
-        wait = self.limiter.wait(scope, rules_for(connector, action), action, self.clock.now())
+        wait = await self.reserve(scope, rules_for(connector, action), action)
         if wait > 0:
             reset = datetime.fromtimestamp(datetime.now(UTC).timestamp() + wait, UTC)
             raise RateLimited(reset, platform=session.account.platform)

@@ -45,10 +45,11 @@ from engine.social.actions import (
     SendConversationDm,
     SendDm,
 )
-from engine.social.connector import AccountSession, PlatformConnector, perform, rules_for
+from engine.social.connector import AccountSession, PlatformConnector, RateRule, perform, rules_for
 from engine.social.errors import AuthExpired, NeedsReauth, Permanent, RateLimited, SocialError, Transient
 from engine.social.jobs.limits import RateLimiter
 from engine.social.jobs.model import PUBLISHING, JobState, SocialJob, decode_params
+from engine.social.jobs.shared_limits import Grants, SharedWindows
 
 log = structlog.get_logger("engine.social.jobs")
 
@@ -77,6 +78,7 @@ class AccountTarget:
         clock: Clock,
         policy: AttemptPolicy,
         in_flight_limit: int = 4,
+        shared: SharedWindows | None = None,
     ) -> None:
         self.name = name
         self.in_flight_limit = in_flight_limit
@@ -86,6 +88,8 @@ class AccountTarget:
         self._accounts = accounts
         self._connector = connector
         self._limiter = limiter
+        self._shared = shared  # the windows shared by every node (Redis); None: this process' own
+        self._grants = Grants()
         self._clock = clock
         self._policy = policy
         self._scope = (str(social_account_id), platform)
@@ -104,13 +108,34 @@ class AccountTarget:
 
     def throttle(self, job: Job, now: float) -> float:
         assert isinstance(job, SocialJob)
-        return self._limiter.wait(self._scope, rules_for(self._connector, job.action), job.action, now)
+        rules = rules_for(self._connector, job.action)
+        if self._shared is None:
+            return self._limiter.wait(self._scope, rules, job.action, now)
+        answer = self._grants.answer(job.id, now)
+        if answer is not None:
+            return answer
+        self._grants.asked(job.id)  # the windows every node shares: asked of Redis, answered by a wake
+        task = asyncio.get_running_loop().create_task(self._reserve(job, rules))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return self._grants.PENDING
+
+    async def _reserve(self, job: SocialJob, rules: tuple[RateRule, ...]) -> None:
+        assert self._shared is not None
+        try:
+            wait = await self._shared.reserve(self._scope, rules, job.action)
+        except Exception as exc:  # Redis away: asked again shortly, nothing taken
+            log.warning("shared rate windows unavailable", error=repr(exc))
+            wait = 1.0
+        self._grants.answered(job.id, wait, self._clock.now())
+        self._wake()
 
     def set_listener(self, wake: Callable[[], None]) -> None:
         self._wake = wake
 
     def start(self, job: Job, done: Done) -> None:
         assert isinstance(job, SocialJob)
+        self._grants.forget(job.id)
         self._in_flight += 1
         task = asyncio.get_running_loop().create_task(self._run(job, done))
         self._tasks.add(task)

@@ -33,7 +33,10 @@ from starlette.routing import Route
 
 from engine.social.platforms.x.rules import ENDPOINT_WINDOWS
 from engine.social.simulation.common import FaultMiddleware, Faults, RateWindows, SimulatorServer
+from engine.social.simulation.x_api_data import XData
 from engine.social.simulation.x_api_lookups import lookup_routes
+from engine.social.simulation.x_api_monitoring import MonitoringWorld, references
+from engine.social.simulation.x_api_monitoring import routes as monitoring_routes
 from engine.social.simulation.x_state import Grant, SimDm, SimPost, XWorld, s256
 from engine.social.text.limits import x_post_length
 
@@ -122,6 +125,7 @@ class XSimulator(SimulatorServer):
         self.limits: dict[tuple[str, str], tuple[int, int]] = dict(ENDPOINT_WINDOWS)
         self.requests: list[tuple[str, str]] = []  # (method, path) of every API call, for tests
         self.rate_limited = 0  # requests answered 429 (a client that respects the windows causes none)
+        self.monitoring = MonitoringWorld()  # trends; app-only tokens, quotes, reposts: x_api_monitoring
         routes = [
             Route("/i/oauth2/authorize", self.authorize, methods=["GET"]),
             Route("/2/oauth2/token", self.token, methods=["POST"]),
@@ -144,7 +148,9 @@ class XSimulator(SimulatorServer):
             self._route(
                 "GET", "/2/dm_conversations/{dm_conversation_id}/dm_events", self.conversation_events
             ),
+            *monitoring_routes(self),
         ]
+        routes[:0] = XData(self).routes  # bulk-data reads (x_api_data.py), first: /2/users/search
         body = lambda status: msgspec.json.encode(  # noqa: E731
             {
                 "title": "Service Unavailable",
@@ -289,7 +295,7 @@ class XSimulator(SimulatorServer):
         if post.in_reply_to_post_id:
             out["in_reply_to_user_id"] = post.in_reply_to_user_id
             out["referenced_tweets"] = [{"type": "replied_to", "id": post.in_reply_to_post_id}]
-        return out
+        return references(self, post, out)
 
     def _includes(self, posts: list[SimPost]) -> dict[str, Any]:
         authors = {p.author_id for p in posts}

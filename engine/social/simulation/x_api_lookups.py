@@ -50,6 +50,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from engine.social.forms import Part, form_parts
+from engine.social.simulation.x_api_monitoring import references
 from engine.social.simulation.x_state import Grant, SimPost, SimUser, XWorld
 from engine.social.text.limits import x_post_length
 
@@ -329,7 +330,7 @@ def render_tweet(sim: XSimulator, post: SimPost, fields: set[str]) -> dict[str, 
             "cover_media": article.cover_media,
             "media_entities": article.media_entities,
         }
-    return out
+    return references(sim, post, out, fields)  # quotes and reposts (x_api_monitoring)
 
 
 def render_media(item: dict[str, str], fields: set[str]) -> dict[str, Any]:

@@ -54,6 +54,7 @@ class SimPost:
     retweeted_by: set[str] = field(default_factory=set)
     media: list[dict[str, str]] = field(default_factory=list)  # {media_key, type, url}
     quoted_post_id: str | None = None
+    retweeted_post_id: str | None = None  # a repost in its author's timeline (x_api_monitoring.repost)
 
 
 @dataclass

@@ -14,11 +14,14 @@ from datetime import UTC, datetime, timedelta
 
 import msgspec
 import pytest
+import redis.asyncio as aioredis
 
 from billing.check import format_report
 from engine.admin.ledger import check_engine_ledger
 from engine.social.actions import Action
+from engine.social.connector import rules_for
 from engine.social.jobs import SocialJobError
+from engine.social.jobs.shared_limits import SharedWindows
 from engine.social.simulation.x_api import XSimulator
 from tests.engine.social.jobs_harness import SocialStack, social_stack, x_world
 
@@ -108,10 +111,45 @@ async def test_a_burst_waits_for_the_window_instead_of_storming_x(
             await asyncio.sleep(0.02)
     await asyncio.sleep(0.2)
     assert sum(1 for p in sim.world.posts.values() if p.text.startswith("burst")) == 20  # the rest waits
+    posted = {p.text for p in sim.world.posts.values()}
+    waiting = [await social.jobs.get(social.account_id, s.job_id) for n, s in enumerate(subs)
+               if f"burst {n}" not in posted]  # fmt: skip
+    assert [v.status for v in waiting] == ["queued"] * 10  # waiting for the window: not 'sending'
     views = [await social.jobs.wait(social.account_id, s.job_id, within=15) for s in subs]
     assert [v.status for v in views] == ["succeeded"] * 30
     assert sum(1 for p in sim.world.posts.values() if p.text.startswith("burst")) == 30
     assert sim.rate_limited == 0  # the window was kept before X had to say so
+    await ledger_clean(social)
+
+
+async def test_the_rate_windows_are_every_nodes_through_redis(
+    social: SocialStack, sim: XSimulator, redis_url: str
+) -> None:
+    """Another node (its own SharedWindows on the same Redis and deployment) spends the account's post
+    window: this node's post waits for it instead of calling X, then goes once the window frees up."""
+    x = social.stack.engine.social.x  # type: ignore[union-attr]
+    x.rate_rules = tuple(
+        msgspec.structs.replace(r, limit=5, window_seconds=1) if r.name == "x.posts.create" else r
+        for r in x.rate_rules
+    )
+    sim.limits[("POST", "/2/tweets")] = (5, 1)
+    shared = social.jobs.shared
+    assert shared is not None  # a Redis URL was given: the windows are shared
+    other_redis = aioredis.Redis.from_url(redis_url)
+    try:
+        other = SharedWindows(other_redis, shared.namespace)
+        scope, rules = (str(social.social_account_id), "x"), rules_for(x, Action.CREATE_POST)
+        assert [await other.reserve(scope, rules, Action.CREATE_POST) for _ in range(5)] == [0.0] * 5
+        assert await other.reserve(scope, rules, Action.CREATE_POST) > 0  # full, for every node
+        (rule,) = [r for r in rules if r.name == "x.posts.create"]
+        assert await shared.used(rule, scope) == 5  # and this node sees the other's calls
+        sub = await social.jobs.submit(social.account_id, social.social_account_id, Action.CREATE_POST,
+                                       {"text": "after the other node"})  # fmt: skip
+        view = await social.jobs.wait(social.account_id, sub.job_id, within=15)
+        assert view.status == "succeeded" and shared.waited >= 1  # it waited for the other node's window
+        assert sim.rate_limited == 0
+    finally:
+        await other_redis.aclose()
     await ledger_clean(social)
 
 

@@ -126,6 +126,11 @@ async def test_subscribe_checkout_then_billing_page(xq: Xq) -> None:
     r = await xq.client.post(xq.url("/subscribe"))
     assert r.status_code == 401 and r.json()["error"] == "unauthenticated"
     # after the mixed run of this module (checkouts, charges, a 3-D Secure wait, a decline, captures,
-    # partial captures, an auto top-up, a hold still open) the command agrees, in XQC and every currency
+    # partial captures, an auto top-up, a hold still open) the command agrees, in XQC and every currency;
+    # this test's own credits movements make sure there is XQC to check when it runs alone
+    await xq.grant(100)
+    used = await credits.reserve(xq.pool, xq.account_id, 40, "x.user_tweets", "subscribe-partial")
+    await credits.capture(xq.pool, used, 15)
+    await credits.reserve(xq.pool, xq.account_id, 5, "extraction", "subscribe-open")
     status, out = await xq.smsengine("ledger", "check")
     assert status == 0 and "ledger OK" in out and "journal balanced in XQC" in out, out
