@@ -213,7 +213,15 @@ async def engine_phase(
     print(f"[{name}] engine CPU {cpu_used * 1e6 / n:.0f} us/message ({cpu_used:.1f} s); PostgreSQL CPU "
           f"{pg_used * 1e6 / n:.0f} us/message; engine peak RSS {peak_mib:.0f} MiB",
           flush=True)  # fmt: skip
-    await asyncio.sleep(2.0)  # table statistics reach pg_stat_user_tables within a second or so
+    more = bool(args.http_singles or args.soak) and sim_port is not None
+    if more:
+        await asyncio.sleep(2.0)  # most table statistics have reached pg_stat_user_tables by now
+    else:
+        # A backend that goes idle keeps its last statistics for up to 10 s before it reports them; one that
+        # exits reports them at once. So the engine stops first (its last writes, done at stop, count too).
+        engine.terminate()
+        await engine.wait()
+        await asyncio.sleep(0.5)
     after = await table_writes(pool)
     per_table = {}
     for t, (w, hot) in after.items():
@@ -227,8 +235,10 @@ async def engine_phase(
         await http_phase(name, args, pool, http_port, pids)
     if args.soak and sim_port is not None:
         await soak(args, engine.pid, smpp_port)
-    engine.terminate()
-    await engine.wait()
+    if more:
+        engine.terminate()
+        await engine.wait()
+    await asyncio.wait([drainer], timeout=5.0)  # the output to its end: the 'pipeline stats' line
     drainer.cancel()
     for line in stats_lines:
         print(f"[{name}] {line}", flush=True)

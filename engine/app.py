@@ -32,7 +32,7 @@ from engine.core.intake import Intake, PreparedMessage
 from engine.core.lifecycle import Lifecycle
 from engine.core.messages import SMS
 from engine.core.nodes import NodeLease, claim_number, default_name
-from engine.core.recovery import Taker, adopt, recover, sms_taker
+from engine.core.recovery import Taker, adopt, receipts_taker, recover, sms_taker
 from engine.customers.bind_budget import BindBudget
 from engine.customers.bind_guard import BindGuard
 from engine.customers.smpp_front import CustomerSmpp
@@ -351,6 +351,7 @@ class Engine:
             sms_taker(dispatcher.enqueue, inbound.restore),
             *([whatsapp_taker(dispatcher.enqueue)] if whatsapp is not None else []),
             social_taker(social.jobs.admit),
+            receipts_taker(forwarder.sweep_soon),
         )
         engine.recovered = await recover(pool, node, engine.takers)
         if engine.recovered:

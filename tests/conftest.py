@@ -30,8 +30,9 @@ from engine.infra.services import ServiceUrls, provide_services, with_database
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Long tests (marked slow) first: `make test` spreads the suite over processes (pytest-xdist) in
     this order, so the long ones overlap the many short ones instead of running alone at the end. It
-    hands out a module's tests together (`--dist loadscope`): a module sharing one running app (a
-    module-scoped fixture) starts it once, and its tests run in their order."""
+    hands out a module's tests together, modules in this order (`--dist loadscope
+    --no-loadscope-reorder`): a module sharing one running app (a module-scoped fixture) starts it once,
+    and its tests run in their order."""
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 

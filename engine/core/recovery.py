@@ -16,7 +16,9 @@ by the crash is sent again whole (flagged, as above). Every job recovered here i
 before it goes out (its id is under another run's watermark), which also records its new owner. Taking
 over is one transaction: claiming the dead node and becoming the owner of its messages and MO parts
 commit together, so a crash in between leaves nothing without an owner. Pending receipts and MO owed to
-customers need nothing here: they are rows of `deliveries`, claimed by lease.
+customers are rows of `deliveries`, claimed by lease, except the receipts the node was sending from memory
+(engine/outbox/forwarder.py): its `receipt_batches` rows become `deliveries` rows here (`receipts_taker`),
+so each of those receipts goes out again — at least once: some had been acknowledged before the crash.
 
 Every job kind recovers the same way, through a `Taker`: in the one transaction that claims the node,
 each kind becomes the owner of the node's open rows and hands back what resumes them once the transaction
@@ -58,6 +60,15 @@ RETURNING node
 # Parts written before nodes were recorded (node NULL) go to the first node that recovers.
 _MO_PARTS = "UPDATE mo_parts SET node = $2 WHERE node = $1 OR (node IS NULL AND $1 = $2) RETURNING *"
 
+# The receipts a node held in memory, owed again as rows any node may send (the customer may be bound
+# anywhere now); a receipt that already has a row of its own (it was refused before the crash) gets no second.
+_UNHOLD = """
+WITH b AS (DELETE FROM receipt_batches WHERE node = $1 RETURNING message_ids)
+INSERT INTO deliveries (account_id, kind, message_id)
+SELECT m.account_id, 'receipt', m.id FROM messages m
+WHERE m.id IN (SELECT unnest(message_ids) FROM b) AND m.final_at IS NOT NULL
+  AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.kind = 'receipt' AND d.message_id = m.id)
+"""
 MoRestore = Callable[[list[asyncpg.Record]], object]
 Conn = asyncpg.Connection | asyncpg.pool.PoolConnectionProxy
 Resume = Callable[[], int]  # puts the taken jobs back to work; how many they were
@@ -90,6 +101,22 @@ def sms_taker(enqueue: Callable[[SmsJob], None], restore_mo: MoRestore) -> Taker
         rows = await conn.fetch(_TAKE, old, me)
         parts = await conn.fetch(_MO_PARTS, old, me)
         return lambda: _resume(rows, parts, enqueue, restore_mo)
+
+    return take
+
+
+def receipts_taker(sweep: Callable[[], None]) -> Taker:
+    """Receipts owed to customers that the node sent from memory: rows of `deliveries` again."""
+
+    async def take(conn: Conn, old: int, me: int) -> Resume:
+        owed = int((await conn.execute(_UNHOLD, old)).split()[-1])
+
+        def resume() -> int:
+            if owed:
+                sweep()  # the forwarder's sweeper finds them now (other nodes within a sweep interval)
+            return 0  # no jobs: deliveries are not dispatched
+
+        return resume
 
     return take
 

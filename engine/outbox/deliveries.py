@@ -1,8 +1,10 @@
 """What the engine owes a customer: a receipt for one of its messages, or an MO — the model and its outbox.
 
 A `Delivery` is a row of `deliveries` until the customer acknowledges it (deliver_sm_resp ROK on one of its
-receiving binds, or a 2xx from its callback URL); then the row is deleted. A receipt refers to its message
-(its `ReceiptNotice` is read off the message row, never stored twice); an MO carries its body.
+receiving binds, or a 2xx from its callback URL); then the row is deleted. A receipt for a customer bound
+on the node is held instead: sent from memory, its batch's `receipt_batches` row standing for it until then
+(engine/outbox/forwarder.py). A receipt refers to its message (its `ReceiptNotice` is read off the message
+row, never stored twice); an MO carries its body.
 
 `DeliveryOutbox` is what the stages that owe deliveries (the lifecycle for receipts, carrier inbound for
 MO) see of the forwarder (engine/outbox/forwarder.py): `store` in their transaction, `push` after it.
@@ -82,10 +84,12 @@ class Delivery(msgspec.Struct, frozen=True):
 
 class DeliveryOutbox(Protocol):
     async def store(self, conn: Connection, deliveries: list[Delivery]) -> None:
-        """Write the rows in the caller's transaction (with this node's lease where it can deliver)."""
+        """Write what is owed in the caller's transaction: held receipts' batch rows, deliveries rows (with
+        this node's lease where it can deliver)."""
 
     def push(self, deliveries: list[Delivery]) -> None:
-        """After the caller's commit: deliver now what can be delivered from here."""
+        """After the caller's commit (always called after a `store` that committed): deliver now what can be
+        delivered from here."""
 
 
 _STATUS = {s.value: s for s in Status}

@@ -1,9 +1,16 @@
 """Receipts and MO out to customers: on one of their RX/TRX binds, or to their callback URL.
 
-Deliveries are rows of `deliveries` (engine/outbox/deliveries.py), written by `store` in the same
-transaction as the receipt or MO that caused them. A row is sent by the node that holds its lease:
-- the node that wrote it leases it to itself when it can deliver it (the customer has a receiving bind
-  here, or a callback URL), and `push` sends it at once after the commit;
+What is owed is written by `store` in the same transaction as the receipt or MO that caused it:
+- a receipt for a customer with a receiving bind on this node is **held**: no row of its own, but one
+  `receipt_batches` row per account and commit naming those messages (migration 0160). `push` sends it
+  from memory after the commit; once every receipt of the row is acknowledged (deliver_sm_resp ROK) or
+  has been written as a `deliveries` row of its own (refused, no answer, the bind gone: then retried like
+  any row), the batch row is deleted — a row written and deleted per account and commit instead of per
+  receipt. A batch row left by a node that stopped or died is turned into `deliveries` rows by
+  recovery (engine/core/recovery.py, `receipts_taker`): those receipts go out again, at least once;
+- anything else is a row of `deliveries` (engine/outbox/deliveries.py), sent by the node holding its lease:
+- the node that wrote it leases it to itself when it can deliver it (a callback URL, or a receiving bind
+  while too many receipts are held already), and `push` sends it at once after the commit;
 - otherwise the row is left unleased and `NOTIFY smsengine_deliveries` names the account: the node where
   the customer is bound claims it (UPDATE ... FOR UPDATE SKIP LOCKED, a lease) and sends it — so a
   receipt that reached another node's carrier bind still goes out once, from the customer's own node;
@@ -21,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -31,7 +39,7 @@ import httpx
 import msgspec
 import structlog
 
-from engine.core.group_commit import GroupCommitter, Policy
+from engine.core.group_commit import CommitQueueFull, GroupCommitter, Policy
 from engine.core.ids import format_id
 from engine.core.status import message_state
 from engine.outbox.deliveries import Delivery, ReceiptNotice, receipt_notice
@@ -75,6 +83,16 @@ CHANNEL = "smsengine_deliveries"
 _NOTIFY = "SELECT pg_notify($1, a::text) FROM unnest($2::bigint[]) AS a"
 _JSON = msgspec.json.Encoder()
 _DELIVERED = "DELETE FROM deliveries WHERE id = ANY($1::bigint[])"
+# One batch row per account of the commit (its id: the account's first delivery id), so that one slow
+# customer keeps only its own receipts owed; $1 delivery ids (ascending), $3 their accounts, $4 messages.
+_HOLD = """
+INSERT INTO receipt_batches (id, node, message_ids)
+SELECT min(d), $2, array_agg(m ORDER BY d)
+FROM unnest($1::bigint[], $3::bigint[], $4::bigint[]) AS t(d, a, m) GROUP BY a
+"""
+_FORGET = "DELETE FROM receipt_batches WHERE id = ANY($1::bigint[])"
+# a held receipt that did not go through becomes a row like any other (unleased: any node may send it)
+_HELD_ROW_COLUMNS = (*DELIVERY_COLUMNS, "attempts", "next_attempt", "last_error")
 # $2: the backoff table; the n-th failure waits BACKOFF[n] (the last one repeats)
 _RETRY_LATER = """
 UPDATE deliveries d SET attempts = d.attempts + 1, last_error = u.err,
@@ -187,12 +205,23 @@ class Forwarder:
         self._done: GroupCommitter[tuple[int, bool, str], None] = GroupCommitter(
             self._record, concurrency=1, policy=Policy.RETRY, name="deliveries"
         )
+        # Held receipts (no row of their own): per batch row, how many are neither acknowledged nor
+        # written as rows yet; per delivery, its batch row. Staged: stored in a transaction not yet
+        # committed (registered by push, after the commit).
+        self._held: dict[int, int] = {}
+        self._held_in: dict[int, tuple[int, Delivery]] = {}
+        self._staged: dict[int, tuple[float, list[Delivery]]] = {}
+        self._held_done: GroupCommitter[_HeldDone, None] = GroupCommitter(
+            self._record_held, concurrency=1, policy=Policy.RETRY, name="receipt-batches"
+        )
+        self._closing = False
         self.delivered = 0
         self.failed_attempts = 0
         self._progress = asyncio.Event()
 
     def start(self) -> None:
         self._done.start()
+        self._held_done.start()
         self._tasks.append(asyncio.get_running_loop().create_task(self._sweeper()))
 
     async def close(self) -> None:
@@ -202,12 +231,38 @@ class Forwarder:
         if self._attempts:
             await asyncio.wait(self._attempts, timeout=5.0)
         await self._done.close()
+        await self._held_done.close()
+        self._closing = True
+        await self._unhold()
         await self._http.aclose()
+
+    async def _unhold(self) -> None:
+        """Stopping: held receipts still unanswered become rows and the batch rows go, so the next start
+        owes exactly those (not the acknowledged ones of their batches). If the database is away, the batch
+        rows stay and the next start owes them whole."""
+        if not self._held:
+            return
+        now = datetime.now(UTC)
+        rows = [_held_row(d, now, 0, "") for _, d in self._held_in.values()]
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                if rows:
+                    await conn.copy_records_to_table("deliveries", records=rows, columns=_HELD_ROW_COLUMNS)
+                await conn.execute(_FORGET, sorted(self._held))
+        except (asyncpg.PostgresError, OSError) as exc:
+            log.warning("held receipts left to recovery", batches=len(self._held), error=repr(exc))
+        self._held.clear()
+        self._held_in.clear()
 
     @property
     def pending(self) -> int:
         """Deliveries being attempted or waiting for a window slot, and acknowledgements not yet recorded."""
-        return len(self._in_flight) + self._done.pending
+        return len(self._in_flight) + self._done.pending + self._held_done.pending
+
+    @property
+    def held(self) -> int:
+        """Receipts sent from memory (no row of their own) and not acknowledged yet."""
+        return len(self._held_in)
 
     async def refresh_callbacks(self) -> None:
         rows = await self._pool.fetch("SELECT id, callback_url FROM accounts WHERE callback_url <> ''")
@@ -232,27 +287,58 @@ class Forwarder:
     # ------------------------------------------------------------------------------- DeliveryOutbox
 
     async def store(self, conn: Any, deliveries: list[Delivery]) -> None:
-        """Write deliveries in the caller's transaction; lease to this node those it can send from here,
-        and tell the other nodes about the rest."""
+        """Write deliveries in the caller's transaction: receipts for customers bound here are held (one
+        batch row); the rest are rows, leased to this node when it can send them from here, the other
+        nodes told about the others."""
         lease_until = datetime.now(UTC) + timedelta(seconds=self.LEASE)
         remote: set[int] = set()
         rows: list[tuple[object, ...]] = []
+        held: list[Delivery] = []
+        room = self._max_in_flight - len(self._held_in)
+        receiver = self._receiver
         for d in deliveries:
+            if d.notice is not None and len(held) < room and receiver(d.account_id) is not None:
+                held.append(d)
+                continue
             body = None if d.notice is not None else _JSON.encode(d.body or {}).decode()
             if self._reachable(d.account_id):
                 rows.append((d.id, d.account_id, d.kind, d.message_id, body, self._node, lease_until))
             else:
                 rows.append((d.id, d.account_id, d.kind, d.message_id, body, None, None))
                 remote.add(d.account_id)
-        await conn.copy_records_to_table("deliveries", records=rows, columns=DELIVERY_COLUMNS)
+        if held:
+            held.sort(key=_by_id)
+            await conn.execute(_HOLD, [d.id for d in held], self._node, [d.account_id for d in held],
+                               [d.message_id for d in held])  # fmt: skip
+            now = time.monotonic()
+            if len(self._staged) > 64:  # stored by transactions that were rolled back (then retried)
+                self._staged = {k: v for k, v in self._staged.items() if now - v[0] < 60.0}
+            groups: dict[int, list[Delivery]] = {}
+            for d in held:
+                groups.setdefault(d.account_id, []).append(d)
+            for group in groups.values():
+                self._staged[group[0].id] = (now, group)
+        if rows:
+            await conn.copy_records_to_table("deliveries", records=rows, columns=DELIVERY_COLUMNS)
         if remote:
             await conn.execute(_NOTIFY, CHANNEL, sorted(remote))
 
     def push(self, deliveries: Sequence[Delivery]) -> None:
+        """After the commit that stored `deliveries`: send them."""
+        if self._staged:
+            for delivery in deliveries:
+                staged = self._staged.pop(delivery.id, None)
+                if staged is not None:  # the batch's held receipts: committed, so now owed from memory
+                    held = staged[1]
+                    self._held[delivery.id] = len(held)
+                    for d in held:
+                        self._held_in[d.id] = (delivery.id, d)
+        held_in = self._held_in
         for delivery in deliveries:
-            if len(self._in_flight) >= self._max_in_flight:
-                return  # the sweeper will find the rest in the table
-            self._start(delivery)
+            if delivery.id in held_in:
+                self._start(delivery)  # no row to fall back on: always started
+            elif len(self._in_flight) < self._max_in_flight:
+                self._start(delivery)  # else the sweeper will find it in the table
 
     # ----------------------------------------------------------------------------------- attempts
 
@@ -265,6 +351,8 @@ class Forwarder:
         account = delivery.account_id
         conn = self._receiver(account)
         if conn is None and account not in self._callbacks:
+            if delivery.id in self._held_in:  # the bind went between the commit and now: a row after all
+                self._finish(delivery, False, "", attempt=False)
             return  # stays pending until a bind comes up (wake) or the sweeper retries
         self._in_flight.add(delivery.id)
         if conn is None:
@@ -306,7 +394,10 @@ class Forwarder:
         while queued:
             if conn is None:  # the account's binds are gone: the sweeper tries again later
                 for delivery in queued:
-                    self._in_flight.discard(delivery.id)
+                    if delivery.id in self._held_in:
+                        self._finish(delivery, False, "", attempt=False)  # a row, due at once
+                    else:
+                        self._in_flight.discard(delivery.id)
                 queued.clear()
                 break
             if not self._send(conn, queued[0]):
@@ -330,7 +421,14 @@ class Forwarder:
             error = repr(exc)
         self._finish(delivery, ok, error)
 
-    def _finish(self, delivery: Delivery, ok: bool, error: str) -> None:
+    def _finish(self, delivery: Delivery, ok: bool, error: str, *, attempt: bool = True) -> None:
+        if self._closing:
+            return  # stopped: what is not recorded is owed again at the next start
+        held = self._held_in.get(delivery.id)
+        if held is not None:
+            self._finish_held(delivery, held[0], ok, error, attempt)
+            return
+
         def recorded(_: None, failure: BaseException | None) -> None:
             self._in_flight.discard(delivery.id)
             if failure is not None:
@@ -342,6 +440,57 @@ class Forwarder:
             self._progress.set()
 
         self._done.post((delivery.id, ok, error), recorded)
+
+    def _finish_held(self, delivery: Delivery, batch: int, ok: bool, error: str, attempt: bool) -> None:
+        if ok:  # acknowledged: nothing to write for it
+            del self._held_in[delivery.id]
+            self._in_flight.discard(delivery.id)
+            self.delivered += 1
+            self._progress.set()
+            self._release(batch)
+            return
+
+        def recorded(_: None, failure: BaseException | None) -> None:
+            if failure is not None:
+                return  # RETRY: only for an item refused for its data; the batch row keeps it owed
+            self._held_in.pop(delivery.id, None)
+            self._in_flight.discard(delivery.id)
+            if attempt:
+                self.failed_attempts += 1
+            self._progress.set()
+            self._release(batch)  # its row is durable: the batch row no longer needs to name it
+
+        try:
+            self._held_done.post(_HeldDone(delivery, error, attempt), recorded)
+        except CommitQueueFull:  # stopping: _unhold writes it as a row
+            pass
+
+    def _release(self, batch: int) -> None:
+        left = self._held.get(batch, 0) - 1
+        if left > 0:
+            self._held[batch] = left
+            return
+        if batch not in self._held:
+            return
+        try:
+            self._held_done.post(_HeldDone(None, "", False, batch))
+        except CommitQueueFull:  # stopping: _unhold deletes it
+            self._held[batch] = 0
+            return
+        del self._held[batch]
+
+    async def _record_held(self, batch: Sequence[_HeldDone]) -> list[None]:
+        now = datetime.now(UTC)
+        rows = [_held_row(h.delivery, now, int(h.attempt), h.error) for h in batch if h.delivery is not None]
+        forget = [h.batch for h in batch if h.delivery is None]
+        if not rows:  # the common case: one statement, its own transaction
+            await self._pool.execute(_FORGET, forget)
+            return [None] * len(batch)
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.copy_records_to_table("deliveries", records=rows, columns=_HELD_ROW_COLUMNS)
+            if forget:
+                await conn.execute(_FORGET, forget)
+        return [None] * len(batch)
 
     async def wait_delivered(self, count: int) -> None:
         """Until `count` deliveries have been acknowledged by customers and recorded as such."""
@@ -417,6 +566,26 @@ class Forwarder:
     async def _accounts_with_pending(self) -> list[int]:
         rows = await self._pool.fetch(_ACCOUNTS_DUE, self._node)
         return [r["account_id"] for r in rows]
+
+
+def _by_id(delivery: Delivery) -> int:
+    return delivery.id
+
+
+class _HeldDone(msgspec.Struct, frozen=True, gc=False):
+    """For the receipt-batches committer: a held receipt to write as a row, or (delivery None) a batch
+    row to delete."""
+
+    delivery: Delivery | None
+    error: str
+    attempt: bool  # a failed attempt (counted, backed off); False: not tried (no bind), due at once
+    batch: int = 0
+
+
+def _held_row(delivery: Delivery, now: datetime, attempts: int, error: str) -> tuple[object, ...]:
+    due = now + timedelta(seconds=BACKOFF[0]) if attempts else now
+    return (delivery.id, delivery.account_id, delivery.kind, delivery.message_id, None, None, None, attempts,
+            due, error[:500])  # fmt: skip
 
 
 def _event_name(delivery: Delivery) -> str:

@@ -1,5 +1,7 @@
 """kill -9 of the engine process during load: after a restart, every message that was acknowledged
-(submit_sm_resp ROK) reaches a final state, with exactly one capture or release in the ledger."""
+(submit_sm_resp ROK) reaches a final state, with exactly one capture or release in the ledger, and its
+receipt reaches the customer: the first run's customer leaves its receipts unanswered, so every one of
+them is still owed when the process dies."""
 
 from __future__ import annotations
 
@@ -30,14 +32,28 @@ from engine.carriers.link import CarrierConnection
 from engine.simulation.carrier import CarrierSimulator
 from engine.simulation.config import SimulatorConfig
 from smpp.client import SmppClient
-from smpp.connection import RequestFailedError
-from smpp.constants import CommandStatus
+from smpp.connection import RequestFailedError, SmppConnection
+from smpp.constants import CommandStatus, Tag
 from smpp.errors import SmppError
-from smpp.pdu import SubmitSm, SubmitSmResp
+from smpp.pdu import DeliverSm, Pdu, SubmitSm, SubmitSmResp
 from tests.engine.harness import ALL_PREFIXES, Receiver
 from tests.processes import started
 
 pytestmark = pytest.mark.slow
+
+
+class Unanswering(Receiver):
+    """A customer that takes receipts and never answers them (a deliver_sm_resp that never comes)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unanswered = 0
+
+    def on_request(self, conn: SmppConnection, pdu: Pdu) -> None:
+        if isinstance(pdu, DeliverSm):
+            self.unanswered += 1
+        else:
+            conn.respond(pdu, CommandStatus.ESME_ROK)
 
 
 async def final_count(pool: asyncpg.Pool, ids: list[int]) -> int:
@@ -101,9 +117,10 @@ async def test_kill_9_during_load_then_restart_finishes_every_accepted_message(
                     if len(accepted) >= 400:
                         enough.set()
 
+        before = Unanswering()
         async with engine_process(database_url, redis_url, port, tmp_path) as first:
             client = SmppClient("127.0.0.1", port, system_id="acme", password="secret", window=50,
-                                handler=Receiver(), enquire_link_interval=None,
+                                handler=before, enquire_link_interval=None,
                                 reconnect_delay=0.2)  # fmt: skip
             client.start()
             await asyncio.wait_for(client.wait_bound(), 30)
@@ -117,12 +134,24 @@ async def test_kill_9_during_load_then_restart_finishes_every_accepted_message(
             await client.close()
         assert len(accepted) >= 400
 
+        after = Receiver()
         async with engine_process(database_url, redis_url, port, tmp_path):
             ids = [int(i, 16) for i in accepted]
+            client = SmppClient("127.0.0.1", port, system_id="acme", password="secret", window=50,
+                                handler=after, enquire_link_interval=None,
+                                reconnect_delay=0.2)  # fmt: skip
+            client.start()
             async with asyncio.timeout(120):
                 # the restarted engine is another process: its progress is only visible in the database
                 while await final_count(pool, ids) < len(ids):  # noqa: ASYNC110
                     await asyncio.sleep(0.2)
+                # every receipt reaches the customer: before the kill, or after the restart (the ones the
+                # first run was sending from memory are owed again by recovery)
+                assert before.unanswered  # the first run had receipts out, none acknowledged
+                told: set[str] = set()
+                while not accepted <= told:
+                    told.add(str((await after.received.get()).tlvs[Tag.RECEIPTED_MESSAGE_ID]))
+            await client.close()
             # every acknowledged message: settled exactly once (captured or released, in one batch), and
             # the batched postings equal the sums of the messages that name them
             settled = await pool.fetch(
