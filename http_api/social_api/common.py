@@ -9,6 +9,7 @@ This module must never touch a platform: the engine's social layer does.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import datetime
 from typing import Annotated, Any
@@ -129,7 +130,18 @@ def error_shape(status: int, shared: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-DIALECT = Dialect.reshaping("social-api", error_shape, SocialErrorEnvelope)
+# The document's credentials, for the OpenAPI document: one bearer token carrying an API key of the one
+# key store and its secret (http_api/auth.py `single_token`).
+_SCHEMES = {
+    "SocialApiKey": {"type": "http", "scheme": "bearer", "bearerFormat": "sapi_key_<key>.<secret>",
+                     "description": "an API key and its secret as one token: sapi_key_<key>.<secret>"},
+}  # fmt: skip
+
+DIALECT = dataclasses.replace(
+    Dialect.reshaping("social-api", error_shape, SocialErrorEnvelope),
+    security=[{"SocialApiKey": []}],
+    security_schemes=_SCHEMES,
+)
 
 
 def fail(status: int, code: str, message: str, **meta: Any) -> ApiError:
