@@ -10,7 +10,7 @@ GET    /v1/accounts/{id}/mentions        200 {data, next_cursor}: mentions from 
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import msgspec
 
@@ -41,6 +41,20 @@ from http_api.social_api.routes_brands import (
 
 
 class AccountConnect(Request, frozen=True):
+    # what `connect` requires: a redirect_uri to start, or the callback's state and code to finish
+    json_schema_extra: ClassVar[dict[str, object]] = {
+        "anyOf": [
+            {
+                "required": ["redirect_uri"],
+                "properties": {"redirect_uri": {"type": "string", "minLength": 1}},
+            },
+            {
+                "required": ["state", "code"],
+                "properties": {"state": {"type": "string"}, "code": {"type": "string"}},
+            },
+        ]
+    }
+
     platform: Literal["twitter", "x"]
     redirect_uri: str | None = None
     state: str | None = None

@@ -81,4 +81,9 @@ async def test_schemathesis_finds_no_failure_on_the_social_api_surface(
     assert webhooks is not None  # fuzzed webhook URLs are never contacted: every delivery answered here
     webhooks._http = httpx.AsyncClient(transport=httpx.MockTransport(lambda request: httpx.Response(200)))
     headers = {"Authorization": "Bearer " + single_token(api.key, api.secret)}
+    # the workspace's own Twitter app (BYOK), the one X knows: credentials/test answers instead of 412
+    sim.world.register_app("workspace-app", "workspace-secret")
+    app = {"client_id": "workspace-app", "client_secret": "workspace-secret"}
+    r = await api.client.put("/v1/platforms/twitter/credentials", json=app, headers=headers)
+    assert r.status_code == 200, r.text
     await run_schemathesis(api.base_url, headers, tmp_path, seed_004_paths())
