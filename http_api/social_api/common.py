@@ -208,6 +208,6 @@ def struct_to_dict(value: Any) -> Any:
 
 async def owned_social_account(call: Call, social_account_id: int) -> Any:
     record = await social(call).store.get(social_account_id, account_id=call.account_id)
-    if record is None:
+    if record is None or record.state == "disconnected":  # gone, as GET /v1/accounts no longer lists it
         raise fail(404, "account.not_found", "no such connected account")
     return record

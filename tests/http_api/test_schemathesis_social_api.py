@@ -6,7 +6,6 @@ schemas, answered as documented (statuses, content types, bodies matching their 
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,25 +17,17 @@ from engine.simulation.stripe_standin import StripeStandIn
 from engine.social.simulation.connect import connect_x_account
 from engine.social.simulation.x_api import XSimulator
 from engine.whatsapp.service import connect_number
-from http_api.app import ROUTE_MODULES, operations_of
 from http_api.auth import single_token
 from http_api.social_api.common import DIALECT
 from tests.engine.harness import StackOptions
 from tests.engine.social.jobs_harness import social_settings, x_world
 from tests.http_api.conftest import Api
 from tests.http_api.test_document_rows import standin
-from tests.http_api.test_schemathesis import run_schemathesis
+from tests.http_api.test_schemathesis import paths_of, run_schemathesis
 
 __all__ = ["standin"]
 
 pytestmark = pytest.mark.slow
-
-
-def seed_004_paths() -> str:
-    """The paths of the operations whose dialect is seed 004's, as one regex."""
-    paths = sorted({op.path for op in operations_of(ROUTE_MODULES) if op.dialect is DIALECT})
-    assert paths
-    return "^(" + "|".join(re.escape(p) for p in paths) + ")$"
 
 
 @pytest.fixture
@@ -70,7 +61,7 @@ async def test_schemathesis_finds_no_failure_on_the_social_api_surface(
 ) -> None:
     social = api.stack.engine.social
     assert social is not None
-    await connect_x_account(social, api.stack.account_id, sim, username="demo")
+    record = await connect_x_account(social, api.stack.account_id, sim, username="demo")
     w = meta.world
     await connect_number(
         api.stack.pool, api.stack.account_id, waba_id=w.waba_id, phone_number_id=w.phone_number_id,
@@ -86,4 +77,19 @@ async def test_schemathesis_finds_no_failure_on_the_social_api_surface(
     app = {"client_id": "workspace-app", "client_secret": "workspace-secret"}
     r = await api.client.put("/v1/platforms/twitter/credentials", json=app, headers=headers)
     assert r.status_code == 200, r.text
-    await run_schemathesis(api.base_url, headers, tmp_path, seed_004_paths())
+    # the connected account's reads and its export, with its id (not its pages: 501 for X by design), so
+    # they answer as for a real account rather than 404 to every drawn id; its disconnect is not fuzzed
+    # (the stateful phase reaches its id through GET /v1/accounts and would leave every account-bound
+    # operation 404 for the rest of the run; tests/http_api/test_social_api.py walks it)
+    own = f"""
+[[operations]]
+include-path = ["/v1/accounts/{{id}}/limits", "/v1/accounts/{{id}}/mentions",
+                "/v1/accounts/{{id}}/creator-info", "/v1/accounts/{{id}}/export"]
+parameters = {{ id = "{record.account.id}" }}
+
+[[operations]]
+include-path = "/v1/accounts/{{id}}"
+include-method = "DELETE"
+enabled = false
+"""
+    await run_schemathesis(api.base_url, headers, tmp_path, paths_of(DIALECT), config=own)
