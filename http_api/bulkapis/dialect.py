@@ -16,6 +16,7 @@ http_api/operations.py's, like every surface's. This module must never do a surf
 from __future__ import annotations
 
 import math
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
@@ -30,7 +31,7 @@ from engine.social.errors import NeedsReauth, Permanent, RateLimited, SocialErro
 from engine.social.jobs.service import SocialJobError
 from http_api.auth import Principal, token_of, unauthorized
 from http_api.bulkapis import plans
-from http_api.errors import ApiError, identity_error
+from http_api.errors import ApiError, identity_error, not_found
 from http_api.operations import ApiContext, Call, Dialect, Reply
 
 log = structlog.get_logger("http_api.bulkapis")
@@ -147,6 +148,37 @@ async def authenticate(ctx: ApiContext, request: Request) -> Principal:
     return principal
 
 
+# The shapes of the document's path ids (X's ids: posts are digits, one-to-one conversations
+# `<low>-<high>`; accounts `acc_<n>`; jobs 16 hex digits): a path id of another shape is no such thing
+# (404 NOT_FOUND, `path_id`), and the OpenAPI document says so (None: the shared shape).
+PATH_IDS = {
+    "accountId": r"^(acc_)?[0-9]{1,18}$",
+    "postId": r"^[0-9]{1,19}$",
+    "conversationId": r"^[0-9]{1,19}(-[0-9]{1,19})?$",
+    "jobId": r"^[0-9A-Fa-f]{1,16}$",
+}
+_PATH_IDS = {name: re.compile(pattern) for name, pattern in PATH_IDS.items()}
+
+
+def path_schema(path: str, name: str) -> dict[str, Any] | None:
+    pattern = PATH_IDS.get(name)
+    return None if pattern is None else {"type": "string", "pattern": pattern}
+
+
+def path_id(call: Call, name: str, what: str) -> str:
+    """The path parameter `name`, 404 NOT_FOUND (`what` not found) unless it has the shape of its ids."""
+    value = call.path(name)
+    if _PATH_IDS[name].fullmatch(value) is None:
+        raise not_found(what)
+    return value
+
+
+# The document's credentials, for the OpenAPI document: `Authorization: Bearer bulk_ak_...`.
+_SCHEMES = {
+    "BulkApisKey": {"type": "http", "scheme": "bearer", "bearerFormat": "bulk_ak_ API key",
+                    "description": "a BulkAPIs API key: Authorization: Bearer bulk_ak_..."},
+}  # fmt: skip
+
 DIALECT = Dialect(
     name="bulkapis",
     authenticate=authenticate,
@@ -161,6 +193,9 @@ DIALECT = Dialect(
         "500": "INTERNAL_ERROR",
         "502": "PLATFORM_ERROR",
     },
+    path_schema=path_schema,
+    security=[{"BulkApisKey": []}],
+    security_schemes=_SCHEMES,
 )
 
 

@@ -38,14 +38,20 @@ from engine.social.accounts.store import AccountRecord
 from engine.social.actions import Action, ListPage, PostTarget
 from engine.social.jobs.service import SocialJobs, SocialJobView
 from http_api.bulkapis import plans
-from http_api.bulkapis.dialect import DIALECT, BulkApisOk, ok, social_membership, stamp
+from http_api.bulkapis.dialect import DIALECT, BulkApisOk, ok, path_id, social_membership, stamp
 from http_api.errors import ApiError, not_found
 from http_api.operations import Call, Operation, Reply
 from http_api.schemas import Request
 
 AccountRef = Annotated[str, Meta(min_length=1, max_length=40, pattern=r"^(acc_)?[0-9]{1,18}$")]
-Text = Annotated[str, Meta(min_length=1, max_length=10_000, pattern=r"^[^\x00]*$")]
-PostText = Annotated[str, Meta(min_length=1, max_length=10_000, pattern=r"^[^\x00]*$")]
+# What the job service refuses (engine/social/text/limits.py), 400 VALIDATION_ERROR: text that is empty
+# or only white space; a DM over 10,000 characters; a post or reply over X's 280 weighted characters
+# (URLs 23, emoji and CJK 2: documented as 280 characters, the usual weight of one).
+NONBLANK = r"^[^\x00]*[^\x00\s][^\x00]*$"  # some text besides white space (and no U+0000)
+Text = Annotated[str, Meta(min_length=1, max_length=10_000, pattern=NONBLANK)]
+PostText = Annotated[
+    str, Meta(min_length=1, max_length=280, pattern=NONBLANK, description="280 weighted characters (X)")
+]
 PlatformId = Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_:.\-]+$")]
 
 
@@ -63,6 +69,11 @@ class BulkApisCreatePost(Request, frozen=True):
 class BulkApisText(Request, frozen=True):
     accountId: AccountRef
     text: Text
+
+
+class BulkApisReply(Request, frozen=True):
+    accountId: AccountRef
+    text: PostText
 
 
 class BulkApisAccountQuery(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
@@ -241,17 +252,17 @@ async def bulkapis_list_accounts(call: Call) -> Reply:
 
 
 async def bulkapis_get_account(call: Call) -> Reply:
-    return ok(_account_view(await _account(call, call.path("accountId"), usable=False)))
+    return ok(_account_view(await _account(call, path_id(call, "accountId", "account"), usable=False)))
 
 
 async def bulkapis_delete_account(call: Call) -> Reply:
-    record = await _account(call, call.path("accountId"), usable=False)
+    record = await _account(call, path_id(call, "accountId", "account"), usable=False)
     await _jobs(call).accounts.store.set_state(record.account.id, "disconnected", "removed through the API")
     return ok({"id": account_ref(record.account.id), "deleted": True})
 
 
 async def bulkapis_account_health(call: Call) -> Reply:
-    record = await _account(call, call.path("accountId"), usable=False)
+    record = await _account(call, path_id(call, "accountId", "account"), usable=False)
     ref = account_ref(record.account.id)
     if record.needs_reauth:
         return ok(
@@ -314,7 +325,7 @@ async def bulkapis_list_conversations(call: Call) -> Reply:
 
 async def bulkapis_get_conversation(call: Call) -> Reply:
     record = await _account(call, call.query_as(BulkApisAccountQuery).accountId, usable=False)
-    found = await _conversations(call, record, call.path("conversationId"))
+    found = await _conversations(call, record, path_id(call, "conversationId", "conversation"))
     if not found:
         raise not_found("conversation")
     return ok(found[0])
@@ -323,7 +334,7 @@ async def bulkapis_get_conversation(call: Call) -> Reply:
 async def bulkapis_conversation_messages(call: Call) -> Reply:
     record = await _account(call, call.query_as(BulkApisAccountQuery).accountId, usable=False)
     rows = await call.ctx.pool.fetch(
-        _MESSAGES, call.account_id, record.account.id, call.path("conversationId")
+        _MESSAGES, call.account_id, record.account.id, path_id(call, "conversationId", "conversation")
     )
     if not rows:
         raise not_found("conversation")
@@ -333,7 +344,7 @@ async def bulkapis_conversation_messages(call: Call) -> Reply:
 async def bulkapis_send_in_conversation(call: Call) -> Reply:
     body = call.body_as(BulkApisText)
     record = await _account(call, body.accountId)
-    params = {"conversation_id": call.path("conversationId"), "text": body.text}
+    params = {"conversation_id": path_id(call, "conversationId", "conversation"), "text": body.text}
     return await _submit(call, record, Action.SEND_CONVERSATION_DM, params, "DM queued for delivery")
 
 
@@ -354,13 +365,13 @@ async def bulkapis_list_posts(call: Call) -> Reply:
 
 async def bulkapis_get_post(call: Call) -> Reply:
     record = await _account(call, call.query_as(BulkApisAccountQuery).accountId)
-    target = PostTarget(post_id=call.path("postId"))
+    target = PostTarget(post_id=path_id(call, "postId", "post"))
     return ok(_post(await _jobs(call).read(call.account_id, record.account.id, Action.GET_POST, target)))
 
 
 async def bulkapis_delete_post(call: Call) -> Reply:
     record = await _account(call, call.query_as(BulkApisAccountQuery).accountId)
-    params = {"post_id": call.path("postId")}
+    params = {"post_id": path_id(call, "postId", "post")}
     return await _submit(call, record, Action.DELETE_POST, params, "Post queued for deletion")
 
 
@@ -390,19 +401,21 @@ async def bulkapis_list_comments(call: Call) -> Reply:
 
 
 async def bulkapis_post_comments(call: Call) -> Reply:
-    return await _comments(call, call.query_as(BulkApisAccountQuery).accountId, call.path("postId"))
+    return await _comments(
+        call, call.query_as(BulkApisAccountQuery).accountId, path_id(call, "postId", "post")
+    )
 
 
 async def bulkapis_reply(call: Call) -> Reply:
-    body = call.body_as(BulkApisText)
+    body = call.body_as(BulkApisReply)
     record = await _account(call, body.accountId)
-    params = {"in_reply_to": call.path("postId"), "text": body.text}
+    params = {"in_reply_to": path_id(call, "postId", "post"), "text": body.text}
     return await _submit(call, record, Action.REPLY, params, "Reply queued for publishing")
 
 
 async def bulkapis_get_job(call: Call) -> Reply:
     social_membership(call)
-    job_id = parse_id(call.path("jobId"))
+    job_id = parse_id(path_id(call, "jobId", "job"))
     view = await _jobs(call).get(call.account_id, job_id) if job_id is not None else None
     if view is None:
         raise not_found("job")
@@ -468,6 +481,6 @@ OPERATIONS = [
     _op(
         "GET", "/comments/{postId}", bulkapis_post_comments, "Comments on a post", list[BulkApisComment], **_Q
     ),
-    _op("POST", "/comments/{postId}", bulkapis_reply, "Reply to a post", BulkApisQueued, body=BulkApisText),
+    _op("POST", "/comments/{postId}", bulkapis_reply, "Reply to a post", BulkApisQueued, body=BulkApisReply),
     _op("GET", "/jobs/{jobId}", bulkapis_get_job, "A job's state (beyond the document)", BulkApisJob),
 ]

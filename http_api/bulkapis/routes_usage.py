@@ -26,8 +26,12 @@ from http_api.operations import Call, Operation, Reply
 MAX_DAYS = 366
 
 
-# A day (2026-02-01) or a timestamp (2026-02-01T00:00:00Z, its day is taken), UTC.
-Day_ = Annotated[str, Meta(pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9:.]+(Z|[+-][0-9:]+)?)?$")]
+# A day (2026-02-01) or a timestamp (2026-02-01T00:00:00Z, its day is taken), UTC: a real calendar day
+# (documented as a date or date-time format, not only the pattern: 2026-02-30 is 400 VALIDATION_ERROR).
+Day_ = Annotated[str, Meta(
+    pattern=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9:.]+(Z|[+-][0-9:]+)?)?$",
+    extra_json_schema={"anyOf": [{"format": "date"}, {"format": "date-time"}]},
+)]  # fmt: skip
 
 
 class BulkApisUsageQuery(

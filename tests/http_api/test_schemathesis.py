@@ -88,18 +88,13 @@ async def run_schemathesis(
     report_dir: Path,
     paths: str | None = None,
     exclude: str | None = None,
-    config: str = "",
+    config: Path = HERE / "schemathesis.toml",
 ) -> None:
     """schemathesis over the app's /openapi.json with these credentials; `paths` / `exclude`: regexes of
-    the paths to run over / to leave out; `config`: TOML added to schemathesis.toml for this run (the
-    ids of the run's own rows). Fails with its report when it finds anything."""
-    config_file = HERE / "schemathesis.toml"
-    if config:
-        shared = await asyncio.to_thread(config_file.read_text)
-        config_file = report_dir / "schemathesis.toml"
-        await asyncio.to_thread(config_file.write_text, shared + "\n" + config)
+    the paths to run over / to leave out; `config`: its configuration (a run's own: the shared one and
+    that run's test data). Fails with its report when it finds anything."""
     command = [
-        sys.executable, "-m", "schemathesis.cli", "--config-file", str(config_file),
+        sys.executable, "-m", "schemathesis.cli", "--config-file", str(config),
         "run", f"{base_url}/openapi.json", "--url", base_url, "--checks", "all",
         *[arg for name, value in headers.items() for arg in ("--header", f"{name}: {value}")],
         "--max-examples", os.environ.get("SMSTEST_SCHEMATHESIS_EXAMPLES", "10"), "--workers", "1",

@@ -23,7 +23,7 @@ from tests.engine.harness import StackOptions
 from tests.engine.social.jobs_harness import social_settings, x_world
 from tests.http_api.conftest import Api
 from tests.http_api.test_document_rows import standin
-from tests.http_api.test_schemathesis import paths_of, run_schemathesis
+from tests.http_api.test_schemathesis import HERE, paths_of, run_schemathesis
 
 __all__ = ["standin"]
 
@@ -92,4 +92,6 @@ include-path = "/v1/accounts/{{id}}"
 include-method = "DELETE"
 enabled = false
 """
-    await run_schemathesis(api.base_url, headers, tmp_path, paths_of(DIALECT), config=own)
+    config = tmp_path / "schemathesis.toml"
+    config.write_text((HERE / "schemathesis.toml").read_text() + "\n" + own)
+    await run_schemathesis(api.base_url, headers, tmp_path, paths_of(DIALECT), config=config)
