@@ -62,8 +62,13 @@ _MO_PARTS = "UPDATE mo_parts SET node = $2 WHERE node = $1 OR (node IS NULL AND 
 
 # The receipts a node held in memory, owed again as rows any node may send (the customer may be bound
 # anywhere now); a receipt that already has a row of its own (it was refused before the crash) gets no second.
-_UNHOLD = """
-WITH b AS (DELETE FROM receipt_batches WHERE node = $1 RETURNING message_ids)
+# $1: the node; $2: batch rows still held in its memory (left alone); $3: only rows older than this many
+# seconds. Recovery takes them all; a running forwarder takes its own orphans (engine/outbox/forwarder.py).
+UNHOLD = """
+WITH b AS (
+    DELETE FROM receipt_batches
+    WHERE node = $1 AND NOT (id = ANY($2::bigint[])) AND created_at <= now() - make_interval(secs => $3)
+    RETURNING message_ids)
 INSERT INTO deliveries (account_id, kind, message_id)
 SELECT m.account_id, 'receipt', m.id FROM messages m
 WHERE m.id IN (SELECT unnest(message_ids) FROM b) AND m.final_at IS NOT NULL
@@ -109,7 +114,7 @@ def receipts_taker(sweep: Callable[[], None]) -> Taker:
     """Receipts owed to customers that the node sent from memory: rows of `deliveries` again."""
 
     async def take(conn: Conn, old: int, me: int) -> Resume:
-        owed = int((await conn.execute(_UNHOLD, old)).split()[-1])
+        owed = int((await conn.execute(UNHOLD, old, [], 0.0)).split()[-1])
 
         def resume() -> int:
             if owed:

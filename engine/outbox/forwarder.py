@@ -41,6 +41,7 @@ import structlog
 
 from engine.core.group_commit import CommitQueueFull, GroupCommitter, Policy
 from engine.core.ids import format_id
+from engine.core.recovery import UNHOLD
 from engine.core.status import message_state
 from engine.outbox.deliveries import Delivery, ReceiptNotice, receipt_notice
 from engine.outbox.url_guard import TargetPolicy, guarded_client
@@ -174,6 +175,7 @@ def delivery_of_row(row: asyncpg.Record) -> Delivery | None:
 
 class Forwarder:
     LEASE = 60.0  # seconds a node holds a delivery it is sending before another may take it
+    ORPHAN_AFTER = 30.0  # seconds a batch row of this node may stand with nothing in memory owing it
 
     def __init__(
         self,
@@ -523,6 +525,7 @@ class Forwarder:
             try:
                 if rounds % 5 == 0:
                     await self.refresh_callbacks()
+                    await self._reclaim_orphans()
                 rounds += 1
                 woken, self._woken = self._woken, set()
                 await self.sweep(only=woken or None)
@@ -534,6 +537,16 @@ class Forwarder:
             except TimeoutError:
                 pass
             self._wake.clear()
+
+    async def _reclaim_orphans(self) -> None:
+        """This node's batch rows that nothing in memory owes become rows the sweeper sends. A lifecycle
+        commit whose answer was lost (the connection gone at COMMIT) may have committed all the same; its
+        retry finds the messages final and owes nothing again, so the receipts the first attempt held
+        would otherwise wait for the next restart. At least once, like every receipt after a failure."""
+        status = await self._pool.execute(UNHOLD, self._node, list(self._held), self.ORPHAN_AFTER)
+        if owed := int(status.split()[-1]):
+            log.warning("receipts of a commit whose answer was lost are owed again", count=owed)
+            self._wake.set()
 
     async def sweep(self, *, only: set[int] | None = None) -> int:
         """Claim and attempt every due delivery of an account reachable from here; how many were started.

@@ -83,3 +83,29 @@ async def test_receipts_on_the_customers_bind_leave_nothing_owed_refusals_are_re
             async with asyncio.timeout(WAIT):
                 while await owed(stack) != (0, 0):  # noqa: ASYNC110 (the sweeper's deliveries acknowledged)
                     await asyncio.sleep(0.02)
+
+        # 4. a batch row of this node that nothing in memory owes (a commit that succeeded although its
+        #    answer was lost, then retried with nothing left to owe) is owed again by the running node
+        #    itself once it is older than ORPHAN_AFTER, without a restart; one still held is left alone
+        orphan = [parse_id(i) for i in ids[3:5]]
+        await stack.pool.execute(
+            "INSERT INTO receipt_batches (id, node, message_ids, created_at)"
+            " VALUES (2, $1, $2::bigint[], now() - make_interval(secs => $3))",
+            stack.engine.node, orphan, forwarder.ORPHAN_AFTER + 1,
+        )  # fmt: skip
+        forwarder._held[3] = 1  # a batch this node still owes from memory
+        await stack.pool.execute(
+            "INSERT INTO receipt_batches (id, node, message_ids, created_at)"
+            " VALUES (3, $1, $2::bigint[], now() - interval '1 hour')",
+            stack.engine.node, [parse_id(ids[5])],
+        )  # fmt: skip
+        receiver = Receiver()
+        async with customer(stack, receiver):
+            await forwarder._reclaim_orphans()
+            got = set()
+            async with asyncio.timeout(WAIT):
+                while len(got) < len(orphan):
+                    got.add((await receiver.received.get()).tlvs[Tag.RECEIPTED_MESSAGE_ID])
+            assert got == set(ids[3:5])
+        assert await stack.pool.fetchval("SELECT array_agg(id) FROM receipt_batches") == [3]
+        del forwarder._held[3]
