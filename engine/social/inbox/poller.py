@@ -20,14 +20,13 @@ for ever; they share its rate windows, which is what the loop would give them.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from typing import Any
 
 import asyncpg
 import structlog
 
 from engine import consent, usage
+from engine.infra.periodic import Periodic
 from engine.outbox.webhooks import WebhookEvent, WebhookSender
 from engine.social.actions import Action, DmEvent, ListPage, Page, Post
 from engine.social.connector import AccountSession, rules_for
@@ -103,32 +102,18 @@ class InboxPoller:
         self._jobs = jobs
         self._webhooks = webhooks
         self.interval = interval
-        self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
+        self._rounds = Periodic("inbox poll", self.poll_all, interval)
         self.rounds = 0
         self.stored = 0
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run())
+        self._rounds.start()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self._rounds.close()
 
     def wake(self) -> None:
-        self._wake.set()
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.poll_all()
-            except (asyncpg.PostgresError, OSError) as exc:
-                log.warning("inbox poll failed", error=repr(exc))
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.interval):
-                    await self._wake.wait()
-            self._wake.clear()
+        self._rounds.wake()
 
     async def poll_all(self) -> int:
         rows = await self._pool.fetch("SELECT id FROM social_accounts WHERE state = 'active' ORDER BY id")

@@ -22,8 +22,6 @@ Money is not here: engine/xquik/monitors/billing.py charges an active monitor's 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -33,6 +31,7 @@ import msgspec
 import structlog
 
 from engine.dispatch.clock import Clock
+from engine.infra.periodic import Periodic
 from engine.outbox.webhooks import WebhookEvent, WebhookSender
 from engine.social.actions import Action
 from engine.social.connector import RateRule
@@ -83,8 +82,7 @@ class Monitors:
         self._webhooks = webhooks
         self.interval = interval
         self.page_size = page_size
-        self._task: asyncio.Task[None] | None = None
-        self._wake = asyncio.Event()
+        self._rounds = Periodic("monitor poll", self.poll_all, interval)
         self.rounds = 0
         self.emitted = 0
         self._resume_at = 0.0  # X answered 429 (a window this process did not count): no call before this
@@ -180,26 +178,13 @@ class Monitors:
 
     def start(self) -> None:
         if self.interval > 0:
-            self._task = asyncio.get_running_loop().create_task(self._run())
+            self._rounds.start()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self._rounds.close()
 
     def wake(self) -> None:
-        self._wake.set()
-
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.poll_all()
-            except (asyncpg.PostgresError, OSError) as exc:
-                log.warning("monitor poll failed", error=repr(exc))
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.interval):
-                    await self._wake.wait()
-            self._wake.clear()
+        self._rounds.wake()
 
     async def poll_all(self) -> int:
         if self._clock.now() < self._resume_at:
