@@ -15,6 +15,7 @@ returned and need an active plan (402 no_subscription), and count is 1-50 (X's m
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,6 +29,7 @@ from engine.outbox.webhook_store import InvalidWebhookUrl, WebhookLimitReached, 
 from engine.social.errors import AuthExpired, Permanent
 from engine.xquik.monitors import events as event_log
 from engine.xquik.monitors import webhooks as hooks
+from engine.xquik.monitors.radar import RadarItem
 from engine.xquik.monitors.runtime import MonitorsLayer
 from engine.xquik.monitors.service import MonitorExists, iso
 from engine.xquik.monitors.trends import WOEIDS
@@ -43,6 +45,7 @@ from http_api.xquik.dialect import (
     id_page,
     id_param,
     shown,
+    stamp,
     xquik_error,
 )
 from http_api.xquik.metering import metered
@@ -204,7 +207,7 @@ class TrendsOut(XquikOut, frozen=True):
     woeid: int
 
 
-class RadarItemOut(XquikOut, frozen=True):
+class RadarItemOut(XquikOut, frozen=True, omit_defaults=True):  # description?, url?, imageUrl?
     id: str
     title: str
     source: str
@@ -438,8 +441,14 @@ async def list_radar(call: Call) -> Reply:
     chosen = items[: q.limit]
     more = len(items) > q.limit
     last = chosen[-1] if more and chosen else None
-    return Reply(200, {"items": [i.json() for i in chosen], "hasMore": more,
+    return Reply(200, {"items": [_radar_out(i) for i in chosen], "hasMore": more,
                        "nextCursor": f"{last.score}.{last.source_id}" if last else None})  # fmt: skip
+
+
+def _radar_out(item: RadarItem) -> RadarItemOut:
+    fields = dataclasses.asdict(item)
+    fields["published_at"], fields["created_at"] = stamp(item.published_at), stamp(item.created_at)
+    return RadarItemOut(**fields)
 
 
 OPERATIONS = [

@@ -104,24 +104,6 @@ class RadarItem:
     url: str | None = None
     image_url: str | None = None
 
-    def json(self) -> dict[str, Any]:
-        def iso(at: datetime) -> str:
-            return at.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-        out: dict[str, Any] = {"id": self.id, "title": self.title}
-        for key, value in (
-            ("description", self.description),
-            ("url", self.url),
-            ("imageUrl", self.image_url),
-        ):
-            if value is not None:
-                out[key] = value
-        return out | {
-            "source": self.source, "sourceId": self.source_id, "category": self.category,
-            "region": self.region, "language": self.language, "score": self.score, "metadata": self.metadata,
-            "publishedAt": iso(self.published_at), "createdAt": iso(self.created_at),
-        }  # fmt: skip
-
 
 @dataclass
 class _Cached:
